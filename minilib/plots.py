@@ -1,0 +1,328 @@
+"""Figure builders shared by every chapter: Runs in, plotly Figure out (no training, no widgets).
+
+Every builder applies the `LAYOUT` template and sets a title and axis titles, so a chapter only adds
+a caption. Seed groups (runs that share a label) are drawn as the median with a shaded quantile band.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.colors
+import plotly.graph_objects as go
+import plotly.io as pio
+
+__all__ = ["LAYOUT", "COLORS", "curves", "heatmap", "phase_diagram", "sweep_slider", "add_threshold"]
+
+COLORS = plotly.colors.qualitative.Plotly
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+NOT_REACHED_GREY = "rgb(200, 200, 200)"
+# Fields that never tell two runs apart in a legend: runs differing only in these form a seed group.
+_NOT_A_LABEL = ("seed", "device", "dtype")
+
+LAYOUT = go.layout.Template(pio.templates["plotly_white"])
+LAYOUT.layout.update(
+    font=dict(family="Helvetica, Arial, sans-serif", size=14, color="#222"),
+    title=dict(font=dict(size=18), x=0.0, xanchor="left", xref="paper"),
+    hovermode="closest",
+    legend=dict(bgcolor="rgba(255,255,255,0.7)", font=dict(size=12)),
+    margin=dict(l=70, r=30, t=70, b=60),
+    height=450,
+    xaxis=dict(showline=True, linecolor="#444", ticks="outside", zeroline=False, title=dict(standoff=8)),
+    yaxis=dict(showline=True, linecolor="#444", ticks="outside", zeroline=False, title=dict(standoff=8)),
+)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _as_list(x) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _check_runs(runs) -> list:
+    runs = _as_list(runs)
+    if not runs:
+        raise ValueError("no runs given: pass a Run or a non-empty list of Runs")
+    for r in runs:
+        if not hasattr(r, "history"):
+            raise TypeError(f"expected a Run (with .history), got {type(r).__name__}")
+    return runs
+
+
+def _check_metrics(runs: list, metrics) -> list[str]:
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    if not metrics:
+        raise ValueError("no metrics given: pass a history key or a list of keys")
+    for m in metrics:
+        for r in runs:
+            if m not in r.history:
+                raise ValueError(f"unknown metric {m!r}: available keys are {sorted(r.history)}")
+    return metrics
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.4g}"
+    return str(v)
+
+
+def _rgba(color: str, alpha: float) -> str:
+    r, g, b = plotly.colors.hex_to_rgb(color) if color.startswith("#") else plotly.colors.unlabel_rgb(color)
+    return f"rgba({int(r)}, {int(g)}, {int(b)}, {alpha})"
+
+
+def _config_dict(run) -> dict:
+    cfg = getattr(run, "config", None)
+    if cfg is None:
+        return {}
+    if hasattr(cfg, "to_dict"):
+        return cfg.to_dict()
+    if dataclasses.is_dataclass(cfg):
+        return dataclasses.asdict(cfg)
+    return dict(cfg) if isinstance(cfg, dict) else {}
+
+
+def default_labels(runs: Sequence) -> list[str]:
+    """Legend labels from the config fields that differ between runs (seed excluded), else "run i".
+
+    Runs whose configs differ only in seed/device/dtype all get the label "n seeds", so they form one
+    seed group; identical or config-less runs get "run 0", "run 1", ...
+    """
+    dicts = [_config_dict(r) for r in runs]
+    if len(runs) == 1 or not all(dicts):
+        return [f"run {i}" for i in range(len(runs))]
+    keys = [k for k in dicts[0] if k not in _NOT_A_LABEL]
+    differ = [k for k in keys if any(d.get(k) != dicts[0].get(k) for d in dicts)]
+    if differ:
+        return [", ".join(f"{k}={_fmt(d.get(k))}" for k in differ) for d in dicts]
+    if any(d.get(k) != dicts[0].get(k) for d in dicts for k in _NOT_A_LABEL if k in dicts[0]):
+        return [f"{len(runs)} seeds"] * len(runs)
+    return [f"run {i}" for i in range(len(runs))]
+
+
+def _members(run, metric: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(steps, values) per replica: a 2-D history [n_logs, n] holds n batched replicas of one run."""
+    steps = np.asarray(run.history["step"], dtype=float)
+    vals = np.asarray(run.history[metric], dtype=float)
+    if vals.ndim == 1:
+        return [(steps, vals)]
+    vals = vals.reshape(len(steps), -1)
+    return [(steps, vals[:, j]) for j in range(vals.shape[1])]
+
+
+def group_quantiles(members, qs) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Steps (union over members) and one array per quantile in qs, across members at each step.
+
+    Members with other steps are linearly interpolated onto the union; outside a member's own step
+    range it counts as missing (a stopped run does not pull the band after it stopped).
+    """
+    union = np.unique(np.concatenate([s for s, _ in members]))
+    table = np.full((len(members), len(union)), np.nan)
+    for i, (s, v) in enumerate(members):
+        order = np.argsort(s, kind="stable")
+        s, v = s[order], v[order]
+        inside = (union >= s[0]) & (union <= s[-1])
+        table[i, inside] = np.interp(union[inside], s, v)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (diverged runs) stay NaN
+        return union, [np.nanquantile(table, q, axis=0) for q in qs]
+
+
+def _group_traces(members, *, name, color, dash, log_x, band, legendgroup=None, visible=True) -> list:
+    """Band (if more than one member) then the median line, as scatter traces."""
+    steps, (lo, mid, hi) = group_quantiles(members, (band[0], 0.5, band[1]))
+    if log_x:  # log(0) is undefined: step 0 is dropped, the other steps keep their true values
+        keep = steps > 0
+        steps, lo, mid, hi = steps[keep], lo[keep], mid[keep], hi[keep]
+    legendgroup = legendgroup or name
+    traces = []
+    if len(members) > 1:
+        pct = f"{round(band[0] * 100)}–{round(band[1] * 100)}%"
+        common = dict(x=steps, mode="lines", line=dict(width=0, color=color), hoverinfo="skip",
+                      showlegend=False, legendgroup=legendgroup, visible=visible)
+        traces.append(go.Scatter(y=hi, name=f"{name} ({pct} upper)", **common))
+        traces.append(go.Scatter(y=lo, name=f"{name} ({pct} lower)", fill="tonexty",
+                                 fillcolor=_rgba(color, 0.2), **common))
+    line_name = name if len(members) == 1 else f"{name} (median of {len(members)})"
+    traces.append(go.Scatter(x=steps, y=mid, mode="lines", name=name, line=dict(color=color, dash=dash),
+                             legendgroup=legendgroup, visible=visible,
+                             hovertemplate=f"{line_name}: %{{y:.4g}}<extra></extra>"))
+    return traces
+
+
+def _check_band(band):
+    lo, hi = band
+    if not 0 <= lo < hi <= 1:
+        raise ValueError(f"band={band!r} is invalid: need 0 <= low < high <= 1 (quantiles)")
+
+
+def _default_title(metrics: list[str], x_title: str) -> str:
+    return f"{', '.join(metrics)} vs {x_title.split(' (')[0]}"
+
+
+def _axis_kind(log: bool) -> dict:
+    return dict(type="log") if log else {}
+
+
+# --------------------------------------------------------------------------------------------- builders
+def curves(runs, metrics, *, labels=None, log_x=False, log_y=False, title=None, x_title="step",
+           y_title=None, band=(0.2, 0.8)) -> go.Figure:
+    """Metric curves over steps; runs sharing a label are a seed group drawn as median + quantile band.
+
+    One colour per label and one dash style per metric (with a single label, colours follow the
+    metrics instead). Trace names are "label · metric". With log_x, step 0 is dropped (not shifted),
+    so the axis shows true step numbers.
+    """
+    runs = _check_runs(runs)
+    metrics = _check_metrics(runs, metrics)
+    _check_band(band)
+    labels = default_labels(runs) if labels is None else [str(lab) for lab in _as_list(labels)]
+    if len(labels) != len(runs):
+        raise ValueError(f"labels has {len(labels)} entries but there are {len(runs)} runs: need one per run")
+    groups: dict[str, list] = {}
+    for run, lab in zip(runs, labels, strict=True):
+        groups.setdefault(lab, []).append(run)
+    fig = go.Figure()
+    for gi, (lab, group) in enumerate(groups.items()):
+        for mi, m in enumerate(metrics):
+            color = COLORS[(mi if len(groups) == 1 else gi) % len(COLORS)]
+            members = [mem for r in group for mem in _members(r, m)]
+            for tr in _group_traces(members, name=f"{lab} · {m}", color=color,
+                                    dash=DASHES[mi % len(DASHES)], log_x=log_x, band=band):
+                fig.add_trace(tr)
+    fig.update_layout(template=LAYOUT, title=dict(text=title or _default_title(metrics, x_title)),
+                      hovermode="x unified")
+    fig.update_xaxes(title_text=x_title, **_axis_kind(log_x))
+    fig.update_yaxes(title_text=y_title or ", ".join(metrics), **_axis_kind(log_y))
+    return fig
+
+
+def _coords(v, name: str, log: bool):
+    """Plot coordinates: numbers (checked increasing, positive on a log axis) or category strings."""
+    arr = np.asarray(v)
+    if arr.dtype.kind not in "iuf":
+        if log:
+            raise ValueError(f"log scale needs numeric {name} values, got {list(v)!r}")
+        return [str(a) for a in arr]
+    if log and np.any(arr <= 0):
+        raise ValueError(f"log scale needs positive {name} values, got {arr.tolist()!r}")
+    if len(arr) > 1 and np.any(np.diff(arr) <= 0):
+        raise ValueError(f"{name} values must be strictly increasing, got {arr.tolist()!r}")
+    return arr
+
+
+def _grid_ticks(c) -> dict:
+    """Ticks at the grid values themselves when there are few, so a reader can name every cell."""
+    if isinstance(c, list) or len(c) > 12:
+        return {}
+    return dict(tickmode="array", tickvals=c.tolist(), ticktext=[_fmt(v) for v in c.tolist()])
+
+
+def heatmap(z, x, y, *, title, x_title, y_title, z_title, log_x=False, log_y=False, text_fmt=None,
+            colorscale="Viridis") -> go.Figure:
+    """Phase diagram: z[i, j] is the value at (x[j], y[i]); NaN cells show grey as "not reached".
+
+    text_fmt, e.g. ".2f", writes each value in its cell. Numeric x/y must be increasing; non-numeric
+    ones become categories.
+    """
+    z = np.asarray(z, dtype=float)
+    if z.ndim != 2 or z.shape != (len(y), len(x)):
+        raise ValueError(f"z has shape {z.shape} but needs (len(y), len(x)) = ({len(y)}, {len(x)})")
+    xc, yc = _coords(x, "x", log_x), _coords(y, "y", log_y)
+    missing = np.isnan(z)
+    hover = [[f"{x_title} = {_fmt(xc[j])}<br>{y_title} = {_fmt(yc[i])}<br>"
+              + ("not reached" if missing[i, j] else f"{z_title} = {z[i, j]:.4g}")
+              for j in range(len(xc))] for i in range(len(yc))]
+    fig = go.Figure()
+    if missing.any():
+        # Drawn underneath: the main trace leaves NaN cells transparent, so this grey shows through.
+        fig.add_trace(go.Heatmap(z=np.where(missing, 0.0, np.nan), x=xc, y=yc, showscale=False,
+                                 colorscale=[[0, NOT_REACHED_GREY], [1, NOT_REACHED_GREY]],
+                                 hoverinfo="skip", hoverongaps=False, name="not reached"))
+    main = go.Heatmap(z=z, x=xc, y=yc, colorscale=colorscale, hovertext=hover, hoverinfo="text",
+                      name=z_title, colorbar=dict(title=dict(text=z_title, side="right")))
+    if text_fmt:
+        main.update(texttemplate=f"%{{z:{text_fmt}}}", textfont=dict(size=11))
+    fig.add_trace(main)
+    fig.update_layout(template=LAYOUT, title=dict(text=title))
+    fig.update_xaxes(title_text=x_title, showgrid=False, **_axis_kind(log_x), **_grid_ticks(xc))
+    fig.update_yaxes(title_text=y_title, showgrid=False, **_axis_kind(log_y), **_grid_ticks(yc))
+    if missing.any():
+        fig.add_annotation(text="grey: not reached", xref="paper", yref="paper", x=1.0, y=1.0,
+                           xanchor="right", yanchor="bottom", showarrow=False, font=dict(size=12))
+    return fig
+
+
+phase_diagram = heatmap
+
+
+def _global_range(traces, axis: str, log: bool) -> list[float] | None:
+    vals = np.concatenate([np.asarray(getattr(t, axis), dtype=float) for t in traces] or [np.array([])])
+    vals = vals[np.isfinite(vals)]
+    if log:
+        vals = np.log10(vals[vals > 0])
+    if vals.size == 0:
+        return None
+    lo, hi = float(vals.min()), float(vals.max())
+    pad = 0.04 * (hi - lo) if hi > lo else (0.5 if log else max(abs(lo) * 0.05, 0.5))
+    return [lo - pad, hi + pad]  # on a log axis plotly wants the range in log10 units
+
+
+def sweep_slider(runs, values, *, metrics, slider_label, title, log_x=False, y_title=None, x_title="step",
+                 log_y=False) -> go.Figure:
+    """Precomputed sweep: a plotly slider (no kernel needed) shows the curves for one value at a time.
+
+    runs[k] (a Run, or a list of Runs = seeds, drawn as median + 20–80% band) belongs to values[k].
+    Axis ranges are fixed to the global range so positions compare; log_x drops step 0.
+    """
+    if not _as_list(runs):
+        raise ValueError("no runs given: pass one Run (or list of seed Runs) per value")
+    groups = [_check_runs(g) for g in _as_list(runs)]
+    values = list(values)
+    if len(values) != len(groups):
+        raise ValueError(f"values has {len(values)} entries but there are {len(groups)} runs: need one each")
+    metrics = _check_metrics([r for g in groups for r in g], metrics)
+    fig = go.Figure()
+    owner: list[int] = []  # owner[t] = index of the slider position trace t belongs to
+    for k, (group, v) in enumerate(zip(groups, values, strict=True)):
+        for mi, m in enumerate(metrics):
+            members = [mem for r in group for mem in _members(r, m)]
+            traces = _group_traces(members, name=f"{m}", color=COLORS[mi % len(COLORS)],
+                                   dash=DASHES[mi % len(DASHES)], log_x=log_x, band=(0.2, 0.8),
+                                   legendgroup=f"{slider_label}={_fmt(v)} · {m}", visible=k == 0)
+            for tr in traces:
+                tr.meta = {"slider_index": k, "value": _fmt(v)}
+                fig.add_trace(tr)
+                owner.append(k)
+
+    def title_at(v):
+        return f"{title} — {slider_label} = {_fmt(v)}"
+
+    steps = [dict(method="update", label=_fmt(v),
+                  args=[{"visible": [o == k for o in owner]}, {"title.text": title_at(v)}])
+             for k, v in enumerate(values)]
+    fig.update_layout(
+        template=LAYOUT, title=dict(text=title_at(values[0])), hovermode="x unified",
+        sliders=[dict(active=0, steps=steps, pad=dict(t=60), currentvalue=dict(prefix=f"{slider_label} = "))],
+    )
+    fig.update_xaxes(title_text=x_title, range=_global_range(fig.data, "x", log_x), **_axis_kind(log_x))
+    fig.update_yaxes(title_text=y_title or ", ".join(metrics), range=_global_range(fig.data, "y", log_y),
+                     **_axis_kind(log_y))
+    return fig
+
+
+def add_threshold(fig: go.Figure, y: float, text: str) -> go.Figure:
+    """Horizontal dashed reference line at y (data units, also on a log axis) with a label."""
+    log = fig.layout.yaxis.type == "log"
+    if log and y <= 0:
+        raise ValueError(f"threshold y={y} cannot be drawn on a log y-axis: needs y > 0")
+    # Shapes take data units on log axes but annotations take log10 units (plotly.js legacy).
+    fig.add_shape(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y,
+                  line=dict(color="#555", width=1.5, dash="dash"))
+    fig.add_annotation(text=text, xref="paper", x=1.0, xanchor="right", yref="y",
+                       y=math.log10(y) if log else y, yanchor="bottom", showarrow=False,
+                       font=dict(size=12, color="#555"))
+    return fig
