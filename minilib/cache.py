@@ -1,0 +1,107 @@
+"""Train-or-load: chapters get full-size results through `run_or_load`.
+
+A result is keyed by a stable hash of (module name, module.CODE_VERSION, config). It is looked up in the
+shipped `results/<module>/` folder, then in the user cache (`$MINILIB_CACHE`, default
+~/.cache/minilib). A miss trains and stores the run; a corrupt or stale entry is reported with a warning
+and recomputed, never loaded silently. Writes are atomic (Run.save), so two processes writing the same
+entry leave one complete file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+from .runs import CorruptRunError, Run
+
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+
+
+class StaleResultWarning(UserWarning):
+    """A stored result could not be used (damaged, or made from another config/code version)."""
+
+
+def cache_dir() -> Path:
+    """The user cache folder (env MINILIB_CACHE, default ~/.cache/minilib)."""
+    return Path(os.environ.get("MINILIB_CACHE") or Path.home() / ".cache" / "minilib")
+
+
+def module_name(module) -> str:
+    """The short name results are filed under: minilib.grokking -> grokking."""
+    return module.__name__.rsplit(".", 1)[-1]
+
+
+def entry_key(module, config) -> str:
+    """Stable hash of the module, its CODE_VERSION and the config's fields."""
+    version = getattr(module, "CODE_VERSION", None)
+    if version is None:
+        raise AttributeError(f"{module.__name__} has no CODE_VERSION; results could not be versioned")
+    blob = json.dumps({"module": module_name(module), "code_version": version,
+                       "config": config.to_dict()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def entry_path(module, config, root: Path | None = None) -> Path:
+    root = cache_dir() if root is None else Path(root)
+    return root / module_name(module) / f"{entry_key(module, config)}.npz"
+
+
+def lookup(module, config) -> Run | None:
+    """A stored run for this config from results/ or the user cache, or None; bad entries warn."""
+    for root in (RESULTS_DIR, cache_dir()):
+        path = entry_path(module, config, root)
+        if not path.exists():
+            continue
+        try:
+            run = Run.load(path)
+        except CorruptRunError as err:
+            warnings.warn(f"ignoring a damaged stored result, recomputing: {err}", StaleResultWarning,
+                          stacklevel=3)
+            continue
+        if run.config != config or run.meta.get("code_version") != module.CODE_VERSION:
+            warnings.warn(f"ignoring a stale stored result at {path} (config or code version differs), "
+                          "recomputing", StaleResultWarning, stacklevel=3)
+            continue
+        return run
+    return None
+
+
+def store(module, run: Run, root: Path | None = None) -> Path:
+    """Save a finished run under its key (atomic). `root=RESULTS_DIR` files it as a shipped result."""
+    if run.status == "stopped":
+        raise ValueError("a stopped run is incomplete and is not stored; rerun it to the end")
+    run.meta.setdefault("code_version", module.CODE_VERSION)
+    return run.save(entry_path(module, run.config, root))
+
+
+def run_or_load(module, config, *, recompute: bool = False, progress: bool = True, **run_kwargs) -> Run:
+    """Load the stored run for `config` if a valid one exists, else train it and store it."""
+    if not recompute:
+        found = lookup(module, config)
+        if found is not None:
+            return found
+    run = module.run(config, progress=progress, **run_kwargs)
+    if run.status != "stopped":
+        store(module, run)
+    return run
+
+
+def run_or_load_many(module, configs, *, recompute: bool = False, progress: bool = True) -> list[Run]:
+    """Like run_or_load for several configs; misses are trained together by module.run_sweep if it exists."""
+    configs = list(configs)
+    found = [None if recompute else lookup(module, c) for c in configs]
+    missing = [c for c, r in zip(configs, found) if r is None]
+    if missing:
+        if hasattr(module, "run_sweep") and len(missing) > 1:
+            fresh = module.run_sweep(missing, progress=progress)
+        else:
+            fresh = [module.run(c, progress=progress) for c in missing]
+        for run in fresh:
+            if run.status != "stopped":
+                store(module, run)
+        it = iter(fresh)
+        found = [r if r is not None else next(it) for r in found]
+    return found
