@@ -1,0 +1,246 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Start here: how this book works
+#
+# Every chapter of this book is an experiment you can rerun, change and check. A chapter states a
+# surprising claim from a paper, reproduces it *quantitatively* on a model small enough for a laptop,
+# and lets you change the experiment and watch it train. Every number in the text is measured when the
+# page runs; where we quote a paper's number we say so.
+#
+# This page shows the kit on a tiny experiment that trains in seconds: a one-hidden-layer ReLU network
+# fitting a noisy one-dimensional function. The question is an old one: *what happens to training and
+# test error as the network gets wider?*
+#
+# A chapter always has the same parts:
+#
+# 1. **the claim**, in one paragraph, with the paper cited;
+# 2. **the smallest experiment that shows it**, run live on this page;
+# 3. **the full-size result**, trained once and then loaded (`run_or_load`);
+# 4. **a check cell** that asserts the measured signature, so the book's tests fail if the phenomenon
+#    stops reproducing;
+# 5. **an explorer** to change the experiment (live in Jupyter, a precomputed slider on the website);
+# 6. **exercises** with hidden solutions, and what to read next.
+
+# %%
+import numpy as np
+import plotly.graph_objects as go
+
+import minilib
+from minilib import cache, curvefit, plots, runtime, widgets
+
+print(runtime.describe())
+
+# %% [markdown]
+# ## Fast mode, CPU and GPU
+#
+# The book runs anywhere PyTorch runs. `runtime.pick_device("auto")` takes a CUDA GPU when there is
+# one (or Apple's `mps`), otherwise the CPU; every experiment's `device` field can also name one, and
+# asking for a device that is not there is a clear error. Setting the environment variable
+# `MINILIB_FAST=1` shrinks every chapter's experiments (`runtime.fast(full, small)` picks the size) so
+# that the whole book executes in minutes on two CPU cores: that is how the tests run each chapter.
+# The check cells use thresholds that hold at the size actually run.
+
+# %%
+try:
+    runtime.pick_device("cuda")
+except ValueError as err:
+    print("asking for a GPU here:", err)
+
+# %% [markdown]
+# ## The experiment contract
+#
+# Each phenomenon lives in one module of `minilib` with the same three pieces: a `Config` (a frozen
+# dataclass of plain numbers and strings, validated when it is made), a `run(config)` function that
+# trains and returns a `Run`, and the `Run` itself (its `history` of logged metrics, its `artifacts` and
+# how it ended). Here the data are $n$ points $x_i \sim U[-1, 1]$ with labels
+# $y_i = f(x_i) + \varepsilon_i$, $\varepsilon_i \sim \mathcal{N}(0, \sigma^2)$, and the network
+# minimises the mean squared error
+#
+# $$\mathcal{L}_{\text{train}} = \frac{1}{n}\sum_{i=1}^{n} \big(\hat f(x_i) - y_i\big)^2 .$$
+#
+# On fresh test points the best any model can do is the noise level $\sigma^2$: a training loss below
+# $\sigma^2$ means the network has started to fit the noise itself.
+
+# %%
+config = curvefit.Config(width=64, steps=runtime.fast(2000, 800), seed=0)
+config
+
+# %% [markdown]
+# A bad value is refused when the config is made, with a message that names the field and the allowed
+# range:
+
+# %%
+try:
+    curvefit.Config(n_train=1)
+except minilib.ConfigError as err:
+    print(err)
+
+# %%
+run = curvefit.run(config, progress=False)
+noise_floor = config.noise**2
+print(run)
+print(f"final train loss {run.final('train_loss'):.4f}, test loss {run.final('test_loss'):.4f}, "
+      f"noise level sigma^2 = {noise_floor:.4f}")
+
+# %%
+fig = plots.curves(run, ["train_loss", "test_loss"], log_y=True, title="One network, width 64",
+                   x_title="training step (full-batch Adam)", y_title="mean squared error")
+plots.add_threshold(fig, noise_floor, "noise level σ²")
+fig
+
+# %% [markdown]
+# *Figure: training and test loss of a width-64 network over training. The dashed line is the noise
+# level: the best test loss any model can reach.*
+
+# %%
+arts = run.artifacts
+fit = go.Figure(
+    [go.Scatter(x=arts["x_grid"], y=arts["y_true"], name="true function f(x)", line=dict(dash="dash")),
+     go.Scatter(x=arts["x_grid"], y=arts["y_fit"], name="network"),
+     go.Scatter(x=arts["x_train"], y=arts["y_train"], mode="markers", name="noisy training points")],
+    layout=dict(template=plots.LAYOUT, title="What the network learned", xaxis_title="x (input)",
+                yaxis_title="y (output)"),
+)
+fit
+
+# %% [markdown]
+# *Figure: the fitted function, the noise-free target and the noisy points it was trained on.*
+#
+# ## Wider networks fit the noise
+#
+# Now the experiment proper: the same data, networks of growing width, several seeds each. Seeds of
+# one width train together as **one batched model** (the weights of all seeds are stacked and trained
+# with batched matrix products), which on a CPU costs about as much as one larger model and on a GPU
+# almost nothing extra. `cache.run_or_load_many` stores each result under a hash of its config and
+# the code version, so a second execution of this page loads instead of training.
+
+# %%
+widths = runtime.fast([2, 8, 32, 128, 512], [2, 32, 512])
+seeds = range(runtime.fast(5, 3))
+sweep = {w: cache.run_or_load_many(curvefit, [config.replace(width=w, seed=s) for s in seeds],
+                                   progress=False)
+         for w in widths}
+final = {m: np.array([[r.final(m) for r in sweep[w]] for w in widths]) for m in ("train_loss", "test_loss")}
+
+# %%
+summary = go.Figure(layout=dict(template=plots.LAYOUT, title="Final loss against width (median over seeds)",
+                                xaxis=dict(title="hidden units (width)", type="log"),
+                                yaxis=dict(title="mean squared error", type="log")))
+for metric, values in final.items():
+    lo, mid, hi = np.quantile(values, [0.2, 0.5, 0.8], axis=1)
+    summary.add_scatter(x=widths, y=mid, name=metric.replace("_", " "), mode="lines+markers",
+                        error_y=dict(type="data", symmetric=False, array=hi - mid, arrayminus=mid - lo))
+plots.add_threshold(summary, noise_floor, "noise level σ²")
+summary
+
+# %% [markdown]
+# *Figure: final training and test loss against width; markers are the median over seeds, bars span
+# the 20–80% range.*
+#
+# The slider below switches between the widths and shows how training unfolds for each (median over
+# seeds, shaded 20–80% band). It is a plain plotly figure, so it works on the website without Python.
+
+# %%
+plots.sweep_slider([sweep[w] for w in widths], widths, metrics=["train_loss", "test_loss"],
+                   slider_label="width", title="Training curves by width", log_x=True,
+                   x_title="training step", y_title="mean squared error")
+
+# %%
+med = {m: np.median(v, axis=1) for m, v in final.items()}
+print("width   median train loss   median test loss")
+for w, tr, te in zip(widths, med["train_loss"], med["test_loss"]):
+    print(f"{w:5d}   {tr:17.4f}   {te:16.4f}")
+print(f"noise level sigma^2 = {noise_floor:.4f}")
+
+# %% [markdown]
+# ## Check: the signature this page claims
+#
+# The check cell turns the claim into assertions on the numbers just measured: the widest network's
+# training loss sits below the noise level (it fits the noise) while its test loss stays above it, and
+# widening the network lowers the training loss.
+
+# %%
+assert med["train_loss"][-1] < noise_floor < med["test_loss"][-1], med
+assert med["train_loss"][-1] < 0.5 * med["train_loss"][0], med
+print(f"check passed: width {widths[-1]} trains to {med['train_loss'][-1]:.4f} < sigma^2 = {noise_floor:.2f} "
+      f"< test {med['test_loss'][-1]:.4f}; width {widths[0]} trains to {med['train_loss'][0]:.4f}")
+
+# %% [markdown]
+# ## When training blows up
+#
+# A learning rate that is too large makes the loss overflow. The training loop watches for NaN or
+# infinite losses and ends such a run cleanly with `status == "diverged"` and the step where it
+# happened, so an explorer slider set to a silly value shows a message instead of crashing.
+
+# %%
+wild = curvefit.run(config.replace(optimizer="sgd", lr=5.0), progress=False)
+print(wild.status, "at step", wild.diverged_at)
+assert wild.status == "diverged"
+
+# %% [markdown]
+# ## The explorer
+#
+# Every chapter ends its experiments with an explorer: controls generated from the `Config`'s fields,
+# a Run and a Stop button, and a figure that updates while the model trains in the background (the
+# notebook stays usable; pressing Run again cancels the old run). On the website there is no Python
+# running, so the page shows a note and the precomputed slider figure above instead.
+
+# %%
+explorer = widgets.explorer(curvefit, config, fields=["target", "n_train", "noise", "width", "optimizer", "lr",
+                                                      "weight_decay", "steps", "seed"],
+                            metrics=["train_loss", "test_loss"])
+explorer
+
+# %% [markdown]
+# ## Train or load
+#
+# Full-size experiments can take minutes to hours. `run_or_load(module, config)` first looks for a
+# stored result, in the book's shipped `results/` folder and then in your cache
+# (`$MINILIB_CACHE`, by default `~/.cache/minilib`); if there is none it trains and stores one. The
+# key is a hash of the config and the module's `CODE_VERSION`, so changing either retrains. A
+# damaged or stale file is reported and recomputed, never loaded silently.
+
+# %%
+print("this run is stored at", cache.entry_path(curvefit, config.replace(width=widths[-1], seed=0)))
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. With the explorer, set `noise` to 0. Does the widest network still overfit? What is the test loss
+#    now bounded by?
+#
+# :::{dropdown} Solution
+# With no noise there is nothing to overfit: training and test loss both fall towards zero, and the
+# remaining test error is approximation and optimisation error, not noise.
+# :::
+#
+# 2. Add weight decay (try 0.01 to 0.1) to the widest network. Which loss rises, which falls?
+#
+# :::{dropdown} Solution
+# Weight decay keeps the function smoother: the training loss rises back towards the noise level and
+# the test loss usually falls, because the network stops chasing individual noisy points.
+# :::
+#
+# 3. Predict, then measure: with `n_train` = 200 instead of 24, does width 512 still fit the noise?
+#
+# :::{dropdown} Solution
+# Much less: with many more points than it can memorise in the same number of steps, the network's
+# training loss stays close to $\sigma^2$ and its test loss approaches it from above.
+# :::
+#
+# ## What next
+#
+# Chapter 1 takes the same kit to **grokking**, where a network first memorises its training set and
+# only much later generalises, and asks why that delay needs regularisation at all.
