@@ -64,3 +64,20 @@ def test_stop_keeps_partial_history():
     run = curvefit.run(TINY.replace(steps=5000, num_logs=50), progress=False,
                        on_step=lambda s, m: stop.set() if s >= 200 else None, stop=stop)
     assert run.status == "stopped" and run.history["step"][-1] < 5000
+
+
+def test_explorer_drives_the_real_module_headlessly():
+    from minilib import widgets
+
+    ex = widgets.explorer(curvefit, TINY, fields=["width", "lr", "optimizer", "steps"])
+    ex.controls["width"].value = 8
+    ex.start()
+    run = ex.wait(timeout=60)
+    assert run is not None and run.config.width == 8 and run.status == "completed"
+    trace = next(t for t in ex.figure.data if t.name == "train_loss")
+    np.testing.assert_allclose(trace.y, run.history["train_loss"], rtol=1e-6)
+    ex.controls["optimizer"].value = "sgd"
+    ex.controls["lr"].value = 10.0
+    ex.start()
+    ex.wait(timeout=60)
+    assert "diverged at step" in ex.message
