@@ -1,0 +1,226 @@
+"""Grokking on modular arithmetic: Config -> run() -> Run, and batched sweeps (run_sweep).
+
+Prieto et al. 2025 ("Grokking at the Edge of Numerical Stability"), Power et al. 2022, Nanda et al. 2023.
+Chapter: nbs/01_grokking.py.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import runtime
+from ..runs import Config as BaseConfig
+from ..runs import ConfigError, Run, param
+from ..train import log_steps, train
+from . import data, losses, models, optim
+
+#: Part of every cache key: bump when a change alters what a run computes.
+CODE_VERSION = 1
+
+METRICS = ("train_acc", "test_acc", "train_loss", "test_loss", "sc_fraction", "zero_loss_fraction",
+           "weight_norm", "nlm_cosine")
+PLOT_GROUPS = {
+    "accuracy": ("train_acc", "test_acc"),
+    "loss": ("train_loss", "test_loss"),
+    "softmax collapse": ("sc_fraction", "zero_loss_fraction"),
+    "weight norm": ("weight_norm",),
+    "gradient vs NLM direction": ("nlm_cosine",),
+}
+
+
+@dataclass(frozen=True)
+class Config(BaseConfig):
+    """One grokking experiment; the defaults are the paper's MLP on (a + b) mod 113."""
+
+    modulus: int = param(113, low=2, high=1000, help="p: labels are (a ∘ b) mod p")
+    operation: str = param("add", choices=data.OPERATIONS, help="∘ (div needs a prime modulus)")
+    train_fraction: float = param(0.4, low=0.0, high=1.0, help="share of the p² pairs used for training")
+    model: str = param("mlp", choices=("mlp", "transformer"), help="MLP (paper) or 1-layer transformer (Nanda)")
+    width: int = param(200, low=1, high=4096, help="MLP hidden width (the transformer has fixed sizes)")
+    loss: str = param("softmax", choices=losses.LOSSES, help="normaliser of the cross-entropy")
+    precision: str = param("float32", choices=losses.PRECISIONS, help="precision the loss is computed in")
+    optimizer: str = param("adamw", choices=optim.OPTIMIZERS, help="perp_* = ⊥Grad version")
+    lr: float = param(0.01, low=1e-6, high=100.0, log=True, help="learning rate")
+    weight_decay: float = param(0.0, low=0.0, high=10.0, help="decoupled (AdamW) or L2 (SGD) decay")
+    beta2: float = param(0.99, low=0.0, high=0.99999, help="Adam's second-moment decay")
+    eps: float = param(1e-25, low=1e-30, high=1e-2, log=True, help="Adam's eps (the paper's code: 1e-25)")
+    momentum: float = param(0.0, low=0.0, high=0.99, help="SGD momentum")
+    epochs: int = param(300, low=1, high=1_000_000, help="full-batch steps")
+    seed: int = param(0, low=0, high=2**31 - 1, help="seeds the split and the initial weights")
+    device: str = param("auto", choices=runtime.DEVICE_NAMES, help="where to train")
+    num_logs: int = param(101, low=2, high=100_000, help="evaluations along the run")
+    log_spaced: bool = param(False, help="evaluate at log-spaced steps (long runs)")
+
+    def validate(self) -> None:
+        super().validate()
+        name = type(self).__name__
+        if not 0.0 < self.train_fraction < 1.0:
+            raise ConfigError(f"{name}.train_fraction={self.train_fraction!r} is out of range: "
+                              "allowed 0 < train_fraction < 1")
+        if self.operation == "div" and not data.is_prime(self.modulus):
+            raise ConfigError(f"{name}.operation='div' needs a prime modulus, got modulus={self.modulus}; "
+                              "use a prime (e.g. 97, 113) or another operation")
+        pairs = self.modulus * (self.modulus - 1 if self.operation == "div" else self.modulus)
+        n = data.num_train(pairs, self.train_fraction)
+        if n < 1 or n >= pairs:
+            raise ConfigError(f"{name}.train_fraction={self.train_fraction!r} leaves {n} of {pairs} pairs "
+                              f"for training at modulus={self.modulus}: need at least one train and one test pair")
+
+
+def transformer_config(**changes) -> Config:
+    """Nanda et al. 2023's recipe: AdamW lr 1e-3, betas (0.9, 0.98), weight decay 1, train fraction 0.3."""
+    base = dict(model="transformer", optimizer="adamw", lr=1e-3, beta2=0.98, eps=1e-8, weight_decay=1.0,
+                train_fraction=0.3)
+    return Config(**(base | changes))
+
+
+def num_steps(config: Config) -> int:
+    """Full batch: one step per epoch."""
+    return config.epochs
+
+
+# Fields that may differ inside one stacked sweep; everything else fixes the shapes and the schedule.
+PER_REPLICA = ("seed", "lr", "weight_decay", "beta2", "eps", "momentum", "loss", "precision")
+
+
+def shape_key(config: Config) -> tuple:
+    """Configs with the same shape key can train together as replicas of one stacked model."""
+    return tuple((k, v) for k, v in config.to_dict().items() if k not in PER_REPLICA)
+
+
+class _Experiment:
+    """R replicas (same shapes, own seeds/hyper-parameters) trained as one stacked computation."""
+
+    def __init__(self, configs: list[Config]):
+        c0 = configs[0]
+        self.configs = configs
+        self.device = runtime.pick_device(c0.device)
+        gens = [runtime.seed_everything(c.seed) for c in configs]
+        splits = [data.split(c.modulus, c.operation, c.train_fraction, g) for c, g in zip(configs, gens)]
+        to = lambda t: t.to(self.device)
+        self.sets = {part: tuple(to(torch.stack([s[part][i] for s in splits])) for i in range(3))
+                     for part in ("train", "test")}  # each: a, b, y of shape [R, n]
+        self.model = models.build(c0.model, c0.modulus, c0.width, gens, self.device)
+        self.opt = optim.StackedOptimizer(
+            self.model.params, c0.optimizer, lr=[c.lr for c in configs],
+            weight_decay=[c.weight_decay for c in configs], beta2=[c.beta2 for c in configs],
+            eps=[c.eps for c in configs], momentum=[c.momentum for c in configs])
+        # Replicas sharing a (loss, precision) compute their loss together.
+        kinds = [(c.loss, c.precision) for c in configs]
+        self.loss_groups = [(k, torch.tensor([r for r, kr in enumerate(kinds) if kr == k], device=self.device))
+                            for k in dict.fromkeys(kinds)]
+        self._cached = None  # (loss, grads, logits) of the current weights, made by evaluate()
+
+    def per_sample_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """[R, n] cross-entropy, each replica in its own loss and precision (returned as float32)."""
+        if len(self.loss_groups) == 1:
+            (loss, prec), _ = self.loss_groups[0]
+            return losses.cross_entropy(logits, y, loss=loss, precision=prec).float()
+        out = logits.new_empty(y.shape)
+        for (loss, prec), idx in self.loss_groups:
+            part = losses.cross_entropy(logits[idx], y[idx], loss=loss, precision=prec).float()
+            out = out.index_put((idx,), part)
+        return out
+
+    def forward_backward(self):
+        a, b, y = self.sets["train"]
+        logits = self.model.logits(a, b)
+        per_sample = self.per_sample_loss(logits, y)
+        loss = per_sample.mean(1)  # [R]
+        grads = torch.autograd.grad(loss.sum(), self.model.params)  # replicas are independent
+        return loss.detach(), grads, logits.detach(), per_sample.detach()
+
+    def step(self, i: int) -> torch.Tensor:
+        if self._cached is not None:
+            loss, grads = self._cached[:2]
+            self._cached = None
+        else:
+            loss, grads = self.forward_backward()[:2]
+        self.opt.step(grads)
+        return loss
+
+    @torch.no_grad()
+    def _collapse(self, logits):
+        out = torch.zeros(logits.shape[:2], dtype=torch.bool, device=logits.device)
+        for (loss, prec), idx in self.loss_groups:
+            out[idx] = losses.softmax_collapse(logits[idx], loss=loss, precision=prec)
+        return out
+
+    def evaluate(self) -> dict:
+        loss, grads, logits, per_sample = self._cached = self.forward_backward()
+        with torch.no_grad():
+            y = self.sets["train"][2]
+            a_t, b_t, y_t = self.sets["test"]
+            test_logits = self.model.logits(a_t, b_t)
+            test_loss = self.per_sample_loss(test_logits, y_t).mean(1)
+            params = self.model.params
+            sq = sum(w.pow(2).flatten(1).sum(1) for w in params)
+            g_sq = sum(g.pow(2).flatten(1).sum(1) for g in grads)
+            w_dot_g = sum((w * g).flatten(1).sum(1) for w, g in zip(params, grads))
+            # NLM direction = the weights; descent moves along −g, so report cos(−g, w).
+            nlm = -w_dot_g / (sq.sqrt() * g_sq.sqrt()).clamp(min=1e-30)
+            metrics = {
+                "train_acc": (logits.argmax(-1) == y).double().mean(1),
+                "test_acc": (test_logits.argmax(-1) == y_t).double().mean(1),
+                "train_loss": loss.double(),
+                "test_loss": test_loss.double(),
+                "sc_fraction": self._collapse(logits).double().mean(1),
+                "zero_loss_fraction": (per_sample == 0).double().mean(1),
+                "weight_norm": sq.double().sqrt(),
+                "nlm_cosine": nlm.double(),
+            }
+        return {k: v.cpu().numpy() for k, v in metrics.items()}
+
+
+def _schedule(config: Config) -> np.ndarray:
+    return log_steps(num_steps(config), num_points=config.num_logs, log=config.log_spaced)
+
+
+def _train(configs: list[Config], on_step, stop, progress, desc) -> list[Run]:
+    keys = {shape_key(c) for c in configs}
+    if len(keys) > 1:
+        raise ValueError("run_sweep trains configs together only when they differ in "
+                         f"{', '.join(PER_REPLICA)}; group them with shape_key() first")
+    start = time.perf_counter()
+    exp = _Experiment(configs)
+    log = train(exp.step, num_steps(configs[0]), evaluate=exp.evaluate, log_at=_schedule(configs[0]),
+                on_step=on_step, stop=stop, progress=progress, desc=desc)
+    seconds = time.perf_counter() - start
+    steps_done = int(log.history["step"][-1]) if len(log.history["step"]) else 0
+    meta = {"code_version": CODE_VERSION, "seconds": round(seconds, 3), "replicas": len(configs),
+            "steps": steps_done, "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "device": str(exp.device), "machine": platform.processor() or platform.machine()}
+    runs = []
+    for r, c in enumerate(configs):
+        hist = {k: (v if k == "step" else v[:, r]) for k, v in log.history.items()}
+        runs.append(Run(c, hist, {}, log.status, log.diverged_at, dict(meta)))
+    return runs
+
+
+def run(config: Config, *, on_step=None, stop=None, progress: bool = True) -> Run:
+    """Train one model and return its Run (history of METRICS on the logging schedule)."""
+    if not isinstance(config, Config):
+        raise TypeError(f"run() needs a grokking.Config, got {type(config).__name__}")
+    inner = None
+    if on_step is not None:
+        inner = lambda s, m: on_step(s, {k: (v if k == "step" else float(np.asarray(v)[0])) for k, v in m.items()})
+    return _train([config], inner, stop, progress, f"grokking {config.optimizer}")[0]
+
+
+def run_sweep(configs, *, on_step=None, stop=None, progress: bool = True) -> list[Run]:
+    """Train several configs; those that differ only in PER_REPLICA fields share one stacked model."""
+    configs = list(configs)
+    groups: dict[tuple, list[int]] = {}
+    for i, c in enumerate(configs):
+        groups.setdefault(shape_key(c), []).append(i)
+    out: list[Run | None] = [None] * len(configs)
+    for idx in groups.values():
+        for i, r in zip(idx, _train([configs[i] for i in idx], on_step, stop, progress,
+                                    f"grokking sweep x{len(idx)}")):
+            out[i] = r
+    return out
