@@ -2,6 +2,7 @@
 
 Every builder applies the `LAYOUT` template and sets a title and axis titles, so a chapter only adds
 a caption. Seed groups (runs that share a label) are drawn as the median with a shaded quantile band.
+Introduced in chapter 0 (`nbs/00_start_here.py`); every chapter uses it.
 """
 
 from __future__ import annotations

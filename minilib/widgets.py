@@ -4,7 +4,7 @@
 (set `ex.controls[name].value`, call `ex.start()`, `ex.wait()`, read `ex.figure.data`). Training runs
 in a daemon thread, so the kernel stays responsive; the figure is refreshed at most every
 `REFRESH_SECONDS` from the module's `on_step` reports. On the static site (runtime.IN_BOOK) it shows
-a note instead, because a live figure needs a kernel.
+a note instead, because a live figure needs a kernel. Introduced in chapter 0 (`nbs/00_start_here.py`).
 """
 
 from __future__ import annotations
