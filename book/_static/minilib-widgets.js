@@ -1,0 +1,22 @@
+// The ipywidgets HTML manager (vendor/embed-amd.js) is a set of named AMD modules; require.js gives each
+// the address <baseUrl>/<module name>.js, and the manager loads its icon fonts relative to that address.
+// The default baseUrl is the page's folder, where those files do not exist, so point the module's
+// folder at our copy in _static/vendor (the fonts are copied there by book/scripts/build_book.py).
+(function () {
+  var staticDir = document.currentScript.src.replace(/[^/]*$/, "");
+  window.require.config({ paths: { "@jupyter-widgets/html-manager/dist": staticDir + "vendor" } });
+})();
+
+// Widget labels are typeset through the MathJax 2 API (MathJax.Hub.Queue); the site runs MathJax 3, so
+// without this bridge every labelled widget throws. MathJax is loaded with `defer`, so it is in place by
+// DOMContentLoaded, and the widget manager renders later, on the window's load event.
+document.addEventListener("DOMContentLoaded", function () {
+  var mj = window.MathJax;
+  if (!mj || mj.Hub || !mj.startup) return;
+  mj.Hub = {
+    Queue: function (job) {
+      var element = Array.isArray(job) ? job[2] : null;
+      if (element) mj.startup.promise.then(function () { return mj.typesetPromise([element]); });
+    },
+  };
+});

@@ -1,0 +1,247 @@
+"""Build the book: stage book/ with the chapters and local JavaScript, then run jupyter-book on it.
+
+    python book/scripts/build_book.py --mode full   # make book: chapters at full size -> book/_build/html
+    python book/scripts/build_book.py --mode fast   # make browser: MINILIB_FAST=1 -> build/site-fast/_build/html
+
+The chapters stay in nbs/ (percent-format .py, the one source that nbval also runs); the staging copy
+exists because Sphinx only reads documents inside its source folder. Everything the pages load is
+copied next to them, so the site needs no network, at build time or when read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+BOOK = Path(__file__).resolve().parents[1]
+ROOT = BOOK.parent
+CHAPTER_PATTERN = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.py$")
+# book/ files and folders that are part of the site (everything else there is tooling).
+BOOK_FILES = ("_config.yml", "references.bib")
+# book/_static is staged as _assets (see _config.yml: Jupyter Book auto-includes every .js under _static).
+STATIC_DIR = "_assets"
+MODES = {
+    # mode: (staging dir, jupyter-book --path-output, extra environment)
+    "full": (ROOT / "build" / "book-src", BOOK, {}),
+    "fast": (ROOT / "build" / "site-fast-src", ROOT / "build" / "site-fast", {"MINILIB_FAST": "1"}),
+}
+
+
+def vendor_sources() -> dict[str, Path]:
+    """Files served from _static/vendor/, keyed by their name there."""
+    import plotly
+
+    node = BOOK / "node_modules"
+    widgets = node / "@jupyter-widgets" / "html-manager" / "dist"
+    sources = {
+        "plotly.min.js": Path(plotly.__file__).parent / "package_data" / "plotly.min.js",
+        "require.js": node / "requirejs" / "require.js",
+        "embed-amd.js": widgets / "embed-amd.js",
+        "mathjax": node / "mathjax" / "es5",
+    }
+    # The widget CSS refers to its icon fonts by file name, next to the script.
+    for font in sorted(widgets.glob("*")):
+        if font.suffix in {".woff", ".woff2", ".ttf", ".eot", ".svg"}:
+            sources[font.name] = font
+    missing = [str(p) for p in sources.values() if not p.exists()]
+    if missing:
+        raise SystemExit(
+            "build_book: missing JavaScript assets " + ", ".join(missing) + "\n"
+            "  run `npm ci` in book/ (the make targets `book` and `browser` do this)"
+        )
+    return sources
+
+
+def sync(src: Path, dst: Path) -> None:
+    """Copy a file or folder, keeping modification times and skipping identical files."""
+    if src.is_dir():
+        dst.mkdir(parents=True, exist_ok=True)
+        names = {p.name for p in src.iterdir()}
+        for p in src.iterdir():
+            sync(p, dst / p.name)
+        for p in dst.iterdir():
+            if p.name not in names:
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+        return
+    if dst.is_dir():
+        shutil.rmtree(dst)
+    if dst.exists() and filecmp.cmp(src, dst, shallow=False):
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst)
+
+
+def find_chapters(nbs: Path) -> list[Path]:
+    """Chapter sources NN_name.py in nbs/, in order."""
+    if not nbs.is_dir():
+        raise SystemExit(f"build_book: chapter folder {nbs} does not exist")
+    chapters = sorted(p for p in nbs.iterdir() if CHAPTER_PATTERN.match(p.name))
+    numbers = [p.name[:2] for p in chapters]
+    duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
+    if duplicates:
+        raise SystemExit(f"build_book: two chapters share the number(s) {duplicates} in {nbs}")
+    return chapters
+
+
+def make_toc(template: dict, chapters: list[Path]) -> dict:
+    """Fill the toc template's "nbs:start" / "nbs:numbered" parts with chapter entries."""
+    entries = {
+        "nbs:start": [{"file": f"chapters/{p.stem}"} for p in chapters if p.name.startswith("00_")],
+        "nbs:numbered": [{"file": f"chapters/{p.stem}"} for p in chapters if not p.name.startswith("00_")],
+    }
+    toc = dict(template)
+    parts = []
+    for part in template["parts"]:
+        part = dict(part)
+        if isinstance(part["chapters"], str):
+            if part["chapters"] not in entries:
+                raise SystemExit(f"build_book: unknown chapter placeholder {part['chapters']!r} in _toc.yml")
+            part["chapters"] = entries[part["chapters"]]
+        if part["chapters"]:
+            parts.append(part)
+    toc["parts"] = parts
+    return toc
+
+
+def stage(src_dir: Path, chapters: list[Path]) -> None:
+    """Make src_dir a jupyter-book source folder: book/ pages, chapters, vendored JavaScript, toc."""
+    src_dir.mkdir(parents=True, exist_ok=True)
+    pages = sorted(BOOK.glob("*.md"))
+    for name in BOOK_FILES:
+        sync(BOOK / name, src_dir / name)
+    for page in pages:
+        sync(page, src_dir / page.name)
+    expected = {*BOOK_FILES, *(p.name for p in pages), "chapters", STATIC_DIR, "_toc.yml"}
+    for old in src_dir.iterdir():
+        if old.name not in expected:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    chapter_dir = src_dir / "chapters"
+    chapter_dir.mkdir(exist_ok=True)
+    for old in chapter_dir.iterdir():
+        if old.name not in {p.name for p in chapters}:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    for chapter in chapters:
+        sync(chapter, chapter_dir / chapter.name)
+    static = src_dir / STATIC_DIR
+    sync(BOOK / "_static", static)  # also removes what is not in book/_static, so vendor/ comes after
+    for name, source in vendor_sources().items():
+        sync(source, static / "vendor" / name)
+    template = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    toc_text = yaml.safe_dump(make_toc(template, chapters), sort_keys=False)
+    toc_path = src_dir / "_toc.yml"
+    if not toc_path.exists() or toc_path.read_text() != toc_text:
+        toc_path.write_text(toc_text)
+
+
+def code_stamp(mode: str) -> str:
+    """Hash of what chapter outputs depend on besides their own code: minilib, results/, the mode."""
+    h = hashlib.sha256(mode.encode())
+    for folder in ("minilib", "results"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                h.update(str(path.relative_to(ROOT)).encode())
+                h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def refresh_cache(out: Path, mode: str) -> bool:
+    """Drop the execution cache when the code stamp changed; returns True when a full rebuild is needed."""
+    build = out / "_build"
+    stamp_path = build / ".minilib-code-stamp"
+    stamp = code_stamp(mode)
+    if stamp_path.exists() and stamp_path.read_text() == stamp:
+        return False
+    # jupyter-cache keys a notebook by its own code only; a change in minilib would otherwise be invisible.
+    shutil.rmtree(build / ".jupyter_cache", ignore_errors=True)
+    build.mkdir(parents=True, exist_ok=True)
+    stamp_path.write_text(stamp)
+    return True
+
+
+EXTERNAL = re.compile(r"""<(?:script|link|img|iframe|source)\b[^>]*?\b(?:src|href)=["'](?:https?:)?//""", re.I)
+
+
+def check_offline(html_dir: Path) -> None:
+    """Fail when a page loads a script, stylesheet or image from another host."""
+    bad = []
+    for page in sorted(html_dir.rglob("*.html")):
+        for match in EXTERNAL.finditer(page.read_text(errors="replace")):
+            tag = page.read_text(errors="replace")[match.start() : match.start() + 200].split(">")[0]
+            if 'rel="canonical"' not in tag:
+                bad.append(f"{page.relative_to(html_dir)}: {tag}>")
+    if bad:
+        raise SystemExit("build_book: pages load resources from other hosts:\n  " + "\n  ".join(bad[:20]))
+
+
+def check_chapters(html_dir: Path, chapters: list[Path]) -> None:
+    """Every chapter page exists and shows no raw plotly JSON or undisplayed widget placeholder."""
+    problems = []
+    for chapter in chapters:
+        page = html_dir / "chapters" / f"{chapter.stem}.html"
+        if not page.exists():
+            problems.append(f"{page} was not built")
+            continue
+        text = page.read_text(errors="replace")
+        if "application/vnd.plotly.v1+json" in text:
+            problems.append(f"{page.name}: raw plotly JSON in the page (is minilib.display registered?)")
+        if "widget-view+json" in text and "widget-state+json" not in text:
+            problems.append(f"{page.name}: widget views without stored widget state")
+    if problems:
+        raise SystemExit("build_book: " + "\n  ".join(problems))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=sorted(MODES), required=True)
+    parser.add_argument("--nbs", type=Path, default=ROOT / "nbs", help="chapter folder (default: nbs/)")
+    parser.add_argument("--out", type=Path, help="override the output folder (site in OUT/_build/html)")
+    args = parser.parse_args(argv)
+
+    src_dir, out, extra_env = MODES[args.mode]
+    if args.out is not None:
+        out = args.out.resolve()
+        src_dir = out.parent / f"{out.name}-src"
+    chapters = find_chapters(args.nbs.resolve())
+    if not chapters:
+        print(f"build_book: no chapters (NN_name.py) in {args.nbs}; building the site without chapters")
+    started = time.perf_counter()
+    stage(src_dir, chapters)
+    rebuild = refresh_cache(out, args.mode)
+
+    env = dict(os.environ, MINILIB_BOOK="1", **extra_env)
+    if args.mode == "full":
+        env.pop("MINILIB_FAST", None)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src_dir), "--path-output", str(out)]
+    command += ["--warningiserror", "--keep-going"] + (["--all"] if rebuild else [])
+    print("build_book:", " ".join(command), f"(MINILIB_BOOK=1, mode {args.mode})", flush=True)
+    result = subprocess.run(command, env=env, cwd=ROOT)
+    if result.returncode != 0:
+        print(f"build_book: jupyter-book failed (exit {result.returncode}); see the log above", file=sys.stderr)
+        # A failed build must not leave a stamp that makes the next build trust a half-filled cache.
+        (out / "_build" / ".minilib-code-stamp").unlink(missing_ok=True)
+        return result.returncode
+    html_dir = out / "_build" / "html"
+    check_chapters(html_dir, chapters)
+    check_offline(html_dir)
+    seconds = time.perf_counter() - started
+    (out / "_build" / "build-info.json").write_text(
+        json.dumps({"mode": args.mode, "chapters": [p.stem for p in chapters], "seconds": round(seconds, 1)})
+    )
+    print(f"build_book: {len(chapters)} chapter(s), {args.mode} mode, {seconds:.0f} s -> {html_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
