@@ -73,9 +73,12 @@ class Config(BaseConfig):
 
 
 def transformer_config(**changes) -> Config:
-    """Nanda et al. 2023's recipe: AdamW lr 1e-3, betas (0.9, 0.98), weight decay 1, train fraction 0.3."""
+    """Nanda et al. 2023's recipe: AdamW lr 1e-3, betas (0.9, 0.98), weight decay 1, train fraction 0.3.
+
+    Their loss was computed in float64, so is this one.
+    """
     base = dict(model="transformer", optimizer="adamw", lr=1e-3, beta2=0.98, eps=1e-8, weight_decay=1.0,
-                train_fraction=0.3)
+                train_fraction=0.3, precision="float64")
     return Config(**(base | changes))
 
 

@@ -34,8 +34,10 @@ def normaliser_logits(logits: torch.Tensor, loss: str, precision: str) -> torch.
     """The logits in the loss precision, passed through log s(.) for StableMax (softmax of these = probs)."""
     if loss not in LOSSES:
         raise ValueError(f"loss={loss!r} is not known: choose one of {', '.join(LOSSES)}")
-    z = logits.to(as_dtype(precision))  # a no-op when the precision is the model's
-    return stablemax_log_s(z) if loss == "stablemax" else z
+    if loss == "stablemax":
+        # s(.) first: it maps |x| = 1e6 to 13.8, which float16 holds (1e6 itself overflows float16).
+        logits = stablemax_log_s(logits)
+    return logits.to(as_dtype(precision))  # a no-op when the precision is the model's
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, *, loss: str = "softmax",

@@ -77,6 +77,7 @@ class MLP:
 class Transformer:
     """R stacked one-layer transformers (Nanda et al. 2023) without LayerNorm, read out at "=".
 
+    Init scales as in Nanda's code: N(0, 1/d_model) for every matrix but the unembedding (1/d_vocab).
     Only the last position feeds the output, so the query, the attention output and the MLP are
     computed there only; keys and values of each position are gathered from per-token tables.
     """
@@ -95,9 +96,9 @@ class Transformer:
             _normal(R, (H * dh, d), 1 / math.sqrt(d), generators, device),  # W_O
             _normal(R, (d, m), 1 / math.sqrt(d), generators, device),       # W_in
             torch.zeros(R, m, device=device).requires_grad_(),              # b_in
-            _normal(R, (m, d), 1 / math.sqrt(m), generators, device),       # W_out
+            _normal(R, (m, d), 1 / math.sqrt(d), generators, device),       # W_out
             torch.zeros(R, d, device=device).requires_grad_(),              # b_out
-            _normal(R, (d, p), 1 / math.sqrt(d), generators, device),       # W_U
+            _normal(R, (d, p), 1 / math.sqrt(p + 1), generators, device),   # W_U
         ]
 
     def logits(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,46 @@
+"""The long runs shipped in results/grokking/ (regenerate: python -m minilib.grokking precompute).
+
+Each entry is a list of Configs; the chapter loads the same list with cache.run_or_load_many, so the
+keys match. Sizes are chosen for this project's 2-core CPU budget; the chapter says where they differ
+from the paper.
+"""
+
+from __future__ import annotations
+
+from .experiment import Config, transformer_config
+
+PRECISIONS = ("float16", "float32", "float64")
+SEEDS = (0, 1, 2)
+
+# Phase diagram (train fraction x weight decay -> epochs to grok) at a smaller modulus.
+PHASE_MODULUS = 47
+PHASE_FRACTIONS = (0.3, 0.4, 0.5, 0.6, 0.7)
+PHASE_DECAYS = (0.0, 0.1, 0.3, 1.0, 3.0)
+PHASE_EPOCHS = 3000
+
+PRECISION_MODULUS = 59
+
+
+def stablemax() -> list[Config]:
+    """Signature 4: StableMax CE, AdamW lr 0.01, beta2 0.999, no weight decay, 80k epochs (paper's Fig. 1)."""
+    return [Config(loss="stablemax", lr=0.01, beta2=0.999, epochs=80_000, num_logs=241, log_spaced=True)]
+
+
+def precision() -> list[Config]:
+    """Signature 3: softmax CE in float16/32/64, lr 5e-4, train fraction 0.7, 20k epochs, 3 seeds."""
+    return [Config(modulus=PRECISION_MODULUS, train_fraction=0.7, lr=5e-4, precision=prec, seed=seed,
+                   epochs=20_000, num_logs=201) for prec in PRECISIONS for seed in SEEDS]
+
+
+def transformer() -> list[Config]:
+    """Signature 5: Nanda's one-layer transformer recipe at p = 113."""
+    return [transformer_config(epochs=16_000, num_logs=161)]
+
+
+def phase() -> list[Config]:
+    """AdamW lr 0.01 over train fraction x weight decay at p = PHASE_MODULUS."""
+    return [Config(modulus=PHASE_MODULUS, train_fraction=f, weight_decay=wd, lr=0.01, epochs=PHASE_EPOCHS,
+                   num_logs=151) for f in PHASE_FRACTIONS for wd in PHASE_DECAYS]
+
+
+RESULTS = {"stablemax": stablemax, "precision": precision, "transformer": transformer, "phase": phase}
