@@ -5,6 +5,12 @@
 (function () {
   var staticDir = document.currentScript.src.replace(/[^/]*$/, "");
   window.require.config({ paths: { "@jupyter-widgets/html-manager/dist": staticDir + "vendor" } });
+  // Widgets from other packages (anywidget, bqplot...) would be fetched from cdn.jsdelivr.net. The site
+  // must not leave its host, so the manager's "CDN" is a local folder that does not exist: such a widget
+  // shows a 404 in the console (the browser test reports it) instead of a request to the internet.
+  // build_book.py refuses to build pages whose stored widget state needs such a module in the first place.
+  document.currentScript.setAttribute("data-jupyter-widgets-cdn", staticDir + "vendor/no-widget-cdn/");
+  document.currentScript.setAttribute("data-jupyter-widgets-cdn-only", "");
 })();
 
 // Widget labels are typeset through the MathJax 2 API (MathJax.Hub.Queue); the site runs MathJax 3, so

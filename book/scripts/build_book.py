@@ -144,29 +144,36 @@ def stage(src_dir: Path, chapters: list[Path]) -> None:
         toc_path.write_text(toc_text)
 
 
-def code_stamp(mode: str) -> str:
-    """Hash of what chapter outputs depend on besides their own code: minilib, results/, the mode."""
-    h = hashlib.sha256(mode.encode())
-    for folder in ("minilib", "results"):
-        for path in sorted((ROOT / folder).rglob("*")):
+def tree_hash(paths: list[Path], root: Path, seed: str = "") -> str:
+    """Hash of the names and contents of every file under paths (relative to root)."""
+    h = hashlib.sha256(seed.encode())
+    for top in paths:
+        for path in sorted(top.rglob("*")) if top.is_dir() else [top]:
             if path.is_file() and "__pycache__" not in path.parts:
-                h.update(str(path.relative_to(ROOT)).encode())
+                h.update(str(path.relative_to(root)).encode())
                 h.update(path.read_bytes())
     return h.hexdigest()
 
 
-def refresh_cache(out: Path, mode: str) -> bool:
-    """Drop the execution cache when the code stamp changed; returns True when a full rebuild is needed."""
+def refresh(out: Path, src_dir: Path, mode: str) -> bool:
+    """Decide what the next jupyter-book run must redo; returns True when every page must be rebuilt.
+
+    Two things escape the incremental build: jupyter-cache keys a chapter by its own code only (a change
+    in minilib or results/ would be invisible), and Sphinx rewrites no page when only static files,
+    configuration or the toc changed. Hashes of both are kept next to the build.
+    """
     build = out / "_build"
-    stamp_path = build / ".minilib-code-stamp"
-    stamp = code_stamp(mode)
-    if stamp_path.exists() and stamp_path.read_text() == stamp:
-        return False
-    # jupyter-cache keys a notebook by its own code only; a change in minilib would otherwise be invisible.
-    shutil.rmtree(build / ".jupyter_cache", ignore_errors=True)
+    stamp_path = build / ".minilib-stamp.json"
+    stamps = {
+        "code": tree_hash([ROOT / "minilib", ROOT / "results"], ROOT, seed=mode),
+        "site": tree_hash([p for p in src_dir.iterdir() if p.name != "chapters"], src_dir),
+    }
+    old = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
+    if old.get("code") != stamps["code"]:
+        shutil.rmtree(build / ".jupyter_cache", ignore_errors=True)
     build.mkdir(parents=True, exist_ok=True)
-    stamp_path.write_text(stamp)
-    return True
+    stamp_path.write_text(json.dumps(stamps))
+    return old != stamps
 
 
 EXTERNAL = re.compile(r"""<(?:script|link|img|iframe|source)\b[^>]*?\b(?:src|href)=["'](?:https?:)?//""", re.I)
@@ -184,6 +191,22 @@ def check_offline(html_dir: Path) -> None:
         raise SystemExit("build_book: pages load resources from other hosts:\n  " + "\n  ".join(bad[:20]))
 
 
+# Widget modules whose JavaScript the site serves (bundled in @jupyter-widgets/html-manager).
+LOCAL_WIDGET_MODULES = {"@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output"}
+WIDGET_STATE = re.compile(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', re.S)
+
+
+def foreign_widget_models(page_text: str) -> list[str]:
+    """Stored widget models whose JavaScript the page would have to fetch from a CDN."""
+    found = []
+    for block in WIDGET_STATE.findall(page_text):
+        for model_id, model in json.loads(block)["state"].items():
+            modules = {model.get("model_module"), model.get("state", {}).get("_view_module")} - {None}
+            for module in sorted(modules - LOCAL_WIDGET_MODULES):
+                found.append(f"{model.get('model_name')} ({module}, model {model_id[:8]})")
+    return found
+
+
 def check_chapters(html_dir: Path, chapters: list[Path]) -> None:
     """Every chapter page exists and shows no raw plotly JSON or undisplayed widget placeholder."""
     problems = []
@@ -197,8 +220,16 @@ def check_chapters(html_dir: Path, chapters: list[Path]) -> None:
             problems.append(f"{page.name}: raw plotly JSON in the page (is minilib.display registered?)")
         if "widget-view+json" in text and "widget-state+json" not in text:
             problems.append(f"{page.name}: widget views without stored widget state")
+        foreign = foreign_widget_models(text)
+        if foreign:
+            # nbclient stores every widget still open when the chapter ends, displayed or not.
+            problems.append(
+                f"{page.name}: the stored widget state has models the static site cannot load without a CDN: "
+                + ", ".join(foreign)
+                + "; under MINILIB_BOOK=1 do not create them (or .close() them) in the chapter's code"
+            )
     if problems:
-        raise SystemExit("build_book: " + "\n  ".join(problems))
+        raise SystemExit("build_book: the built chapters have problems:\n  " + "\n  ".join(problems))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build_book: no chapters (NN_name.py) in {args.nbs}; building the site without chapters")
     started = time.perf_counter()
     stage(src_dir, chapters)
-    rebuild = refresh_cache(out, args.mode)
+    rebuild = refresh(out, src_dir, args.mode)
 
     env = dict(os.environ, MINILIB_BOOK="1", **extra_env)
     if args.mode == "full":
@@ -230,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     if result.returncode != 0:
         print(f"build_book: jupyter-book failed (exit {result.returncode}); see the log above", file=sys.stderr)
         # A failed build must not leave a stamp that makes the next build trust a half-filled cache.
-        (out / "_build" / ".minilib-code-stamp").unlink(missing_ok=True)
+        (out / "_build" / ".minilib-stamp.json").unlink(missing_ok=True)
         return result.returncode
     html_dir = out / "_build" / "html"
     check_chapters(html_dir, chapters)

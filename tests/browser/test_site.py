@@ -1,0 +1,294 @@
+"""Every chapter page of the built site, in a real browser: figures drawn and interactive, math typeset,
+widget state displayed, nothing fetched from another host, no errors. Run by `make browser`.
+
+Tests for one page share one loaded tab (loading plotly.js and MathJax takes a second or two); the
+request and error checks come last in this file so that they also cover what the interactions did.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+
+from .site import SCREENSHOTS, SITE_DIR, chapter_stems, is_external
+
+pytestmark = pytest.mark.browser
+
+CHAPTERS = chapter_stems()
+# A chapter without a plotly slider figure is allowed only here (chapter 0 is the tour of the kit);
+# every phenomenon chapter has a slider explorer over precomputed sweeps.
+SLIDER_OPTIONAL = {"00_start_here"}
+
+# Console messages of type "error" that are known and harmless, with the reason. Warnings and logs are
+# never failures; they are printed when a test fails.
+CONSOLE_ALLOW = [
+    # (none yet: the site's own scripts log no errors)
+]
+WAIT_MS = 15_000
+
+
+@dataclass
+class LoadedPage:
+    name: str
+    page: object
+    requests: list[str] = field(default_factory=list)
+    console: list[tuple[str, str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        lines = [f"console: {t}: {text} ({where})" for t, text, where in self.console]
+        return "\n".join(lines + [f"page error: {e}" for e in self.errors] + [f"failed: {f}" for f in self.failed])
+
+
+@pytest.fixture(scope="session")
+def pages(site_url, browser_context):
+    """Loads each chapter page once, on first use, and keeps it open for that page's tests."""
+    loaded: dict[str, LoadedPage] = {}
+
+    def get(stem: str) -> LoadedPage:
+        if stem in loaded:
+            return loaded[stem]
+        html = SITE_DIR / "chapters" / f"{stem}.html"
+        if not html.exists():
+            pytest.fail(f"nbs/{stem}.py has no page in the site ({html} missing): was the site built from nbs/?")
+        page = browser_context.new_page()
+        lp = LoadedPage(stem, page)
+        page.on("request", lambda r: lp.requests.append(r.url))
+        page.on("console", lambda m: lp.console.append((m.type, m.text, m.location.get("url", ""))))
+        page.on("pageerror", lambda e: lp.errors.append(f"{e}\n{(e.stack or '')[:800]}"))
+        page.on("requestfailed", lambda r: lp.failed.append(f"{r.url} ({r.failure})"))
+        page.on("response", lambda r: r.status >= 400 and lp.failed.append(f"{r.url} (HTTP {r.status})"))
+        page.goto(f"{site_url}/chapters/{stem}.html", wait_until="load")
+        wait_until_settled(page)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{stem}.png"), full_page=True)
+        loaded[stem] = lp
+        return lp
+
+    yield get
+    for lp in loaded.values():
+        lp.page.close()
+
+
+def wait_until_settled(page) -> None:
+    """Wait for MathJax's first typeset pass and for every stored widget view to be drawn."""
+    page.wait_for_function("() => !window.MathJax || (MathJax.startup && MathJax.startup.promise)", timeout=WAIT_MS)
+    page.evaluate("() => window.MathJax && MathJax.startup.promise")
+    views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+    if views:
+        page.wait_for_function(
+            "n => document.querySelectorAll('.widget-subarea .jupyter-widgets').length >= n",
+            arg=views,
+            timeout=WAIT_MS,
+        )
+
+
+# ------------------------------------------------------------------------------------------ helpers
+FIGURES_JS = "() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+
+
+def hover_point(page):
+    """Viewport coordinates of a data point of a hoverable scatter trace, or None when the page has none."""
+    return page.evaluate(
+        """() => {
+        for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+          const fl = gd._fullLayout;
+          if (!fl || fl.hovermode === false || !gd.calcdata) continue;
+          for (let i = 0; i < gd._fullData.length; i++) {
+            const tr = gd._fullData[i];
+            if (tr.type !== 'scatter' || tr.visible !== true || tr.hoverinfo === 'skip') continue;
+            const pts = gd.calcdata[i].filter(p => isFinite(p.x) && isFinite(p.y));
+            if (pts.length === 0) continue;
+            const p = pts[Math.floor(pts.length / 2)];
+            const xa = fl[tr.xaxis.replace('x', 'xaxis')], ya = fl[tr.yaxis.replace('y', 'yaxis')];
+            gd.scrollIntoView({block: 'center'});
+            const box = gd.getBoundingClientRect();
+            const px = box.left + xa._offset + xa.c2p(p.x), py = box.top + ya._offset + ya.c2p(p.y);
+            if (px <= box.left || py <= box.top || px >= box.right || py >= box.bottom) continue;
+            gd.setAttribute('data-test-target', 'hover');
+            return {x: px, y: py};
+          }
+        }
+        return null;
+      }"""
+    )
+
+
+def zoom_target(page):
+    """A figure whose x axis can be zoomed: its plot area in viewport coordinates and its x range."""
+    return page.evaluate(
+        """() => {
+        for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+          const fl = gd._fullLayout;
+          if (!fl || !fl.xaxis || fl.xaxis.fixedrange || fl.dragmode === false) continue;
+          gd.scrollIntoView({block: 'center'});
+          const box = gd.getBoundingClientRect(), xa = fl.xaxis, ya = fl.yaxis;
+          document.querySelectorAll('[data-test-target=zoom]').forEach(e => e.removeAttribute('data-test-target'));
+          gd.setAttribute('data-test-target', 'zoom');
+          return {left: box.left + xa._offset, width: xa._length, top: box.top + ya._offset, height: ya._length,
+                  range: xa.range.slice()};
+        }
+        return null;
+      }"""
+    )
+
+
+def slider_state(page):
+    """For the first figure with a plotly slider: which traces are visible, the active step, the rail box."""
+    return page.evaluate(
+        """() => {
+        for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+          const fl = gd._fullLayout;
+          if (!fl || !fl.sliders || fl.sliders.length === 0) continue;
+          gd.scrollIntoView({block: 'center'});
+          const rail = gd.querySelector('.slider-rail-rect');
+          if (!rail) return {error: 'slider layout but no slider drawn'};
+          const r = rail.getBoundingClientRect();
+          const steps = fl.sliders[0].steps.length;
+          return {visible: gd._fullData.map(t => String(t.visible)), active: fl.sliders[0].active,
+                  steps: steps, rail: {left: r.left, width: r.width, y: r.top + r.height / 2}};
+        }
+        return null;
+      }"""
+    )
+
+
+# -------------------------------------------------------------------------------------------- tests
+def test_nbs_has_chapters():
+    assert CHAPTERS, "no nbs/NN_name.py chapters found: the site test has nothing to check"
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_plotly_figures_render(pages, stem):
+    lp = pages(stem)
+    drawn = lp.page.evaluate(f"() => ({FIGURES_JS})().map(gd => !!gd._fullLayout && !!gd.querySelector('.main-svg'))")
+    assert drawn, f"{stem}: no plotly figure on the page\n{lp.describe()}"
+    assert all(drawn), f"{stem}: {drawn.count(False)} of {len(drawn)} plotly figures were not drawn\n{lp.describe()}"
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_no_raw_outputs(pages, stem):
+    text = pages(stem).page.inner_text("main")
+    for raw in ("application/vnd.plotly.v1+json", "application/vnd.jupyter.widget", '"layout": {', "Loading widget"):
+        assert raw not in text, f"{stem}: raw output {raw!r} shown as text"
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_hover_shows_a_tooltip(pages, stem):
+    page = pages(stem).page
+    point = hover_point(page)
+    assert point, f"{stem}: no hoverable scatter point found in any figure"
+    page.mouse.move(point["x"] - 40, point["y"] - 40)
+    page.mouse.move(point["x"], point["y"], steps=5)
+    # "x unified" hover mode draws one legend-like box instead of per-trace hovertext labels.
+    tooltip = page.locator(
+        "[data-test-target=hover] .hoverlayer .hovertext, [data-test-target=hover] .hoverlayer .legend"
+    )
+    tooltip.first.wait_for(state="attached", timeout=WAIT_MS)
+    assert tooltip.count() > 0
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_drag_zoom_changes_the_x_range(pages, stem):
+    page = pages(stem).page
+    target = zoom_target(page)
+    assert target, f"{stem}: no figure with a zoomable x axis"
+    y = target["top"] + target["height"] / 2
+    x0, x1 = target["left"] + 0.25 * target["width"], target["left"] + 0.6 * target["width"]
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    page.mouse.move(x1, y, steps=12)
+    page.mouse.up()
+    page.wait_for_function(
+        "r => { const xa = document.querySelector('[data-test-target=zoom]')._fullLayout.xaxis;"
+        " return xa.range[0] !== r[0] || xa.range[1] !== r[1]; }",
+        arg=target["range"],
+        timeout=WAIT_MS,
+    )
+    after = page.evaluate("() => document.querySelector('[data-test-target=zoom]')._fullLayout.xaxis.range")
+    assert after[1] - after[0] < target["range"][1] - target["range"][0], (target["range"], after)
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_slider_switches_traces(pages, stem):
+    page = pages(stem).page
+    before = slider_state(page)
+    if before is None:
+        if stem in SLIDER_OPTIONAL:
+            pytest.skip(f"{stem} has no plotly slider figure; only chapter 0 may omit one")
+        pytest.fail(f"{stem}: no figure with layout.sliders (each phenomenon chapter needs a slider explorer)")
+    assert "error" not in before, before
+    assert before["steps"] > 1, f"{stem}: the slider has {before['steps']} step(s)"
+    # Click the far end of the rail (or the start, if the slider already sits at the end).
+    end = before["active"] >= before["steps"] - 1
+    rail = before["rail"]
+    page.mouse.click(rail["left"] + (4 if end else rail["width"] - 4), rail["y"])
+    page.wait_for_function(
+        "a => { const gd = Array.from(document.querySelectorAll('.js-plotly-plot')).find("
+        "g => g._fullLayout && g._fullLayout.sliders && g._fullLayout.sliders.length);"
+        " return gd._fullLayout.sliders[0].active !== a; }",
+        arg=before["active"],
+        timeout=WAIT_MS,
+    )
+    after = slider_state(page)
+    assert after["visible"] != before["visible"], f"{stem}: moving the slider did not switch traces"
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_math_is_typeset(pages, stem):
+    page = pages(stem).page
+    typeset = page.locator("mjx-container").count()
+    assert typeset > 0, f"{stem}: no MathJax output (mjx-container) on the page"
+    raw = page.evaluate(
+        "() => Array.from(document.querySelectorAll('.math')).filter(e => !e.querySelector('mjx-container'))"
+        ".map(e => e.textContent.slice(0, 80))"
+    )
+    assert not raw, f"{stem}: math left as TeX source: {raw}"
+    errors = page.locator("mjx-merror").count()
+    assert errors == 0, f"{stem}: {errors} TeX error(s) in the math"
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_widget_state_is_displayed(pages, stem):
+    page = pages(stem).page
+    views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+    if views == 0:
+        pytest.skip(f"{stem} has no widget views to display")
+    shown = page.locator(".widget-subarea .jupyter-widgets").count()
+    assert shown >= views, f"{stem}: {views} widget views stored, {shown} drawn"
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_exercise_solutions_are_hidden(pages, stem):
+    page = pages(stem).page
+    dropdowns = page.locator("details.sd-dropdown, .admonition.dropdown")
+    if dropdowns.count() == 0:
+        pytest.skip(f"{stem} has no solution dropdowns")
+    for i in range(dropdowns.count()):
+        body = dropdowns.nth(i).locator(".sd-summary-content, .admonition-title ~ *").first
+        assert not body.is_visible(), f"{stem}: dropdown {i} shows its content before being opened"
+
+
+# The checks below read what every test above recorded on the page, so they stay at the end of the file.
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_no_request_leaves_localhost(pages, stem, browser_context):
+    lp = pages(stem)
+    external = [u for u in lp.requests if is_external(u)]
+    assert not external, f"{stem}: requests to other hosts: {external}"
+    hosts = {urlsplit(u).hostname for u in browser_context.external_requests}
+    assert not hosts, f"blocked requests to {sorted(hosts)} from the site: {browser_context.external_requests[:5]}"
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_no_errors_in_the_page(pages, stem):
+    lp = pages(stem)
+    errors = [
+        (text, where)
+        for kind, text, where in lp.console
+        if kind == "error" and not any(re.search(pattern, text) for pattern, _why in CONSOLE_ALLOW)
+    ]
+    assert not lp.errors and not errors and not lp.failed, f"{stem}:\n{lp.describe()}"
