@@ -10,10 +10,23 @@ import argparse
 import sys
 import time
 
+import numpy as np
 import torch
 
 from .. import cache
 from . import experiment, shipped
+
+
+def _reporter(name: str, every: int, start: float):
+    """Print every `every`-th evaluation: a long precompute run shows that it is alive."""
+    count = iter(range(10**9))
+
+    def report(step, metrics):
+        if next(count) % every == 0:
+            accs = " ".join(f"{v:.3f}" for v in np.atleast_1d(metrics["test_acc"]))
+            print(f"  {name} step {step}: test_acc {accs} ({time.perf_counter() - start:.0f} s)", flush=True)
+
+    return report
 
 
 def precompute(names, *, threads: int = 1, progress: bool = True) -> None:
@@ -23,7 +36,8 @@ def precompute(names, *, threads: int = 1, progress: bool = True) -> None:
     for name in names:
         configs = shipped.RESULTS[name]()
         start = time.perf_counter()
-        runs = experiment.run_sweep(configs, progress=progress)
+        report = _reporter(name, max(1, configs[0].num_logs // 20), start) if progress else None
+        runs = experiment.run_sweep(configs, on_step=report, progress=False)
         for run in runs:
             path = cache.store(module, run, root=cache.RESULTS_DIR)
             print(f"  {name}: {run!r} -> {path.relative_to(cache.RESULTS_DIR.parent)}", flush=True)

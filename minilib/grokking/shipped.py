@@ -19,6 +19,12 @@ PHASE_DECAYS = (0.0, 0.1, 0.3, 1.0, 3.0)
 PHASE_EPOCHS = 3000
 
 PRECISION_MODULUS = 59
+PRECISION_EPOCHS = 12_000
+
+
+def adamw_long() -> list[Config]:
+    """Signature 1's plain AdamW (lr 0.005, no weight decay, softmax float32) continued to 6000 epochs."""
+    return [Config(optimizer="adamw", lr=0.005, epochs=6000, num_logs=121, log_spaced=True)]
 
 
 def stablemax() -> list[Config]:
@@ -27,9 +33,9 @@ def stablemax() -> list[Config]:
 
 
 def precision() -> list[Config]:
-    """Signature 3: softmax CE in float16/32/64, lr 5e-4, train fraction 0.7, 20k epochs, 3 seeds."""
+    """Signature 3: softmax CE in float16/32/64, lr 5e-4, train fraction 0.7, 3 seeds (paper: 20k epochs)."""
     return [Config(modulus=PRECISION_MODULUS, train_fraction=0.7, lr=5e-4, precision=prec, seed=seed,
-                   epochs=20_000, num_logs=201) for prec in PRECISIONS for seed in SEEDS]
+                   epochs=PRECISION_EPOCHS, num_logs=121) for prec in PRECISIONS for seed in SEEDS]
 
 
 def transformer() -> list[Config]:
@@ -43,4 +49,5 @@ def phase() -> list[Config]:
                    num_logs=151) for f in PHASE_FRACTIONS for wd in PHASE_DECAYS]
 
 
-RESULTS = {"stablemax": stablemax, "precision": precision, "transformer": transformer, "phase": phase}
+RESULTS = {"adamw_long": adamw_long, "stablemax": stablemax, "precision": precision, "transformer": transformer,
+           "phase": phase}
