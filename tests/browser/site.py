@@ -24,6 +24,14 @@ CHROMIUM_ARGS = [
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
+BOOK_DIR = ROOT / "book"
+
+
+def book_pages() -> list[str]:
+    """The site's other pages, from book/*.md (landing page, testing, glossary, bibliography)."""
+    return sorted(p.stem for p in BOOK_DIR.glob("*.md"))
+
+
 def chapter_stems() -> list[str]:
     """The chapters the site must have, from the file names nbs/NN_name.py."""
     return sorted(p.stem for p in NBS_DIR.glob("[0-9][0-9]_*.py"))

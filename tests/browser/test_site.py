@@ -13,14 +13,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .site import SCREENSHOTS, SITE_DIR, chapter_stems, is_external
+from .site import BOOK_DIR, SCREENSHOTS, SITE_DIR, book_pages, chapter_stems, is_external
 
 pytestmark = pytest.mark.browser
 
 CHAPTERS = chapter_stems()
-# A chapter without a plotly slider figure is allowed only here (chapter 0 is the tour of the kit);
-# every phenomenon chapter has a slider explorer over precomputed sweeps.
-SLIDER_OPTIONAL = {"00_start_here"}
+OTHER_PAGES = book_pages()
+# Chapter 0 is the tour of the kit, not a paper's phenomenon: it alone may have no plotly slider figure
+# and cite no paper. Every phenomenon chapter cites its paper and has a slider explorer over sweeps.
+TOUR_CHAPTERS = {"00_start_here"}
 
 # Console messages of type "error" that are known and harmless, with the reason. Warnings and logs are
 # never failures; they are printed when a test fails.
@@ -49,12 +50,14 @@ def pages(site_url, browser_context):
     """Loads each chapter page once, on first use, and keeps it open for that page's tests."""
     loaded: dict[str, LoadedPage] = {}
 
-    def get(stem: str) -> LoadedPage:
-        if stem in loaded:
-            return loaded[stem]
-        html = SITE_DIR / "chapters" / f"{stem}.html"
+    def get(stem: str, folder: str = "chapters") -> LoadedPage:
+        path = f"{folder}/{stem}.html" if folder else f"{stem}.html"
+        if path in loaded:
+            return loaded[path]
+        html = SITE_DIR / path
         if not html.exists():
-            pytest.fail(f"nbs/{stem}.py has no page in the site ({html} missing): was the site built from nbs/?")
+            source = f"nbs/{stem}.py" if folder == "chapters" else f"book/{stem}.md"
+            pytest.fail(f"{source} has no page in the site ({html} missing): was the site built from it?")
         page = browser_context.new_page()
         lp = LoadedPage(stem, page)
         page.on("request", lambda r: lp.requests.append(r.url))
@@ -62,11 +65,11 @@ def pages(site_url, browser_context):
         page.on("pageerror", lambda e: lp.errors.append(f"{e}\n{(e.stack or '')[:800]}"))
         page.on("requestfailed", lambda r: lp.failed.append(f"{r.url} ({r.failure})"))
         page.on("response", lambda r: r.status >= 400 and lp.failed.append(f"{r.url} (HTTP {r.status})"))
-        page.goto(f"{site_url}/chapters/{stem}.html", wait_until="load")
+        page.goto(f"{site_url}/{path}", wait_until="load")
         wait_until_settled(page)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{stem}.png"), full_page=True)
-        loaded[stem] = lp
+        loaded[path] = lp
         return lp
 
     yield get
@@ -218,7 +221,7 @@ def test_slider_switches_traces(pages, stem):
     page = pages(stem).page
     before = slider_state(page)
     if before is None:
-        if stem in SLIDER_OPTIONAL:
+        if stem in TOUR_CHAPTERS:
             pytest.skip(f"{stem} has no plotly slider figure; only chapter 0 may omit one")
         pytest.fail(f"{stem}: no figure with layout.sliders (each phenomenon chapter needs a slider explorer)")
     assert "error" not in before, before
@@ -292,3 +295,37 @@ def test_no_errors_in_the_page(pages, stem):
         if kind == "error" and not any(re.search(pattern, text) for pattern, _why in CONSOLE_ALLOW)
     ]
     assert not lp.errors and not errors and not lp.failed, f"{stem}:\n{lp.describe()}"
+
+
+# --------------------------------------------------------------------------------- the other pages
+@pytest.mark.parametrize("stem", OTHER_PAGES)
+def test_book_page_is_clean(pages, browser_context, stem):
+    lp = pages(stem, folder="")
+    external = [u for u in lp.requests if is_external(u)]
+    assert not external, f"{stem}: requests to other hosts: {external}"
+    errors = [t for kind, t, _ in lp.console if kind == "error"]
+    assert not lp.errors and not errors and not lp.failed, f"{stem}:\n{lp.describe()}"
+    raw = lp.page.evaluate(
+        "() => Array.from(document.querySelectorAll('.math')).filter(e => !e.querySelector('mjx-container')).length"
+    )
+    assert raw == 0, f"{stem}: {raw} formula(s) left as TeX source"
+
+
+def test_bibliography_lists_every_reference(pages):
+    entries = re.findall(r"^@\w+\{", (BOOK_DIR / "references.bib").read_text(), flags=re.M)
+    shown = pages("bibliography", folder="").page.locator("div.citation").count()
+    assert shown == len(entries), f"references.bib has {len(entries)} entries, the bibliography page shows {shown}"
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_citations_link_to_the_bibliography(pages, stem):
+    page = pages(stem).page
+    cited = page.locator("main a[href*='bibliography.html#']")
+    if cited.count() == 0:
+        if stem in TOUR_CHAPTERS:
+            pytest.skip(f"{stem} cites no paper; only chapter 0 may do without")
+        pytest.fail(f"{stem}: no citation ({{cite:p}}`key`) on the page; a chapter cites the paper it reproduces")
+    href = cited.first.get_attribute("href")
+    anchor = href.split("#", 1)[1]
+    target = pages("bibliography", folder="").page.locator(f"[id='{anchor}']")
+    assert target.count() == 1, f"{stem}: citation link {href} points to no bibliography entry"

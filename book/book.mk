@@ -1,0 +1,25 @@
+# The book's make targets, included by the top-level Makefile (which defines PY, VENV and STAMP).
+#   make book      execute every chapter at full size and build the site into book/_build/html
+#   make browser   build the site in fast mode into build/site-fast and test every chapter page in chromium
+# How it works, and the syntax chapter authors use: book/testing.md.
+
+BOOK_NPM_STAMP := book/node_modules/.installed
+CHROMIUM := /usr/bin/chromium
+
+# The site's JavaScript (require.js, the ipywidgets HTML manager, MathJax) comes from npm, pinned by
+# package-lock.json; `npm ci` reinstalls exactly that whenever the lock file changes.
+$(BOOK_NPM_STAMP): book/package.json book/package-lock.json
+	cd book && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+book: $(STAMP) $(BOOK_NPM_STAMP)
+	$(PY) book/scripts/build_book.py --mode full
+
+# Debian's chromium, never `playwright install` (which downloads a browser build from the web).
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "browser test: install chromium at $(CHROMIUM)"; exit 1; }
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
+browser: $(STAMP) $(BOOK_NPM_STAMP) | $(CHROMIUM)
+	$(PY) book/scripts/build_book.py --mode fast
+	MINILIB_SITE_DIR=build/site-fast/_build/html $(PY) -m pytest -q -p no:cacheprovider -m browser tests/browser
