@@ -222,22 +222,54 @@ def check_outputs(out: Path, chapters: list[Path]) -> None:
 
 # Widget modules whose JavaScript the site serves (bundled in @jupyter-widgets/html-manager).
 LOCAL_WIDGET_MODULES = {"@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output"}
-WIDGET_STATE = re.compile(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', re.S)
+WIDGET_STATE = re.compile(r'(<script type="application/vnd.jupyter.widget-state\+json">)(.*?)(</script>)', re.S)
+WIDGET_VIEW = re.compile(r'<script type="application/vnd.jupyter.widget-view\+json">(.*?)</script>', re.S)
+MODEL_REF = re.compile(r"IPY_MODEL_([0-9a-f]+)")
 
 
-def foreign_widget_models(page_text: str) -> list[str]:
-    """Stored widget models whose JavaScript the page would have to fetch from a CDN."""
-    found = []
-    for block in WIDGET_STATE.findall(page_text):
-        for model_id, model in json.loads(block)["state"].items():
-            modules = {model.get("model_module"), model.get("state", {}).get("_view_module")} - {None}
-            for module in sorted(modules - LOCAL_WIDGET_MODULES):
-                found.append(f"{model.get('model_name')} ({module}, model {model_id[:8]})")
-    return found
+def reachable_models(state: dict, roots: set[str]) -> set[str]:
+    """Model ids reachable from the displayed views through the IPY_MODEL_ references in their state."""
+    seen, todo = set(), [r for r in roots if r in state]
+    while todo:
+        model_id = todo.pop()
+        if model_id not in seen:
+            seen.add(model_id)
+            refs = MODEL_REF.findall(json.dumps(state[model_id].get("state", {})))
+            todo.extend(r for r in refs if r in state and r not in seen)
+    return seen
+
+
+def prune_widget_state(page: Path) -> list[str]:
+    """Keep only the widget models the page displays; return those that need JavaScript from a CDN.
+
+    nbclient stores the state of every widget a chapter created, displayed or not (an explorer's live
+    FigureWidget, say, which the site replaces with a note). The HTML manager would still load the code
+    of each stored model, from cdn.jsdelivr.net when it is not a standard widget.
+    """
+    text = page.read_text()
+    match = WIDGET_STATE.search(text)
+    if not match:
+        return []
+    bundle = json.loads(match.group(2))
+    views = {json.loads(v)["model_id"] for v in WIDGET_VIEW.findall(text)}
+    keep = reachable_models(bundle["state"], views)
+    foreign = []
+    for model_id in sorted(keep):
+        model = bundle["state"][model_id]
+        modules = {model.get("model_module"), model.get("state", {}).get("_view_module")} - {None}
+        for module in sorted(modules - LOCAL_WIDGET_MODULES):
+            foreign.append(f"{model.get('model_name')} ({module}, model {model_id[:8]})")
+    if len(keep) < len(bundle["state"]):
+        bundle["state"] = {k: v for k, v in bundle["state"].items() if k in keep}
+        # "</" inside a script element would end it early.
+        body = json.dumps(bundle).replace("</", "<\\/") if keep else None
+        text = text[: match.start()] + (match.group(1) + body + match.group(3) if body else "") + text[match.end() :]
+        page.write_text(text)
+    return foreign
 
 
 def check_chapters(html_dir: Path, chapters: list[Path]) -> None:
-    """Every chapter page exists, and its stored widget state is complete and loadable without a CDN."""
+    """Every chapter page exists, and the widgets it displays need no JavaScript from a CDN."""
     problems = []
     for chapter in chapters:
         page = html_dir / "chapters" / f"{chapter.stem}.html"
@@ -247,13 +279,11 @@ def check_chapters(html_dir: Path, chapters: list[Path]) -> None:
         text = page.read_text(errors="replace")
         if "widget-view+json" in text and "widget-state+json" not in text:
             problems.append(f"{page.name}: widget views without stored widget state")
-        foreign = foreign_widget_models(text)
+        foreign = prune_widget_state(page)
         if foreign:
-            # nbclient stores every widget still open when the chapter ends, displayed or not.
             problems.append(
-                f"{page.name}: the stored widget state has models the static site cannot load without a CDN: "
-                + ", ".join(foreign)
-                + "; under MINILIB_BOOK=1 do not create them (or .close() them) in the chapter's code"
+                f"{page.name}: displayed widgets the static site cannot draw without a CDN: " + ", ".join(foreign)
+                + "; under MINILIB_BOOK=1 show a plain figure instead (runtime.IN_BOOK)"
             )
     if problems:
         raise SystemExit("build_book: the built chapters have problems:\n  " + "\n  ".join(problems))
