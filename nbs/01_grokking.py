@@ -178,16 +178,23 @@ sc_half = long_adamw.first_step("sc_fraction", 0.5)
 display(Markdown(
     f"Measured: test accuracy after 6000 epochs **{long_adamw.final('test_acc'):.1%}**; the collapse "
     f"fraction passes 1% at epoch **{sc_start}** and 50% at epoch **{sc_half}**, ending at "
-    f"**{long_adamw.final('sc_fraction'):.1%}**; the NLM cosine ends at **{long_adamw.final('nlm_cosine'):.2f}** "
-    f"and the weight norm grows from {long_adamw.history['weight_norm'][0]:.0f} to "
-    f"{long_adamw.final('weight_norm'):.0f}."
+    f"**{long_adamw.final('sc_fraction'):.1%}**. The NLM cosine peaks at "
+    f"**{long_adamw.history['nlm_cosine'].max():.2f}** (epoch "
+    f"{long_adamw.history['step'][long_adamw.history['nlm_cosine'].argmax()]}) and falls to "
+    f"**{long_adamw.final('nlm_cosine'):.2f}** once collapsed samples stop contributing to the gradient; the "
+    f"weight norm grows from {long_adamw.history['weight_norm'][0]:.0f} to {long_adamw.final('weight_norm'):.0f}."
 ))
 
 # %% [markdown]
 # ## Two fixes: ⊥Grad and StableMax
 #
 # **⊥Grad** (`optimizer="perp_adamw"`): for every weight tensor $w$ with gradient $g$, use
-# $$g_\perp = g - \frac{w \cdot g}{w \cdot w}\, w, \qquad \tilde g = g_\perp \frac{\lVert g \rVert}{\lVert g_\perp \rVert}$$
+#
+# $$
+# g_\perp = g - \frac{w \cdot g}{w \cdot w}\, w, \qquad
+# \tilde g = g_\perp \frac{\lVert g \rVert}{\lVert g_\perp \rVert}
+# $$
+#
 # in AdamW's update instead of $g$. The component that would only rescale the weights is gone, so the
 # optimiser has to change what the network computes. It runs live, without weight decay:
 
@@ -216,14 +223,19 @@ display(Markdown(
 assert perp_step is not None and perp_step <= perp.epochs, perp_step
 assert run_adamw.final("train_acc") == 1.0 and run_adamw.final("test_acc") <= 0.05
 # ... and without weight decay the fitted network drifts along its weights and collapses (shipped run).
-assert long_adamw.final("test_acc") <= 0.05 and long_adamw.final("nlm_cosine") > 0.5
-assert long_adamw.history["sc_fraction"][-1] > long_adamw.history["sc_fraction"][0]
+assert long_adamw.final("test_acc") <= 0.05 and long_adamw.history["nlm_cosine"].max() > 0.5
+assert long_adamw.history["sc_fraction"][0] == 0 and long_adamw.final("sc_fraction") > 0.3
 print(f"check passed: ⊥AdamW test >= 0.95 at epoch {perp_step}; AdamW test {run_adamw.final('test_acc'):.3f}")
 
 # %% [markdown]
 # **StableMax** replaces $e^x$ in the softmax by
-# $$s(x) = \begin{cases} x + 1 & x \ge 0 \\ \dfrac{1}{1 - x} & x < 0 \end{cases}, \qquad
-# \mathrm{StableMax}(x)_i = \frac{s(x_i)}{\sum_j s(x_j)} = \mathrm{softmax}\big(\operatorname{sign}(x)\log(1 + |x|)\big)_i .$$
+#
+# $$
+# s(x) = \begin{cases} x + 1 & x \ge 0 \\ \dfrac{1}{1 - x} & x < 0 \end{cases}, \qquad
+# \mathrm{StableMax}(x)_i = \frac{s(x_i)}{\sum_j s(x_j)}
+# = \mathrm{softmax}\big(\operatorname{sign}(x)\log(1 + |x|)\big)_i .
+# $$
+#
 # Its tails decay like $1/|x|$, so a runner-up class keeps a representable share even at huge logit
 # gaps and the sum does not collapse. The paper trains it for 80 000 epochs with AdamW (lr 0.01,
 # $\beta_2 = 0.999$, no weight decay); that run is shipped (regenerate:
@@ -274,9 +286,9 @@ print(f"re-derived {len(common)} logged points up to epoch {common[-1]}: they ma
 # paper's Fig. 2 trains plain AdamW (lr $5\cdot10^{-4}$, train fraction 0.7) with the softmax computed
 # in float16, float32 and float64, and reports final test accuracies of about 48%, 68% and 85–92% with
 # collapse passing 50% at about 2k, 3k and 7k epochs (the paper's numbers). Users of the public code
-# report that this is fragile. We train **3 seeds per precision for 12 000 epochs at p = 59** instead of 20 000 epochs at
-# 113 (nine runs at p = 113 would take over two hours of CPU here; the nine runs of one shape train
-# together as one batched model).
+# report that this is fragile. We train **3 seeds per precision for 12 000 epochs at p = 47**, not
+# 20 000 epochs at p = 113: nine runs of the paper's size would take over two hours of this machine's
+# shared CPU. The nine runs train together as one batched model.
 
 # %%
 prec_configs = shipped.precision()

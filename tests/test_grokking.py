@@ -242,3 +242,37 @@ def test_evaluation_does_not_change_the_trajectory():
     dense, sparse = g.run(c.replace(num_logs=31), progress=False), g.run(c.replace(num_logs=2), progress=False)
     np.testing.assert_allclose(dense.history["test_loss"][-1], sparse.history["test_loss"][-1], rtol=1e-6)
     assert math.isfinite(dense.final("weight_norm"))
+
+
+# --- Signatures and shipped results ----------------------------------------------------------------
+
+
+def test_signature_1_at_the_fast_size():
+    # The chapter's fast size: p = 47, 400 epochs. ⊥AdamW groks without weight decay, AdamW does not.
+    perp = g.run(g.Config(modulus=47, optimizer="perp_adamw", lr=0.01, epochs=400, num_logs=41), progress=False)
+    adam = g.run(g.Config(modulus=47, optimizer="adamw", lr=0.005, epochs=400, num_logs=41), progress=False)
+    assert perp.first_step("test_acc", 0.95) is not None and perp.final("test_acc") >= 0.9
+    assert adam.final("train_acc") == 1.0 and adam.final("test_acc") <= 0.05
+    assert adam.final("nlm_cosine") > 0.5 and adam.final("weight_norm") > adam.history["weight_norm"][0]
+
+
+def test_a_shipped_result_is_re_derived():
+    from minilib import cache
+    from minilib.grokking import shipped
+
+    config = shipped.stablemax()[0]
+    stored = cache.lookup(g, config)
+    assert stored is not None, "results/grokking lacks the StableMax run: python -m minilib.grokking precompute"
+    redo = g.run(config.replace(epochs=15, num_logs=16, log_spaced=False), progress=False)
+    common, i, j = np.intersect1d(redo.history["step"], stored.history["step"], return_indices=True)
+    assert len(common) >= 10
+    for metric in ("train_loss", "test_loss", "weight_norm", "train_acc"):
+        np.testing.assert_allclose(redo.history[metric][i], stored.history[metric][j], rtol=1e-3, err_msg=metric)
+
+
+def test_shipped_configs_are_valid_and_distinct():
+    from minilib.grokking import shipped
+
+    keys = [c.key() for make in shipped.RESULTS.values() for c in make()]
+    assert len(keys) == len(set(keys))
+    assert {c.precision for c in shipped.precision()} == set(shipped.PRECISIONS)
