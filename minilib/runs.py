@@ -237,6 +237,7 @@ class Run:
                 np.savez_compressed(fh, **arrays)
                 fh.flush()
                 os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes files private; a result is meant to be shared
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
