@@ -276,3 +276,18 @@ def test_shipped_configs_are_valid_and_distinct():
     keys = [c.key() for make in shipped.RESULTS.values() for c in make()]
     assert len(keys) == len(set(keys))
     assert {c.precision for c in shipped.precision()} == set(shipped.PRECISIONS)
+
+
+def test_precompute_command_stores_loadable_results(tmp_path, monkeypatch, capsys):
+    from minilib import cache
+    from minilib.grokking import __main__ as cli
+    from minilib.grokking import shipped
+
+    tiny = [g.Config(**TINY, seed=s) for s in (0, 1)]
+    monkeypatch.setitem(shipped.RESULTS, "tiny", lambda: tiny)
+    monkeypatch.setattr(cache, "RESULTS_DIR", tmp_path)
+    cli.precompute(["tiny"], progress=False)
+    assert "tiny: 2 run(s)" in capsys.readouterr().out
+    loaded = [cache.lookup(g, c) for c in tiny]
+    assert all(r is not None and r.status == "completed" for r in loaded)
+    assert loaded[0].history["step"][-1] == TINY["epochs"] and loaded[0].config == tiny[0]
