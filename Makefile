@@ -44,7 +44,7 @@ unit: $(STAMP)
 # Every chapter converted to a notebook and executed top to bottom under nbval in fast mode, from an
 # empty result cache (check cells assert the measured signatures).
 nbtest: nbtest-prepare
-	MINILIB_FAST=1 MINILIB_CACHE=$(CURDIR)/build/nbcache $(PY) -m pytest -q -p no:cacheprovider \
+	MINILIB_FAST=1 MINILIB_REQUIRE_RESULTS=1 MINILIB_CACHE=$(CURDIR)/build/nbcache $(PY) -m pytest -q -p no:cacheprovider \
 	  --nbval-lax --nbval-current-env build/nbs-fast
 
 nbtest-prepare: $(STAMP)

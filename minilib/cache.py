@@ -24,6 +24,14 @@ class StaleResultWarning(UserWarning):
     """A stored result could not be used (damaged, or made from another config/code version)."""
 
 
+class MissingResultError(LookupError):
+    """A result the book ships is missing and env MINILIB_REQUIRE_RESULTS=1 forbids training it here."""
+
+
+def _require_results() -> bool:
+    return os.environ.get("MINILIB_REQUIRE_RESULTS", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def cache_dir() -> Path:
     """The user cache folder (env MINILIB_CACHE, default ~/.cache/minilib)."""
     return Path(os.environ.get("MINILIB_CACHE") or Path.home() / ".cache" / "minilib")
@@ -49,9 +57,9 @@ def entry_path(module, config, root: Path | None = None) -> Path:
     return root / module_name(module) / f"{entry_key(module, config)}.npz"
 
 
-def lookup(module, config) -> Run | None:
+def lookup(module, config, *, shipped_only: bool = False) -> Run | None:
     """A stored run for this config from results/ or the user cache, or None; bad entries warn."""
-    for root in (RESULTS_DIR, cache_dir()):
+    for root in (RESULTS_DIR,) if shipped_only else (RESULTS_DIR, cache_dir()):
         path = entry_path(module, config, root)
         if not path.exists():
             continue
@@ -77,23 +85,44 @@ def store(module, run: Run, root: Path | None = None) -> Path:
     return run.save(entry_path(module, run.config, root))
 
 
-def run_or_load(module, config, *, recompute: bool = False, progress: bool = True, **run_kwargs) -> Run:
-    """Load the stored run for `config` if a valid one exists, else train it and store it."""
+def _missing_shipped(module, configs) -> None:
+    """A shipped result is absent: refuse (MINILIB_REQUIRE_RESULTS=1, as in the tests) or warn and train."""
+    name = module_name(module)
+    keys = ", ".join(entry_key(module, c) for c in configs)
+    msg = (f"{len(configs)} result(s) the book ships for {name} are missing from {RESULTS_DIR / name} "
+           f"(keys {keys}); regenerate them with `make precompute`")
+    if _require_results():
+        raise MissingResultError(msg + " (MINILIB_REQUIRE_RESULTS=1 forbids training them here)")
+    warnings.warn(msg + "; training them now, which can take long", StaleResultWarning, stacklevel=3)
+
+
+def run_or_load(module, config, *, recompute: bool = False, progress: bool = True, shipped: bool = False,
+                **run_kwargs) -> Run:
+    """Load the stored run for `config` if a valid one exists, else train it and store it.
+
+    `shipped=True` marks a result the book ships in results/: when it is missing, training it is refused
+    under MINILIB_REQUIRE_RESULTS=1 (so a test never silently starts an hour-long run), else warned about.
+    """
     if not recompute:
         found = lookup(module, config)
         if found is not None:
             return found
+        if shipped:
+            _missing_shipped(module, [config])
     run = module.run(config, progress=progress, **run_kwargs)
     if run.status != "stopped":
         store(module, run)
     return run
 
 
-def run_or_load_many(module, configs, *, recompute: bool = False, progress: bool = True) -> list[Run]:
+def run_or_load_many(module, configs, *, recompute: bool = False, progress: bool = True,
+                     shipped: bool = False) -> list[Run]:
     """Like run_or_load for several configs; misses are trained together by module.run_sweep if it exists."""
     configs = list(configs)
     found = [None if recompute else lookup(module, c) for c in configs]
     missing = [c for c, r in zip(configs, found) if r is None]
+    if missing and shipped and not recompute:
+        _missing_shipped(module, missing)
     if missing:
         if hasattr(module, "run_sweep") and len(missing) > 1:
             fresh = module.run_sweep(missing, progress=progress)

@@ -102,3 +102,19 @@ def test_concurrent_writers_never_leave_a_broken_file(tmp_path):
         warnings.simplefilter("error")
         assert Run.load(path).meta["writer"] in (0, 1, 2)
     assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_missing_shipped_result_is_refused_when_required(no_shipped, monkeypatch):
+    monkeypatch.setenv("MINILIB_REQUIRE_RESULTS", "1")
+    monkeypatch.setattr(curvefit, "run", lambda *a, **k: pytest.fail("should not train"))
+    with pytest.raises(cache.MissingResultError, match=r"missing from .*curvefit.*make precompute"):
+        cache.run_or_load(curvefit, TINY, shipped=True)
+    with pytest.raises(cache.MissingResultError, match="2 result"):
+        cache.run_or_load_many(curvefit, [TINY, TINY.replace(seed=3)], shipped=True)
+
+
+def test_missing_shipped_result_warns_then_trains(no_shipped, monkeypatch):
+    monkeypatch.delenv("MINILIB_REQUIRE_RESULTS", raising=False)
+    with pytest.warns(cache.StaleResultWarning, match="training them now"):
+        run = cache.run_or_load(curvefit, TINY, shipped=True, progress=False)
+    assert run.status == "completed"
