@@ -20,6 +20,8 @@ $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "browser test: install chromium at $(CHROMIUM)"; exit 1; }
 	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
+# The fast build shares nbtest's result cache (build/nbcache): within `make test` the chapters' stored runs
+# are then loaded, not trained a second time.
 browser: $(STAMP) $(BOOK_NPM_STAMP) | $(CHROMIUM)
-	$(PY) book/scripts/build_book.py --mode fast
+	MINILIB_CACHE=$(CURDIR)/build/nbcache $(PY) book/scripts/build_book.py --mode fast
 	MINILIB_SITE_DIR=build/site-fast/_build/html $(PY) -m pytest -q -p no:cacheprovider -m browser tests/browser

@@ -317,8 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     result = subprocess.run(command, env=env, cwd=ROOT)
     if result.returncode != 0:
         print(f"build_book: jupyter-book failed (exit {result.returncode}); see the log above", file=sys.stderr)
-        # A failed build must not leave a stamp that makes the next build trust a half-filled cache.
-        (out / "_build" / ".minilib-stamp.json").unlink(missing_ok=True)
+        # The execution cache holds only chapters that ran to the end, so it stays valid; the half-written
+        # pages do not, so the next build rewrites every page.
+        stamp_path = out / "_build" / ".minilib-stamp.json"
+        stamp_path.write_text(json.dumps(dict(json.loads(stamp_path.read_text()), site=None)))
         return result.returncode
     html_dir = out / "_build" / "html"
     check_outputs(out, chapters)
