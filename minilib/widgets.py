@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 from minilib import plots, runtime
 from minilib.runs import Config, ConfigError, FieldSpec
 
-__all__ = ["Explorer", "explorer", "control_for", "BOOK_NOTE"]
+__all__ = ["Explorer", "BookNote", "explorer", "control_for", "BOOK_NOTE"]
 
 REFRESH_SECONDS = 0.1  # at most ~10 figure updates a second: each one is a message to the browser
 JOIN_SECONDS = 30.0  # how long Run waits for a cancelled run to notice its stop flag
@@ -301,7 +301,20 @@ class Explorer:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
+class BookNote:
+    """What `explorer` gives on the static site: the note alone, with no widgets made (nothing to save)."""
+
+    def _repr_mimebundle_(self, **kwargs):
+        return {"text/html": BOOK_NOTE, "text/plain": "Live explorer: needs a running Python kernel."}
+
+
 def explorer(module, base_config: Config, fields=None, metrics=None, *, log_x=False, log_y=False,
-             title=None) -> Explorer:
-    """An interactive explorer for a phenomenon module, starting from base_config (see Explorer)."""
+             title=None) -> Explorer | BookNote:
+    """An interactive explorer for a phenomenon module, starting from base_config (see Explorer).
+
+    While the book's static site is built (runtime.IN_BOOK) it returns a BookNote instead: a live figure
+    needs a kernel, and widgets made but never shown would only bloat the page.
+    """
+    if runtime.IN_BOOK:
+        return BookNote()
     return Explorer(module, base_config, fields, metrics, log_x=log_x, log_y=log_y, title=title)

@@ -216,3 +216,10 @@ def test_plot_groups_give_one_subplot_per_group():
     steps = run.history["step"]
     np.testing.assert_array_equal(e.figure.data[0].x, steps[steps > 0])  # log axis: step 0 dropped
     assert math.isclose(e.figure.data[1].y[-1], run.history["weight_norm"][-1])
+
+
+def test_book_build_makes_no_widgets(monkeypatch):
+    monkeypatch.setattr(runtime, "IN_BOOK", True)
+    note = widgets.explorer(fake, FakeConfig())
+    assert isinstance(note, widgets.BookNote)
+    assert "needs a running Python kernel" in note._repr_mimebundle_()["text/html"]

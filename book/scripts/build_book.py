@@ -34,7 +34,8 @@ STATIC_DIR = "_assets"
 MODES = {
     # mode: (staging dir, jupyter-book --path-output, extra environment)
     "full": (ROOT / "build" / "book-src", BOOK, {}),
-    "fast": (ROOT / "build" / "site-fast-src", ROOT / "build" / "site-fast", {"MINILIB_FAST": "1"}),
+    "fast": (ROOT / "build" / "site-fast-src", ROOT / "build" / "site-fast",
+             {"MINILIB_FAST": "1", "MINILIB_REQUIRE_RESULTS": "1"}),
 }
 
 
