@@ -395,7 +395,7 @@ display(Markdown(
     f"Measured: training accuracy 99% at epoch **{tf_fit}**, test accuracy 95% at epoch **{tf_grok}**, "
     f"final test accuracy **{tf.final('test_acc'):.1%}**; the weight norm peaks at {wn.max():.0f} "
     f"(epoch {steps[wn.argmax()]}) and is {tf.final('weight_norm'):.0f} at the end. Cost here: "
-    f"{1e3 * tf.meta['seconds'] / tf.config.epochs:.0f} ms per epoch on one CPU thread "
+    f"{1e3 * tf.meta['seconds'] / tf.config.epochs:.0f} ms per epoch on one thread of the shared 2-core build machine "
     f"({tf.meta['seconds'] / 60:.0f} min in all)."
 ))
 
