@@ -510,25 +510,25 @@ print("check passed: no cell without weight decay groks; every weight decay > 0 
 # ## Performance note
 #
 # *Recorded with `OMP_WAIT_POLICY=PASSIVE python benchmarks/grokking.py` on 2026-11-27, on the book's
-# build machine: 2 cores of an AMD EPYC (AVX-512) virtual machine shared with other jobs (load average
-# about 5), torch 2.13 CPU, one thread. These are quoted benchmark numbers, not measured by this page.*
+# build machine: 2 cores of an AMD EPYC (AVX-512) virtual machine shared with other jobs, torch 2.13
+# CPU, one thread. Quoted benchmark numbers, not measured by this page; two runs, at load average 1.0
+# and (in brackets) 5.7.*
 #
 # | full-batch MLP step, p = 113, 5107 training pairs, width 200, float32, AdamW | ms per step |
 # |---|---|
-# | ours: first layer as an embedding gather | 29.7 |
-# | the same model with a dense one-hot input matmul | 39.5 |
-# | GEMM-only floor: the six bare matrix products of our step | 23.3 |
+# | ours: first layer as an embedding gather | 25.3 (29.7) |
+# | the same model with a dense one-hot input matmul | 33.2 (39.5) |
+# | GEMM-only floor: the six bare matrix products of our step | 20.6 (23.3) |
 #
-# Dense / ours = 1.33x (the goal was 1.4x; removing the 2p-wide matmul saves ~42% of the FLOPs, so
-# ~1.7x is the bound); ours / floor = 1.27x (goal 1.25x): the rest of the step (ReLU masks, softmax,
-# the scatter-add of the gather's backward, AdamW) costs about a quarter of the matmuls. On a quieter
-# moment of the same machine a probe measured 24.7 / 31.1 / 19.5 ms (1.26x and 1.27x). Wall time to
-# 95% test accuracy, evaluating every 10 steps: ⊥AdamW (signature 1) 3.1 s (step 110), AdamW with
-# weight decay 1 (signature 2) 17.2 s (step 600). Four seeds stacked into one batched model cost
-# 36.5 ms per step per seed against 29.4 ms for single runs (1.24x; 1.10x in a second measurement):
-# on a CPU, batching saves no arithmetic, and the larger working set costs memory bandwidth on a busy
-# machine. No GPU was available to measure the GPU claims. The shipped runs above print their own
-# cost per epoch, measured while four jobs shared the two cores.
+# Dense / ours = 1.32x (1.33x); the goal was 1.4x, and removing the 2p-wide matmul saves ~42% of the
+# FLOPs, so ~1.7x is the bound. Ours / floor = 1.22x (1.27x) against a goal of 1.25x: the rest of the
+# step (ReLU masks, softmax, the scatter-add of the gather's backward, AdamW) costs about a fifth of the
+# matmuls. Wall time to 95% test accuracy, evaluating every 10 steps: ⊥AdamW (signature 1) 3.1 s
+# (step 110) in both runs; AdamW with weight decay 1 (signature 2) 15.3 s (17.2 s), step 600. Four seeds
+# stacked into one batched model cost 26.4 (36.5) ms per step per seed against 23.9 (29.4) ms for single
+# runs, 1.10x (1.24x): on a CPU batching saves no arithmetic and the larger working set costs memory
+# bandwidth on a busy machine. No GPU was available to measure the GPU claims. The shipped runs above
+# print their own cost per epoch, measured while four jobs shared the two cores.
 #
 # ## What to read next
 #
