@@ -351,13 +351,17 @@ print("check passed: on every seed the collapse passes 50% first in float16, the
 # %%
 med_acc = {p: float(np.median([r.final("test_acc") for r in runs])) for p, runs in by_prec.items()}
 ordered = med_acc["float16"] <= med_acc["float32"] <= med_acc["float64"]
+best_acc = max(r.final("test_acc") for r in prec_runs)
 display(Markdown(
     "Median final test accuracy: " + ", ".join(f"{p} **{a:.1%}**" for p, a in med_acc.items()) + ". "
     + ("The ordering of the paper (more precision, more generalisation) holds for the medians here."
        if ordered else "The paper's ordering of final test accuracy by precision does **not** hold for "
        "the medians here; only the order of collapse onset is asserted.")
-    + f" The absolute numbers are not comparable with the paper's: p = {shipped.PRECISION_MODULUS} instead "
-    "of 113."
+    + f" The best final test accuracy of all nine runs is **{best_acc:.1%}**"
+    + (": the paper's generalisation in float64 (85–92%) did **not** reproduce at this size "
+       f"(p = {shipped.PRECISION_MODULUS}, {shipped.PRECISION_EPOCHS} epochs), only the collapse timing did."
+       if best_acc < 0.5 else ".")
+    + " Note also that the collapse share can fall again after its peak (column above vs figure)."
 ))
 
 # %% [markdown]
