@@ -131,12 +131,27 @@ class _Experiment:
         return out
 
     def forward_backward(self):
+        """Training loss [R], gradients, logits and per-sample losses at the current weights."""
         a, b, y = self.sets["train"]
-        logits = self.model.logits(a, b)
-        per_sample = self.per_sample_loss(logits, y)
-        loss = per_sample.mean(1)  # [R]
-        grads = torch.autograd.grad(loss.sum(), self.model.params)  # replicas are independent
-        return loss.detach(), grads, logits.detach(), per_sample.detach()
+        if self.device.type != "cpu" or len(self.configs) == 1:
+            logits = self.model.logits(a, b)
+            per_sample = self.per_sample_loss(logits, y)
+            loss = per_sample.mean(1)  # [R]
+            grads = torch.autograd.grad(loss.sum(), self.model.params)  # replicas are independent
+            return loss.detach(), grads, logits.detach(), per_sample.detach()
+        # On a CPU batched matmuls save no arithmetic, and one replica at a time keeps the working set
+        # as small as a single run's, so a sweep costs no more per seed than single runs.
+        parts = []
+        for r, c in enumerate(self.configs):
+            views = [w[r:r + 1] for w in self.model.params]
+            logits = self.model.logits(a[r:r + 1], b[r:r + 1], views)
+            per_sample = losses.cross_entropy(logits, y[r:r + 1], loss=c.loss, precision=c.precision).float()
+            loss = per_sample.mean(1)
+            parts.append((loss.detach(), torch.autograd.grad(loss.sum(), views), logits.detach(),
+                          per_sample.detach()))
+        grads = [torch.cat(gs) for gs in zip(*(p[1] for p in parts))]
+        return (torch.cat([p[0] for p in parts]), grads, torch.cat([p[2] for p in parts]),
+                torch.cat([p[3] for p in parts]))
 
     def step(self, i: int) -> torch.Tensor:
         if self._cached is not None:

@@ -54,12 +54,12 @@ class MLP:
                        _uniform(R, (width, modulus), width, generators, device)]
         self._offsets = (torch.arange(R, device=device) * 2 * p)[:, None]  # replica r's rows in the flat table
 
-    def logits(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """a, b: [R, n] ints -> logits [R, n, p]."""
-        W1, W2, W3 = self.params
+    def logits(self, a: torch.Tensor, b: torch.Tensor, params=None) -> torch.Tensor:
+        """a, b: [R, n] ints -> logits [R, n, p] (params: the weights to use, default self.params)."""
+        W1, W2, W3 = self.params if params is None else params
         R, n = a.shape
-        i = (a + self._offsets).reshape(-1)
-        j = (b + self.p + self._offsets).reshape(-1)
+        i = (a + self._offsets[:R]).reshape(-1)
+        j = (b + self.p + self._offsets[:R]).reshape(-1)
         h = PairGather.apply(W1.reshape(R * 2 * self.p, -1), i, j).view(R, n, -1).relu_()
         h = torch.bmm(h, W2).relu_()
         return torch.bmm(h, W3)
@@ -101,9 +101,9 @@ class Transformer:
             _normal(R, (d, p), 1 / math.sqrt(p + 1), generators, device),   # W_U
         ]
 
-    def logits(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def logits(self, a: torch.Tensor, b: torch.Tensor, params=None) -> torch.Tensor:
         """a, b: [R, n] ints -> logits [R, n, p] at the "=" position."""
-        W_E, W_pos, W_qkv, W_O, W_in, b_in, W_out, b_out, W_U = self.params
+        W_E, W_pos, W_qkv, W_O, W_in, b_in, W_out, b_out, W_U = self.params if params is None else params
         R, n = a.shape
         d, H = self.D_MODEL, self.HEADS
         dh = d // H
