@@ -260,9 +260,9 @@ def test_a_shipped_result_is_re_derived():
     from minilib import cache
     from minilib.grokking import shipped
 
-    config = shipped.stablemax()[0]
+    config = shipped.stablemax_float32()[0]
     stored = cache.lookup(g, config)
-    assert stored is not None, "results/grokking lacks the StableMax run: python -m minilib.grokking precompute"
+    assert stored is not None, "results/grokking lacks this run: python -m minilib.grokking precompute"
     redo = g.run(config.replace(epochs=15, num_logs=16, log_spaced=False), progress=False)
     common, i, j = np.intersect1d(redo.history["step"], stored.history["step"], return_indices=True)
     assert len(common) >= 10

@@ -28,8 +28,14 @@ def adamw_long() -> list[Config]:
 
 
 def stablemax() -> list[Config]:
-    """Signature 4: StableMax CE, AdamW lr 0.01, beta2 0.999, no weight decay, 80k epochs (paper's Fig. 1)."""
-    return [Config(loss="stablemax", lr=0.01, beta2=0.999, epochs=80_000, num_logs=241, log_spaced=True)]
+    """Signature 4: StableMax CE in float64 (as the paper's code), AdamW lr 0.01, beta2 0.999, no weight decay."""
+    return [Config(loss="stablemax", precision="float64", lr=0.01, beta2=0.999, epochs=80_000, num_logs=241,
+                   log_spaced=True)]
+
+
+def stablemax_float32() -> list[Config]:
+    """The same StableMax run with the loss in float32: it collapses too once the logits reach ~1e7."""
+    return [stablemax()[0].replace(precision="float32")]
 
 
 def precision() -> list[Config]:
@@ -49,5 +55,5 @@ def phase() -> list[Config]:
                    num_logs=151) for f in PHASE_FRACTIONS for wd in PHASE_DECAYS]
 
 
-RESULTS = {"adamw_long": adamw_long, "stablemax": stablemax, "precision": precision, "transformer": transformer,
-           "phase": phase}
+RESULTS = {"adamw_long": adamw_long, "stablemax": stablemax, "stablemax_float32": stablemax_float32,
+           "precision": precision, "transformer": transformer, "phase": phase}
