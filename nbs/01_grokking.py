@@ -16,8 +16,8 @@
 #
 # **The claim.** A small network trained on modular arithmetic, $(a + b) \bmod p$, first memorises its
 # training pairs and only much later, sometimes thousands of epochs later, generalises to the pairs it
-# never saw: *grokking* (Power et al., 2022). Prieto, Barsbey, Mediano and Birdal (ICLR 2025,
-# "Grokking at the Edge of Numerical Stability") argue that the delay and the need for weight decay
+# never saw: *grokking* {cite:p}`power2022grokking`. Prieto, Barsbey, Mediano and Birdal
+# {cite:p}`prieto2025grokking` argue that the delay and the need for weight decay
 # have a numerical cause. Once the training set is fitted, the cheapest way to lower the cross-entropy
 # is to scale the logits up along the current weights (*naive loss minimisation*, NLM), which changes no
 # prediction. The logits grow until the softmax's sum rounds to exactly 1 in floating point
@@ -28,8 +28,8 @@
 #
 # This chapter measures every claim on this machine, in the narrative order: what grokking looks like,
 # why it needs regularisation, the two fixes, the role of floating-point precision, and grokking in the
-# one-layer transformer of Nanda et al. (2023). The benign-overfitting chapter (chapter 2)
-# (Xu et al., ICLR 2024) proves a grokking transition in a two-layer ReLU network on XOR clusters.
+# one-layer transformer of {cite:t}`nanda2023progress`. The benign-overfitting chapter (chapter 2)
+# {cite:p}`xu2024benign` proves a grokking transition in a two-layer ReLU network on XOR clusters.
 #
 # *Time:* at full size about 2–3 minutes of live training on two CPU cores (the long runs are loaded);
 # under `MINILIB_FAST=1` the live runs shrink to a smaller modulus.
@@ -93,8 +93,8 @@ display(Markdown(
     f"Measured here: the training accuracy reaches 99% at epoch **{fit_step}**, the test accuracy passes "
     f"90% only at epoch **{grok_step}** and ends at **{run_classic.final('test_acc'):.1%}** after "
     f"{classic.epochs} epochs ({run_classic.meta['seconds']:.0f} s on this machine). For reference, not "
-    "measured on this page: the authors' public code, run once on the book's build machine at p = 113, "
-    "reached 84% test accuracy at epoch ~400 and 99% at ~500."
+    "measured by this book: one run of the authors' public code at p = 113, reported when this chapter "
+    "was planned, reached 84% test accuracy at epoch ~400 and 99% at ~500."
 ))
 
 # %%
@@ -160,7 +160,7 @@ for prec in ("float16", "float32", "float64"):
 # (regenerate: `python -m minilib.grokking precompute --only adamw_long`):
 
 # %%
-long_adamw = cache.run_or_load(grokking, shipped.adamw_long()[0], progress=False)
+long_adamw = cache.run_or_load(grokking, shipped.adamw_long()[0], progress=False, shipped=True)
 fig = plots.curves(long_adamw, ["train_acc", "test_acc", "sc_fraction", "nlm_cosine"],
                    labels=["AdamW, float32"], log_x=True,
                    title="Plain AdamW for 6000 epochs: collapse instead of generalisation",
@@ -258,8 +258,8 @@ print(f"check passed: ⊥AdamW test >= 0.95 at epoch {perp_step}; AdamW test {ru
 # `python -m minilib.grokking precompute --only stablemax stablemax_float32`, 30–70 minutes each here).
 
 # %%
-stable = cache.run_or_load(grokking, shipped.stablemax()[0], progress=False)
-stable32 = cache.run_or_load(grokking, shipped.stablemax_float32()[0], progress=False)
+stable = cache.run_or_load(grokking, shipped.stablemax()[0], progress=False, shipped=True)
+stable32 = cache.run_or_load(grokking, shipped.stablemax_float32()[0], progress=False, shipped=True)
 fig = plots.curves([stable, stable32], ["train_acc", "test_acc"],
                    labels=["StableMax, loss in float64", "StableMax, loss in float32"], log_x=True,
                    title="StableMax without regularisation (p = 113, 80 000 epochs)",
@@ -331,7 +331,7 @@ print(f"re-derived the first {common[-1]} epochs ({len(common)} logged points) o
 
 # %%
 prec_configs = shipped.precision()
-prec_runs = cache.run_or_load_many(grokking, prec_configs, progress=False)
+prec_runs = cache.run_or_load_many(grokking, prec_configs, progress=False, shipped=True)
 by_prec = {p: [r for r in prec_runs if r.config.precision == p] for p in shipped.PRECISIONS}
 fig = plots.curves(prec_runs, ["sc_fraction"], labels=[r.config.precision for r in prec_runs],
                    title=f"Softmax Collapse by loss precision (p = {shipped.PRECISION_MODULUS}, 3 seeds)",
@@ -392,14 +392,14 @@ display(Markdown(
 # %% [markdown]
 # ## The transformer
 #
-# Nanda et al. (2023) grok $(a + b) \bmod 113$ with a one-layer transformer: tokens $[a, b, =]$,
+# {cite:t}`nanda2023progress` grok $(a + b) \bmod 113$ with a one-layer transformer: tokens $[a, b, =]$,
 # $d_{model} = 128$, 4 heads, MLP width 512, no LayerNorm, AdamW with lr $10^{-3}$, $\beta = (0.9, 0.98)$,
 # weight decay 1 and 30% of the pairs for training. That run is shipped (16 000 epochs; regenerate:
 # `python -m minilib.grokking precompute --only transformer`). Our implementation computes the
 # attention query and the MLP only at the "=" position, the only one the output reads (one layer).
 
 # %%
-tf = cache.run_or_load(grokking, shipped.transformer()[0], progress=False)
+tf = cache.run_or_load(grokking, shipped.transformer()[0], progress=False, shipped=True)
 fig = plots.curves(tf, ["train_acc", "test_acc"], labels=["transformer"],
                    title="One-layer transformer (Nanda's recipe, p = 113)", x_title="epoch",
                    y_title="accuracy (fraction correct)")
@@ -455,7 +455,7 @@ widgets.explorer(grokking, grokking.Config(modulus=P, optimizer="perp_adamw", ep
 # `python -m minilib.grokking precompute --only phase`; p = 47 instead of 113 to fit the CPU budget).
 
 # %%
-phase_runs = cache.run_or_load_many(grokking, shipped.phase(), progress=False)
+phase_runs = cache.run_or_load_many(grokking, shipped.phase(), progress=False, shipped=True)
 grid = {(r.config.train_fraction, r.config.weight_decay): r for r in phase_runs}
 slider_fraction = 0.5
 plots.sweep_slider([grid[(slider_fraction, wd)] for wd in shipped.PHASE_DECAYS], list(shipped.PHASE_DECAYS),
@@ -564,7 +564,8 @@ print("check passed: no cell without weight decay groks; every weight decay > 0 
 #
 # ## What to read next
 #
-# - Prieto et al. (2025), Grokking at the Edge of Numerical Stability, ICLR.
-# - Power et al. (2022), Grokking: Generalization Beyond Overfitting on Small Algorithmic Datasets.
-# - Nanda et al. (2023), Progress Measures for Grokking via Mechanistic Interpretability, ICLR.
+# - {cite:t}`prieto2025grokking`: Softmax Collapse, StableMax and ⊥Grad, with the MLP and transformer
+#   experiments this chapter reproduces.
+# - {cite:t}`power2022grokking`: the original grokking experiments on algorithmic datasets.
+# - {cite:t}`nanda2023progress`: what the grokked transformer computes (Fourier features of $a$ and $b$).
 # - Chapter 2 (benign overfitting) for a proof of a grokking transition in a two-layer network.
