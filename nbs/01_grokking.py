@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 1. Grokking: Softmax Collapse, StableMax and perpendicular gradients
+# # Grokking: Softmax Collapse, StableMax and perpendicular gradients
 #
 # **The claim.** A small network trained on modular arithmetic, $(a + b) \bmod p$, first memorises its
 # training pairs and only much later, sometimes thousands of epochs later, generalises to the pairs it
