@@ -22,6 +22,7 @@ from .train import log_steps, train
 CODE_VERSION = 1
 METRICS = ("train_loss", "test_loss")
 PLOT_GROUPS = {"loss": ("train_loss", "test_loss")}
+X_TITLE = "training step (full batch)"
 TARGETS = {
     "sine": lambda x: torch.sin(3 * x),
     "step": lambda x: torch.sign(x),

@@ -11,6 +11,7 @@ from .experiment import (
                          METRICS,
                          PER_REPLICA,
                          PLOT_GROUPS,
+                         X_TITLE,
                          Config,
                          num_steps,
                          run,
@@ -21,7 +22,7 @@ from .experiment import (
 from .losses import collapse_gap, cross_entropy, softmax_collapse, stablemax, stablemax_log_s, stablemax_s
 from .optim import OPTIMIZERS, StackedOptimizer, perp_grad
 
-__all__ = ["CODE_VERSION", "METRICS", "OPERATIONS", "OPTIMIZERS", "PER_REPLICA", "PLOT_GROUPS", "Config",
+__all__ = ["CODE_VERSION", "METRICS", "OPERATIONS", "OPTIMIZERS", "PER_REPLICA", "PLOT_GROUPS", "X_TITLE", "Config",
            "StackedOptimizer", "all_pairs", "collapse_gap", "cross_entropy", "is_prime", "num_steps",
            "perp_grad", "run", "run_sweep", "shape_key", "softmax_collapse", "stablemax", "stablemax_log_s",
            "stablemax_s", "transformer_config"]

@@ -31,6 +31,7 @@ PLOT_GROUPS = {
     "weight norm": ("weight_norm",),
     "gradient vs NLM direction": ("nlm_cosine",),
 }
+X_TITLE = "epoch (full-batch step)"
 
 
 @dataclass(frozen=True)
