@@ -11,7 +11,6 @@ import math
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from . import runtime
@@ -143,14 +142,10 @@ def run_sweep(configs, *, on_step=None, stop=None, progress: bool = True) -> lis
         curve = forward(params, grid).squeeze(-1).cpu().numpy()
     runs = []
     for j, c in enumerate(configs):
-        hist = {k: (v if k == "step" else v[:, j]) for k, v in log.history.items()}
+        hist, status, diverged_at = log.replica(j)
         arts = {"x_train": x_train[j, :, 0].cpu().numpy(), "y_train": y_train[j, :, 0].cpu().numpy(),
                 "x_grid": grid[0, :, 0].cpu().numpy(), "y_fit": curve[j],
                 "y_true": TARGETS[c.target](grid[0, :, 0]).cpu().numpy()}
         meta = {"code_version": CODE_VERSION, "device": str(device), "seconds": seconds, "batched": n}
-        status, diverged_at = log.status, log.diverged_at
-        bad = ~np.isfinite(hist["train_loss"])
-        if bad.any() and status != "diverged":  # this net blew up while others in the batch went on
-            status, diverged_at = "diverged", int(hist["step"][np.argmax(bad)])
         runs.append(Run(c, hist, arts, status, diverged_at, meta))
     return runs

@@ -7,9 +7,8 @@ at which it happened. It never prints; a tqdm.auto bar shows progress unless swi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -27,6 +26,14 @@ class TrainLog:
     history: dict[str, np.ndarray]
     status: str
     diverged_at: int | None
+    #: Per element of the step's loss (one per batched replica): the step its loss first became NaN/inf.
+    replica_diverged_at: list[int | None] = field(default_factory=list)
+
+    def replica(self, r: int) -> tuple[dict[str, np.ndarray], str, int | None]:
+        """History, status and divergence step of replica r of a batched run (metrics [n_logs, n])."""
+        hist = {k: (v if k == "step" else v[:, r]) for k, v in self.history.items()}
+        at = self.replica_diverged_at[r] if r < len(self.replica_diverged_at) else self.diverged_at
+        return hist, "diverged" if at is not None else self.status, at
 
 
 def log_steps(num_steps: int, *, every: int | None = None, num_points: int | None = None,
@@ -57,13 +64,13 @@ def train(step: Callable[[int], torch.Tensor], num_steps: int, *, evaluate: Call
     """Run `step(i)` for i in range(num_steps), evaluating when the completed-step count is in `log_at`.
 
     `step` returns the training loss (a scalar tensor, or shape [n] for n batched replicas). The run ends
-    "diverged" once every element of the loss is non-finite, "stopped" when `stop.is_set()`, else
-    "completed".
+    "diverged" once every element of the loss has become non-finite, "stopped" when `stop.is_set()`, else
+    "completed". `TrainLog.replica(r)` gives one batched replica's history, status and divergence step.
     """
     log_at = set(int(s) for s in np.asarray(log_at).ravel())
     records: list[dict] = []
     status, diverged_at = "completed", None
-    first_bad = None  # device tensor: first step whose loss was entirely non-finite, or -1
+    first_bad = None  # device tensor shaped like the loss: the step each element became non-finite, or -1
 
     def log(done: int):
         metrics = {"step": done, **evaluate()}
@@ -81,15 +88,13 @@ def train(step: Callable[[int], torch.Tensor], num_steps: int, *, evaluate: Call
                 break
             loss = step(i)
             done = i + 1
-            if isinstance(loss, torch.Tensor):
-                bad = ~torch.isfinite(loss.detach()).any()
-                stamp = torch.where(bad, i, -1)
-                first_bad = stamp if first_bad is None else torch.where(first_bad >= 0, first_bad, stamp)
-            elif not any(math.isfinite(v) for v in np.ravel(loss)):
-                first_bad = torch.tensor(i)
+            if not isinstance(loss, torch.Tensor):
+                loss = torch.as_tensor(np.asarray(loss, dtype=float))
+            stamp = torch.where(torch.isfinite(loss.detach()), -1, i)
+            first_bad = stamp if first_bad is None else torch.where(first_bad >= 0, first_bad, stamp)
             check = done in log_at or done % GUARD_EVERY == 0 or done == num_steps
-            if check and first_bad is not None and int(first_bad) >= 0:
-                status, diverged_at = "diverged", int(first_bad)
+            if check and bool((first_bad >= 0).all()):
+                status, diverged_at = "diverged", int(first_bad.max())
                 if not records or records[-1]["step"] != done:
                     log(done)
                 break
@@ -98,7 +103,8 @@ def train(step: Callable[[int], torch.Tensor], num_steps: int, *, evaluate: Call
             bar.update(1)
     finally:
         bar.close()
-    return TrainLog(_stack(records), status, diverged_at)
+    per_replica = [] if first_bad is None else [int(v) if v >= 0 else None for v in first_bad.cpu().ravel()]
+    return TrainLog(_stack(records), status, diverged_at, per_replica)
 
 
 def _stack(records: list[dict]) -> dict[str, np.ndarray]:

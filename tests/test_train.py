@@ -100,6 +100,10 @@ def test_batched_replicas_only_diverge_when_all_do():
     log = train(half_bad, 60, evaluate=evaluate, log_at=[0, 60], progress=False)
     assert log.status == "completed"
     assert log.history["w"].shape == (2, 2)
+    assert log.replica_diverged_at == [None, 0]
+    hist, status, at = log.replica(0)
+    assert status == "completed" and at is None and hist["w"].shape == (2,)
+    assert log.replica(1)[1:] == ("diverged", 0)
 
 
 def test_float_losses_are_guarded_too():

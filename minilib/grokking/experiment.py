@@ -216,8 +216,8 @@ def _train(configs: list[Config], on_step, stop, progress, desc) -> list[Run]:
             "device": str(exp.device), "machine": platform.processor() or platform.machine()}
     runs = []
     for r, c in enumerate(configs):
-        hist = {k: (v if k == "step" else v[:, r]) for k, v in log.history.items()}
-        runs.append(Run(c, hist, {}, log.status, log.diverged_at, dict(meta)))
+        hist, status, diverged_at = log.replica(r)  # a replica can diverge while the others go on
+        runs.append(Run(c, hist, {}, status, diverged_at, dict(meta)))
     return runs
 
 
