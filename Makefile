@@ -52,8 +52,13 @@ nbtest-prepare: $(STAMP)
 	@for f in nbs/[0-9][0-9]_*.py; do \
 	  $(VENV)/bin/jupytext -q --to ipynb -o build/nbs-fast/$$(basename $${f%.py}).ipynb $$f; done
 
-test: lint unit nbtest browser
+# Fragments in mk/ (one per topic) add their own targets and append to TEST_STAGES.
+TEST_STAGES := lint unit nbtest browser
+-include mk/*.mk
+
+test: $(TEST_STAGES)
 	@echo "make test: all stages passed"
+
 
 # Regenerate the shipped full-size results in results/ (long: see each chapter's precompute command).
 precompute: $(STAMP)
