@@ -15,6 +15,7 @@ import os
 import warnings
 from pathlib import Path
 
+from . import phenomenon
 from .runs import CorruptRunError, Run
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
@@ -37,16 +38,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MINILIB_CACHE") or Path.home() / ".cache" / "minilib")
 
 
-def module_name(module) -> str:
-    """The short name results are filed under: minilib.grokking -> grokking."""
-    return module.__name__.rsplit(".", 1)[-1]
+module_name = phenomenon.short_name
 
 
 def entry_key(module, config) -> str:
-    """Stable hash of the module, its CODE_VERSION and the config's fields."""
-    version = getattr(module, "CODE_VERSION", None)
-    if version is None:
+    """Stable hash of the module, its code version for this config and the config's fields."""
+    if not hasattr(module, "CODE_VERSION"):
         raise AttributeError(f"{module.__name__} has no CODE_VERSION; results could not be versioned")
+    version = phenomenon.version_of(module, config)
     blob = json.dumps({"module": module_name(module), "code_version": version,
                        "config": config.to_dict()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
@@ -69,7 +68,7 @@ def lookup(module, config, *, shipped_only: bool = False) -> Run | None:
             warnings.warn(f"ignoring a damaged stored result, recomputing: {err}", StaleResultWarning,
                           stacklevel=3)
             continue
-        if run.config != config or run.meta.get("code_version") != module.CODE_VERSION:
+        if run.config != config or run.meta.get("code_version") != phenomenon.version_of(module, config):
             warnings.warn(f"ignoring a stale stored result at {path} (config or code version differs), "
                           "recomputing", StaleResultWarning, stacklevel=3)
             continue
@@ -81,7 +80,7 @@ def store(module, run: Run, root: Path | None = None) -> Path:
     """Save a finished run under its key (atomic). `root=RESULTS_DIR` files it as a shipped result."""
     if run.status == "stopped":
         raise ValueError("a stopped run is incomplete and is not stored; rerun it to the end")
-    run.meta.setdefault("code_version", module.CODE_VERSION)
+    run.meta.setdefault("code_version", phenomenon.version_of(module, run.config))
     return run.save(entry_path(module, run.config, root))
 
 
@@ -90,7 +89,7 @@ def _missing_shipped(module, configs) -> None:
     name = module_name(module)
     keys = ", ".join(entry_key(module, c) for c in configs)
     msg = (f"{len(configs)} result(s) the book ships for {name} are missing from {RESULTS_DIR / name} "
-           f"(keys {keys}); regenerate them with `make precompute`")
+           f"(keys {keys}); regenerate them with `python -m minilib precompute {name}` (or `make precompute`)")
     if _require_results():
         raise MissingResultError(msg + " (MINILIB_REQUIRE_RESULTS=1 forbids training them here)")
     warnings.warn(msg + "; training them now, which can take long", StaleResultWarning, stacklevel=3)
@@ -117,17 +116,14 @@ def run_or_load(module, config, *, recompute: bool = False, progress: bool = Tru
 
 def run_or_load_many(module, configs, *, recompute: bool = False, progress: bool = True,
                      shipped: bool = False) -> list[Run]:
-    """Like run_or_load for several configs; misses are trained together by module.run_sweep if it exists."""
+    """Like run_or_load for several configs; misses are trained together by module.run_sweep (batched)."""
     configs = list(configs)
     found = [None if recompute else lookup(module, c) for c in configs]
     missing = [c for c, r in zip(configs, found) if r is None]
     if missing and shipped and not recompute:
         _missing_shipped(module, missing)
     if missing:
-        if hasattr(module, "run_sweep") and len(missing) > 1:
-            fresh = module.run_sweep(missing, progress=progress)
-        else:
-            fresh = [module.run(c, progress=progress) for c in missing]
+        fresh = module.run_sweep(missing, progress=progress)
         for run in fresh:
             if run.status != "stopped":
                 store(module, run)

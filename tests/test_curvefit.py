@@ -15,18 +15,9 @@ def test_same_seed_same_history():
     assert not np.array_equal(a.history["train_loss"], c.history["train_loss"])
 
 
-def test_batched_sweep_equals_single_runs():
-    cfgs = [TINY.replace(seed=s, lr=lr) for s, lr in [(0, 1e-2), (1, 3e-3), (2, 1e-2)]]
-    batched = curvefit.run_sweep(cfgs, progress=False)
-    for cfg, b in zip(cfgs, batched):
-        single = curvefit.run(cfg, progress=False)
-        assert b.config == cfg
-        np.testing.assert_allclose(b.history["train_loss"], single.history["train_loss"], rtol=1e-4, atol=1e-6)
-
-
-def test_sweep_refuses_mixed_shapes():
+def test_a_stacked_group_refuses_mixed_shapes():
     with pytest.raises(ValueError, match=r"these fields differ: \['width'\]"):
-        curvefit.run_sweep([TINY, TINY.replace(width=8)], progress=False)
+        curvefit._train([TINY, TINY.replace(width=8)], None, None, False)
 
 
 def test_training_reduces_loss_and_records_fit():

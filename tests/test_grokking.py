@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from minilib import grokking as g
-from minilib.grokking import models
+from minilib.grokking import models, optim
 from minilib.runs import ConfigError
 
 # --- StableMax ------------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ def _toy(seed=0):
 
 def _ours(kind, W, X, Y, steps, **kw):
     w = W.clone()[None].requires_grad_()
-    opt = g.StackedOptimizer([w], kind, **kw)
+    opt = optim.make([w], kind, **kw)
     for _ in range(steps):
         (grad,) = torch.autograd.grad(((X @ w[0] - Y) ** 2).mean(), [w])
         opt.step([grad])
@@ -125,7 +125,7 @@ def test_per_replica_hyperparameters_match_separate_runs():
     X, Y, W = _toy(2)
     lrs, wds = [0.01, 0.03], [0.0, 0.5]
     w = torch.stack([W, W]).requires_grad_()
-    opt = g.StackedOptimizer([w], "adamw", lr=lrs, weight_decay=wds, beta2=[0.99, 0.999], eps=1e-8)
+    opt = optim.make([w], "adamw", lr=lrs, weight_decay=wds, beta2=[0.99, 0.999], eps=1e-8)
     for _ in range(10):
         loss = sum(((X @ w[r] - Y) ** 2).mean() for r in range(2))
         opt.step(list(torch.autograd.grad(loss, [w])))
@@ -256,38 +256,9 @@ def test_signature_1_at_the_fast_size():
     assert adam.final("nlm_cosine") > 0.5 and adam.final("weight_norm") > adam.history["weight_norm"][0]
 
 
-def test_a_shipped_result_is_re_derived():
-    from minilib import cache
-    from minilib.grokking import shipped
-
-    config = shipped.stablemax_float32()[0]
-    stored = cache.lookup(g, config)
-    assert stored is not None, "results/grokking lacks this run: python -m minilib.grokking precompute"
-    redo = g.run(config.replace(epochs=15, num_logs=16, log_spaced=False), progress=False)
-    common, i, j = np.intersect1d(redo.history["step"], stored.history["step"], return_indices=True)
-    assert len(common) >= 10
-    for metric in ("train_loss", "test_loss", "weight_norm", "train_acc"):
-        np.testing.assert_allclose(redo.history[metric][i], stored.history[metric][j], rtol=1e-3, err_msg=metric)
-
-
 def test_shipped_configs_are_valid_and_distinct():
     from minilib.grokking import shipped
 
-    keys = [c.key() for make in shipped.RESULTS.values() for c in make()]
+    keys = [c.key() for entry in shipped.SHIPPED.values() for c in entry.configs()]
     assert len(keys) == len(set(keys))
     assert {c.precision for c in shipped.precision()} == set(shipped.PRECISIONS)
-
-
-def test_precompute_command_stores_loadable_results(tmp_path, monkeypatch, capsys):
-    from minilib import cache
-    from minilib.grokking import __main__ as cli
-    from minilib.grokking import shipped
-
-    tiny = [g.Config(**TINY, seed=s) for s in (0, 1)]
-    monkeypatch.setitem(shipped.RESULTS, "tiny", lambda: tiny)
-    monkeypatch.setattr(cache, "RESULTS_DIR", tmp_path)
-    cli.precompute(["tiny"], progress=False)
-    assert "tiny: 2 run(s)" in capsys.readouterr().out
-    loaded = [cache.lookup(g, c) for c in tiny]
-    assert all(r is not None and r.status == "completed" for r in loaded)
-    assert loaded[0].history["step"][-1] == TINY["epochs"] and loaded[0].config == tiny[0]

@@ -6,14 +6,14 @@ Chapter: nbs/01_grokking.py.
 
 from __future__ import annotations
 
-import platform
+import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .. import runtime
+from .. import replicas, runtime
 from ..runs import Config as BaseConfig
 from ..runs import ConfigError, Run, param
 from ..train import log_steps, train
@@ -22,8 +22,18 @@ from . import data, losses, models, optim
 #: Part of every cache key: bump when a change alters what a run computes.
 CODE_VERSION = 1
 
-METRICS = ("train_acc", "test_acc", "train_loss", "test_loss", "sc_fraction", "zero_loss_fraction",
-           "weight_norm", "nlm_cosine")
+TITLE = "Grokking on modular arithmetic"
+CHAPTER = "nbs/01_grokking.py"
+METRICS = {
+    "train_acc": "train accuracy",
+    "test_acc": "test accuracy",
+    "train_loss": "train loss (cross-entropy, nats)",
+    "test_loss": "test loss (cross-entropy, nats)",
+    "sc_fraction": "training samples in Softmax Collapse (fraction)",
+    "zero_loss_fraction": "training samples with loss exactly 0 (fraction)",
+    "weight_norm": "weight norm ‖θ‖₂",
+    "nlm_cosine": "cos(−gradient, weights): alignment with naive loss minimisation",
+}
 PLOT_GROUPS = {
     "accuracy": ("train_acc", "test_acc"),
     "loss": ("train_loss", "test_loss"),
@@ -88,13 +98,8 @@ def num_steps(config: Config) -> int:
     return config.epochs
 
 
-# Fields that may differ inside one stacked sweep; everything else fixes the shapes and the schedule.
-PER_REPLICA = ("seed", "lr", "weight_decay", "beta2", "eps", "momentum", "loss", "precision")
-
-
-def shape_key(config: Config) -> tuple:
-    """Configs with the same shape key can train together as replicas of one stacked model."""
-    return tuple((k, v) for k, v in config.to_dict().items() if k not in PER_REPLICA)
+#: Fields that may differ inside one stacked sweep; everything else fixes the shapes and the schedule.
+REPLICA_FIELDS = ("seed", "lr", "weight_decay", "beta2", "eps", "momentum", "loss", "precision")
 
 
 class _Experiment:
@@ -110,7 +115,7 @@ class _Experiment:
         self.sets = {part: tuple(to(torch.stack([s[part][i] for s in splits])) for i in range(3))
                      for part in ("train", "test")}  # each: a, b, y of shape [R, n]
         self.model = models.build(c0.model, c0.modulus, c0.width, gens, self.device)
-        self.opt = optim.StackedOptimizer(
+        self.opt = optim.make(
             self.model.params, c0.optimizer, lr=[c.lr for c in configs],
             weight_decay=[c.weight_decay for c in configs], beta2=[c.beta2 for c in configs],
             eps=[c.eps for c in configs], momentum=[c.momentum for c in configs])
@@ -134,7 +139,7 @@ class _Experiment:
     def forward_backward(self):
         """Training loss [R], gradients, logits and per-sample losses at the current weights."""
         a, b, y = self.sets["train"]
-        if self.device.type != "cpu" or len(self.configs) == 1:
+        if replicas.stacked(self.device, len(self.configs)):
             logits = self.model.logits(a, b)
             per_sample = self.per_sample_loss(logits, y)
             loss = per_sample.mean(1)  # [R]
@@ -201,45 +206,24 @@ def _schedule(config: Config) -> np.ndarray:
 
 
 def _train(configs: list[Config], on_step, stop, progress, desc) -> list[Run]:
-    keys = {shape_key(c) for c in configs}
-    if len(keys) > 1:
-        raise ValueError("run_sweep trains configs together only when they differ in "
-                         f"{', '.join(PER_REPLICA)}; group them with shape_key() first")
+    """One stacked run of configs that differ only in REPLICA_FIELDS."""
+    replicas.check_group(configs, REPLICA_FIELDS)
     start = time.perf_counter()
     exp = _Experiment(configs)
     log = train(exp.step, num_steps(configs[0]), evaluate=exp.evaluate, log_at=_schedule(configs[0]),
                 on_step=on_step, stop=stop, progress=progress, desc=desc)
-    seconds = time.perf_counter() - start
-    steps_done = int(log.history["step"][-1]) if len(log.history["step"]) else 0
-    meta = {"code_version": CODE_VERSION, "seconds": round(seconds, 3), "replicas": len(configs),
-            "steps": steps_done, "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "device": str(exp.device), "machine": platform.processor() or platform.machine()}
-    runs = []
-    for r, c in enumerate(configs):
-        hist, status, diverged_at = log.replica(r)  # a replica can diverge while the others go on
-        runs.append(Run(c, hist, {}, status, diverged_at, dict(meta)))
-    return runs
+    return replicas.split(sys.modules[__package__], configs, log, seconds=time.perf_counter() - start,
+                          device=exp.device)
 
 
 def run(config: Config, *, on_step=None, stop=None, progress: bool = True) -> Run:
     """Train one model and return its Run (history of METRICS on the logging schedule)."""
     if not isinstance(config, Config):
         raise TypeError(f"run() needs a grokking.Config, got {type(config).__name__}")
-    inner = None
-    if on_step is not None:
-        inner = lambda s, m: on_step(s, {k: (v if k == "step" else float(np.asarray(v)[0])) for k, v in m.items()})
-    return _train([config], inner, stop, progress, f"grokking {config.optimizer}")[0]
+    return _train([config], replicas.first_replica(on_step), stop, progress, f"grokking {config.optimizer}")[0]
 
 
 def run_sweep(configs, *, on_step=None, stop=None, progress: bool = True) -> list[Run]:
-    """Train several configs; those that differ only in PER_REPLICA fields share one stacked model."""
-    configs = list(configs)
-    groups: dict[tuple, list[int]] = {}
-    for i, c in enumerate(configs):
-        groups.setdefault(shape_key(c), []).append(i)
-    out: list[Run | None] = [None] * len(configs)
-    for idx in groups.values():
-        for i, r in zip(idx, _train([configs[i] for i in idx], on_step, stop, progress,
-                                    f"grokking sweep x{len(idx)}")):
-            out[i] = r
-    return out
+    """Train several configs; those that differ only in REPLICA_FIELDS share one stacked model."""
+    train_group = lambda group: _train(group, on_step, stop, progress, f"grokking sweep x{len(group)}")
+    return replicas.sweep(configs, train_group, REPLICA_FIELDS)

@@ -13,6 +13,8 @@ import math
 
 import torch
 
+from ..replicas import normal, uniform, zeros
+
 
 class PairGather(torch.autograd.Function):
     """rows(E, i) + rows(E, j): the first layer applied to two one-hot blocks, without the one-hots."""
@@ -31,27 +33,15 @@ class PairGather(torch.autograd.Function):
         return out, None, None
 
 
-def _uniform(R, shape, fan_in, generators, device):
-    """torch.nn.Linear's default init, U(±1/sqrt(fan_in)), drawn per replica from its own generator."""
-    bound = 1 / math.sqrt(fan_in)
-    w = torch.stack([(torch.rand(shape, generator=g) * 2 - 1) * bound for g in generators])
-    return w.to(device).requires_grad_()
-
-
-def _normal(R, shape, std, generators, device):
-    w = torch.stack([torch.randn(shape, generator=g) * std for g in generators])
-    return w.to(device).requires_grad_()
-
-
 class MLP:
     """R stacked MLPs 2p -> width -> width -> p; `params` = [W1 as a (2p, width) table, W2, W3]."""
 
     def __init__(self, modulus: int, width: int, generators, device):
         p, R = modulus, len(generators)
         self.p, self.R = p, R
-        self.params = [_uniform(R, (2 * p, width), 2 * p, generators, device),
-                       _uniform(R, (width, width), width, generators, device),
-                       _uniform(R, (width, modulus), width, generators, device)]
+        self.params = [uniform((2 * p, width), 2 * p, generators, device),
+                       uniform((width, width), width, generators, device),
+                       uniform((width, modulus), width, generators, device)]
         self._offsets = (torch.arange(R, device=device) * 2 * p)[:, None]  # replica r's rows in the flat table
 
     def logits(self, a: torch.Tensor, b: torch.Tensor, params=None) -> torch.Tensor:
@@ -90,15 +80,15 @@ class Transformer:
         R = self.R
         dh = d // H
         self.params = [
-            _normal(R, (p + 1, d), 1 / math.sqrt(d), generators, device),   # W_E (token p is "=")
-            _normal(R, (3, d), 1 / math.sqrt(d), generators, device),       # W_pos
-            _normal(R, (d, 3 * H * dh), 1 / math.sqrt(d), generators, device),  # W_Q, W_K, W_V
-            _normal(R, (H * dh, d), 1 / math.sqrt(d), generators, device),  # W_O
-            _normal(R, (d, m), 1 / math.sqrt(d), generators, device),       # W_in
-            torch.zeros(R, m, device=device).requires_grad_(),              # b_in
-            _normal(R, (m, d), 1 / math.sqrt(d), generators, device),       # W_out
-            torch.zeros(R, d, device=device).requires_grad_(),              # b_out
-            _normal(R, (d, p), 1 / math.sqrt(p + 1), generators, device),   # W_U
+            normal((p + 1, d), 1 / math.sqrt(d), generators, device),   # W_E (token p is "=")
+            normal((3, d), 1 / math.sqrt(d), generators, device),       # W_pos
+            normal((d, 3 * H * dh), 1 / math.sqrt(d), generators, device),  # W_Q, W_K, W_V
+            normal((H * dh, d), 1 / math.sqrt(d), generators, device),  # W_O
+            normal((d, m), 1 / math.sqrt(d), generators, device),       # W_in
+            zeros((m,), R, device),              # b_in
+            normal((m, d), 1 / math.sqrt(d), generators, device),       # W_out
+            zeros((d,), R, device),              # b_out
+            normal((d, p), 1 / math.sqrt(p + 1), generators, device),   # W_U
         ]
 
     def logits(self, a: torch.Tensor, b: torch.Tensor, params=None) -> torch.Tensor:

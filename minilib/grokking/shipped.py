@@ -1,4 +1,4 @@
-"""The long runs shipped in results/grokking/ (regenerate: python -m minilib.grokking precompute).
+"""The long runs shipped in results/grokking/ (regenerate: python -m minilib precompute grokking).
 
 Each entry is a list of Configs; the chapter loads the same list with cache.run_or_load_many, so the
 keys match. Sizes are chosen for this project's 2-core CPU budget; the chapter says where they differ
@@ -7,6 +7,7 @@ from the paper.
 
 from __future__ import annotations
 
+from ..phenomenon import Shipped
 from .experiment import Config, transformer_config
 
 PRECISIONS = ("float16", "float32", "float64")
@@ -55,5 +56,11 @@ def phase() -> list[Config]:
                    num_logs=151) for f in PHASE_FRACTIONS for wd in PHASE_DECAYS]
 
 
-RESULTS = {"adamw_long": adamw_long, "stablemax": stablemax, "stablemax_float32": stablemax_float32,
-           "precision": precision, "transformer": transformer, "phase": phase}
+SHIPPED = {
+    "adamw_long": Shipped(adamw_long, "plain AdamW lr 0.005, softmax float32, p = 113, 6000 epochs"),
+    "stablemax": Shipped(stablemax, "StableMax CE in float64, AdamW lr 0.01, beta2 0.999, p = 113, 80 000 epochs"),
+    "stablemax_float32": Shipped(stablemax_float32, "the same StableMax run with the loss in float32"),
+    "precision": Shipped(precision, "softmax in float16/32/64 x 3 seeds, lr 5e-4, train fraction 0.7"),
+    "transformer": Shipped(transformer, "Nanda et al.'s one-layer transformer recipe, p = 113, 16 000 epochs"),
+    "phase": Shipped(phase, "AdamW lr 0.01 over train fraction x weight decay at p = 47, 3000 epochs"),
+}

@@ -1,0 +1,192 @@
+"""Training many runs as one: stacked replicas for seeds and hyper-parameter sweeps.
+
+A sweep of configs that share their shapes (same model size, data size, number of steps) trains as
+R "replicas": every weight gets a leading dimension R, and each replica has its own seed, data split
+and hyper-parameters. The model a reader studies is written for one replica plus that leading
+dimension; everything else about replicas lives here, shared by every phenomenon:
+
+- `sweep` groups configs by shape (`shape_key`) and trains each group with the module's function;
+- `uniform` / `normal` draw stacked initial weights, each replica from its own seeded generator;
+- `StackedOptimizer` is AdamW / Adam / SGD with per-replica lr, weight decay, betas, eps, momentum;
+- `first_replica` turns batched `on_step` reports into a single run's floats;
+- `split` cuts a batched `TrainLog` into one `Run` per replica, with the same `meta` keys everywhere.
+
+On a GPU a group computes its forward/backward for all replicas at once (`stacked(device)`); on a CPU
+one replica at a time is as fast per seed and keeps the working set small. `force_stacked` makes a
+CPU take the GPU's branch, so tests cover it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import platform
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from . import phenomenon
+from .runs import Run
+from .train import TrainLog
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+_FORCE_STACKED: list[bool | None] = [None]
+
+
+# --- which code path ---------------------------------------------------------------------------------
+def stacked(device: torch.device, replicas: int) -> bool:
+    """Whether a group computes all replicas in one batched pass (GPU, or forced) or one by one (CPU)."""
+    if _FORCE_STACKED[0] is not None:
+        return _FORCE_STACKED[0]
+    return device.type != "cpu" or replicas == 1
+
+
+@contextlib.contextmanager
+def force_stacked(value: bool | None = True):
+    """Within the block, take the batched (GPU) path on any device (True), the per-replica one (False)."""
+    old = _FORCE_STACKED[0]
+    _FORCE_STACKED[0] = value
+    try:
+        yield
+    finally:
+        _FORCE_STACKED[0] = old
+
+
+# --- grouping ----------------------------------------------------------------------------------------
+def shape_key(config, replica_fields: Sequence[str]) -> tuple:
+    """Configs with equal keys can train together: they differ only in `replica_fields`."""
+    return tuple((k, v) for k, v in config.to_dict().items() if k not in replica_fields)
+
+
+def sweep(configs, train_group: Callable[[list], list[Run]], replica_fields: Sequence[str]) -> list[Run]:
+    """Train configs group by group (one stacked run per shape); the Runs come back in the configs' order."""
+    configs = list(configs)
+    if not configs:
+        raise ValueError("a sweep needs at least one config")
+    groups: dict[tuple, list[int]] = {}
+    for i, c in enumerate(configs):
+        groups.setdefault(shape_key(c, replica_fields), []).append(i)
+    out: list[Run | None] = [None] * len(configs)
+    for idx in groups.values():
+        runs = train_group([configs[i] for i in idx])
+        for i, r in zip(idx, runs, strict=True):
+            out[i] = r
+    return out
+
+
+def check_group(configs, replica_fields: Sequence[str]) -> None:
+    """A stacked group must share every field but `replica_fields`; say which fields differ otherwise."""
+    base = configs[0]
+    for c in configs[1:]:
+        diff = [k for k, v in c.to_dict().items() if k not in replica_fields and v != getattr(base, k)]
+        if diff:
+            raise ValueError(f"configs trained as one stacked run may differ only in {', '.join(replica_fields)}; "
+                             f"these fields differ: {diff} (use the module's run_sweep, which groups them)")
+
+
+# --- stacked initial weights -------------------------------------------------------------------------
+def uniform(shape, fan_in: int, generators, device) -> torch.Tensor:
+    """torch.nn.Linear's default init U(±1/sqrt(fan_in)), one draw per replica from its own generator."""
+    bound = 1 / math.sqrt(fan_in)
+    w = torch.stack([(torch.rand(shape, generator=g) * 2 - 1) * bound for g in generators])
+    return w.to(device).requires_grad_()
+
+
+def normal(shape, std: float, generators, device) -> torch.Tensor:
+    """N(0, std²) weights, one draw per replica from its own generator."""
+    w = torch.stack([torch.randn(shape, generator=g) * std for g in generators])
+    return w.to(device).requires_grad_()
+
+
+def zeros(shape, replicas: int, device) -> torch.Tensor:
+    return torch.zeros(replicas, *shape, device=device).requires_grad_()
+
+
+# --- the optimiser -----------------------------------------------------------------------------------
+def _per_replica(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Shape [R] -> [R, 1, ..., 1] so it broadcasts over one replica's slice of a parameter."""
+    return x.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+class StackedOptimizer:
+    """AdamW, Adam or SGD over stacked parameters; every hyper-parameter may differ per replica.
+
+    The arithmetic follows torch.optim.AdamW / Adam / SGD step for step (decoupled decay for AdamW,
+    L2 decay added to the gradient for Adam and SGD, bias correction, eps outside the square root).
+    `grad_transform(w, g)` rewrites each gradient before the step (⊥Grad in chapter 1).
+    """
+
+    def __init__(self, params: list[torch.Tensor], kind: str, *, lr, weight_decay=0.0, beta1=0.9, beta2=0.999,
+                 eps=1e-8, momentum=0.0, grad_transform: Callable | None = None):
+        if kind not in OPTIMIZERS:
+            raise ValueError(f"optimizer={kind!r} is not known: choose one of {', '.join(OPTIMIZERS)}")
+        self.params, self.kind, self.grad_transform = params, kind, grad_transform
+        R = params[0].shape[0]
+        as_vec = lambda v: torch.as_tensor(v, dtype=torch.float64).expand(R).clone()
+        self.lr, self.wd = as_vec(lr), as_vec(weight_decay)
+        self.beta1, self.beta2, self.eps = as_vec(beta1), as_vec(beta2), as_vec(eps)
+        self.momentum = as_vec(momentum)
+        self.t = 0
+        self.state: list[dict] = [{} for _ in params]
+
+    @torch.no_grad()
+    def step(self, grads: Sequence[torch.Tensor]) -> None:
+        self.t += 1
+        t = self.t
+        for w, g, st in zip(self.params, grads, self.state, strict=True):
+            if self.grad_transform is not None:
+                g = self.grad_transform(w, g)
+            vec = lambda v: _per_replica(v.to(w.dtype), w)  # noqa: B023 - used right here
+            if self.kind in ("adamw", "adam"):
+                b1, b2 = self.beta1, self.beta2
+                if self.kind == "adamw":
+                    w.mul_(1 - vec(self.lr) * vec(self.wd))
+                else:
+                    g = g + vec(self.wd) * w
+                if not st:
+                    st["m"], st["v"] = torch.zeros_like(w), torch.zeros_like(w)
+                st["m"].mul_(vec(b1)).add_(g * vec(1 - b1))
+                st["v"].mul_(vec(b2)).add_(g * g * vec(1 - b2))
+                bc1, bc2 = 1 - b1**t, 1 - b2**t
+                denom = (st["v"].sqrt() / vec(bc2.sqrt())).add_(vec(self.eps))
+                w.sub_(st["m"] / denom * vec(self.lr / bc1))
+            else:
+                d = g + vec(self.wd) * w
+                if bool((self.momentum > 0).any()):
+                    if "buf" not in st:
+                        st["buf"] = d.clone()
+                    else:
+                        st["buf"].mul_(vec(self.momentum)).add_(d)
+                    d = st["buf"]
+                w.sub_(vec(self.lr) * d)
+
+
+# --- reports and results -----------------------------------------------------------------------------
+def first_replica(on_step: Callable | None) -> Callable | None:
+    """An on_step for a single run: batched metric arrays of shape [1] become plain floats."""
+    if on_step is None:
+        return None
+    return lambda step, m: on_step(step, {k: (v if k == "step" else float(np.asarray(v).ravel()[0]))
+                                          for k, v in m.items()})
+
+
+def meta(module, config, *, seconds: float, replicas: int, steps: int, device) -> dict:
+    """What every Run records about how it was made (the same keys in every chapter)."""
+    return {"code_version": phenomenon.version_of(module, config), "seconds": round(seconds, 3),
+            "replicas": replicas, "steps": steps, "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "device": str(device), "machine": platform.processor() or platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def split(module, configs, log: TrainLog, *, seconds: float, device,
+          artifacts: Callable[[int], dict] | None = None) -> list[Run]:
+    """One Run per replica of a batched TrainLog (a replica can diverge while the others go on)."""
+    steps = int(log.history["step"][-1]) if len(log.history["step"]) else 0
+    runs = []
+    for r, c in enumerate(configs):
+        hist, status, diverged_at = log.replica(r)
+        arts = artifacts(r) if artifacts is not None else {}
+        runs.append(Run(c, hist, arts, status, diverged_at,
+                        meta(module, c, seconds=seconds, replicas=len(configs), steps=steps, device=device)))
+    return runs
