@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 
+from .checks import Tolerance
 from .runs import Config
 
 #: Every phenomenon module of the book, in chapter order. A new chapter adds its module here.
@@ -31,6 +32,8 @@ class Shipped:
 
     configs: Callable[[], list]  # builds the configs; the chapter loads exactly these
     what: str  # one line for `python -m minilib precompute --list`
+    #: The early stretch that a fresh run must reproduce on any machine, and how closely (measured).
+    tolerance: Tolerance | None = None
 
 
 #: name -> (what it is, how to check its form). Kept in the order a reader of a module meets them.
@@ -111,6 +114,11 @@ def _problems(module: ModuleType) -> list[str]:
         out.append(f"{name}.REPLICA_FIELDS must be a tuple of field names")
     if not isinstance(m.SHIPPED, dict) or not all(isinstance(v, Shipped) for v in m.SHIPPED.values()):
         out.append(f"{name}.SHIPPED must be a {REQUIRED['SHIPPED']} (use minilib.phenomenon.Shipped)")
+    else:
+        untested = [k for k, v in m.SHIPPED.items() if not isinstance(v.tolerance, Tolerance)]
+        if untested:
+            out.append(f"{name}.SHIPPED entries {untested} lack a tolerance: every shipped result is re-derived "
+                       "for its early stretch (minilib.checks.Tolerance, measured with python -m minilib.checks)")
     for fn, params in (("num_steps", ()), ("run", ("on_step", "stop", "progress")),
                        ("run_sweep", ("on_step", "stop", "progress"))):
         f = getattr(m, fn)
