@@ -33,10 +33,29 @@ class CorruptRunError(RuntimeError):
     """A saved Run is truncated, damaged or does not match its checksums."""
 
 
-def param(default, *, low=None, high=None, choices=None, log=False, help=""):
-    """Declare a Config field with the metadata that validation, widgets and the book read."""
-    meta = {"low": low, "high": high, "choices": tuple(choices) if choices else None, "log": log, "help": help}
+def param(default, *, low=None, high=None, choices=None, log=False, widget=None, help=""):
+    """Declare a Config field with the metadata that validation, widgets and the book read.
+
+    `widget=(low, high)` narrows the explorer's slider to a range that makes sense for a live demo (a
+    valid value outside it can still be set in code); it must lie inside the validation range.
+    """
+    if widget is not None:
+        widget = _check_widget_range(widget, low, high, log)
+    meta = {"low": low, "high": high, "choices": tuple(choices) if choices else None, "log": log,
+            "widget": widget, "help": help}
     return field(default=default, metadata=meta)
+
+
+def _check_widget_range(widget, low, high, log) -> tuple:
+    ok = isinstance(widget, tuple) and len(widget) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in widget)
+    if not ok or not widget[0] < widget[1]:
+        raise ValueError(f"param(widget={widget!r}) must be a tuple (low, high) of finite numbers with low < high")
+    if (low is not None and widget[0] < low) or (high is not None and widget[1] > high):
+        raise ValueError(f"param(widget={widget!r}) must lie inside the validation range low={low}, high={high}")
+    if log and widget[0] <= 0:
+        raise ValueError(f"param(widget={widget!r}, log=True) needs a positive low end (a log slider cannot reach 0)")
+    return widget
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,7 @@ class FieldSpec:
     choices: tuple | None = None
     log: bool = False
     help: str = ""
+    widget: tuple | None = None  # (low, high) of the explorer's slider, inside [low, high]
 
     def describe_allowed(self) -> str:
         if self.choices:
@@ -107,7 +127,7 @@ class Config:
                 m = f.metadata
                 specs.append(
                     FieldSpec(f.name, typ, f.default, m.get("low"), m.get("high"), m.get("choices"),
-                              m.get("log", False), m.get("help", ""))
+                              m.get("log", False), m.get("help", ""), m.get("widget"))
                 )
             Config._specs[cls] = specs
         return Config._specs[cls]

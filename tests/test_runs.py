@@ -131,3 +131,19 @@ def test_failed_save_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="object array"):
         r.save(tmp_path / "r.npz")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_widget_range_is_metadata_inside_the_validation_range():
+    @dataclass(frozen=True)
+    class Demo(Config):
+        epochs: int = param(300, low=1, high=1_000_000, log=True, widget=(10, 20_000))
+
+    spec = Demo.field_specs()[0]
+    assert spec.widget == (10, 20_000) and (spec.low, spec.high) == (1, 1_000_000)
+    assert Demo(epochs=500_000).epochs == 500_000  # the widget range does not narrow validation
+    with pytest.raises(ValueError, match=r"widget=\(0, 2_?000_?000\).*inside the validation range low=1"):
+        param(300, low=1, high=1_000_000, widget=(0, 2_000_000))
+    with pytest.raises(ValueError, match=r"widget=\(5, 5\).*low < high"):
+        param(5, low=1, high=10, widget=(5, 5))
+    with pytest.raises(ValueError, match=r"log=True\) needs a positive low end"):
+        param(0.5, low=0.0, high=1.0, log=True, widget=(0.0, 1.0))
