@@ -31,7 +31,10 @@
 # 4. **a check cell** that asserts the measured signature, so the book's tests fail if the phenomenon
 #    stops reproducing;
 # 5. **an explorer** to change the experiment (live in Jupyter, a precomputed slider on the website);
-# 6. **exercises** with hidden solutions, and what to read next.
+# 6. **exercises**: questions with hidden solutions, and coded exercises whose answers a check compares
+#    with the library's reference; then what to read next.
+#
+# The line under the imports says how long executing the page took when it was last measured.
 
 # %%
 import numpy as np
@@ -41,6 +44,11 @@ import minilib
 from minilib import cache, curvefit, plots, runtime, widgets
 
 print(runtime.describe())
+
+# %%
+from minilib import exercises
+
+exercises.timing_note("00_start_here")
 
 # %% [markdown]
 # ## Fast mode, CPU and GPU
@@ -240,6 +248,62 @@ print("this run is stored at", cache.entry_path(curvefit, config.replace(width=w
 # training loss stays close to $\sigma^2$ and its test loss approaches it from above.
 # :::
 #
+# ### Coded exercises
+#
+# A coded exercise asks you to write a function and ends with `exercises.check(name, your_function)`. The
+# check calls your function on fixed inputs, random inputs and edge cases, compares every result with the
+# library's reference and prints one verdict: what passed, or the first input that fails, with the
+# expected and the actual result and a hint. On the website the solution is behind the cell's "Show code
+# cell source" toggle; in the student edition of this book (`make classroom`) the solution lines are
+# replaced by `raise NotImplementedError(...)`, and the check answers "not implemented yet".
+#
+# 4. The dashed line in the figures is the noise level $\sigma^2$. Why is it the best test loss any
+#    model can reach? Write the expected test MSE of the perfect predictor $\hat f = f$ for labels
+#    $y = f(x) + \varepsilon$, $\varepsilon \sim \mathcal{N}(0, \sigma^2)$, as a function of `noise` $= \sigma$.
+
+# %%
+import torch  # the coded exercises work on tensors
+
+
+# %% tags=["hide-input"]
+# Exercise: return the expected test MSE of the perfect predictor f when the labels are f(x) + noise * N(0, 1).
+def my_noise_floor(noise):
+    ### BEGIN SOLUTION
+    return noise**2  # the error left is the label noise itself: E[eps^2] = its variance
+    ### END SOLUTION
+
+
+exercises.check("curvefit.noise_floor", my_noise_floor)
+
+# %% [markdown]
+# Measured with the library's data (so this runs whether or not your function is done): the true
+# function's squared error on 4096 fresh noisy points, against $\sigma^2$.
+
+# %%
+probe = curvefit.Config(n_train=4096)
+x, y, _, _ = curvefit.make_data(probe, runtime.seed_everything(1))
+print(f"mean squared error of the true f: {float(((curvefit.TARGETS[probe.target](x) - y) ** 2).mean()):.4f}; "
+      f"sigma^2 = {probe.noise**2:.4f}")
+
+# %% [markdown]
+# 5. The network of this page, for $n$ networks trained together: each weight has a leading dimension
+#    of size $n$, `params = [w1, b1, w2, b2]` of shapes `[n, 1, width]`, `[n, 1, width]`, `[n, width, 1]`,
+#    `[n, 1, 1]`, and the inputs `x` have shape `[n, batch, 1]`. Write its forward pass: one hidden ReLU
+#    layer, a linear output. (`@` multiplies the matrices of each of the $n$ networks.)
+
+# %% tags=["hide-input"]
+# Exercise: return the outputs [n, batch, 1] of n stacked one-hidden-layer ReLU nets for params [w1, b1, w2, b2].
+def my_forward(params, x):
+    ### BEGIN SOLUTION
+    w1, b1, w2, b2 = params
+    hidden = torch.relu(x @ w1 + b1)  # [n, batch, width]
+    return hidden @ w2 + b2
+    ### END SOLUTION
+
+
+exercises.check("curvefit.forward", my_forward)
+
+# %% [markdown]
 # ## What next
 #
 # Chapter 1 takes the same kit to **grokking**, where a network first memorises its training set and

@@ -30,9 +30,6 @@
 # why it needs regularisation, the two fixes, the role of floating-point precision, and grokking in the
 # one-layer transformer of {cite:t}`nanda2023progress`. The benign-overfitting chapter (chapter 2)
 # {cite:p}`xu2024benign` proves a grokking transition in a two-layer ReLU network on XOR clusters.
-#
-# *Time:* at full size about 2–3 minutes of live training on two CPU cores (the long runs are loaded);
-# under `MINILIB_FAST=1` the live runs shrink to a smaller modulus.
 
 # %%
 import numpy as np
@@ -44,6 +41,11 @@ from minilib.grokking import shipped
 
 print(runtime.describe())
 FAST = runtime.FAST
+
+# %%
+from minilib import exercises
+
+exercises.timing_note("01_grokking")
 
 # %% [markdown]
 # ## The task and the model
@@ -536,6 +538,102 @@ print("check passed: no cell without weight decay groks; every weight decay > 0 
 # float16 overflows already when casting a logit above 65 504.
 # :::
 #
+# ### Coded exercises
+#
+# Each coded exercise asks for a function and ends with `exercises.check(name, your_function)`, which
+# compares it with the library's reference on fixed inputs, random inputs and edge cases and prints one
+# verdict: what passed, or the first input that fails, with expected vs got and a hint. On the website
+# the solution is behind the cell's "Show code cell source" toggle; in the student edition
+# (`make classroom`) it is replaced by `raise NotImplementedError(...)`. The rest of the chapter uses the
+# library's own functions, so nothing depends on your answers.
+#
+# 5. Write StableMax's $s(x)$ (the formula above) with tensor operations, so that it works on any shape
+#    and dtype, stays finite at $|x| = 10^{30}$ and has a finite gradient everywhere. The check also
+#    differentiates it, at $x = 1$ among other points: why could that fail?
+
+# %% tags=["hide-input"]
+# Exercise: return s(x) elementwise (x + 1 for x >= 0, 1 / (1 - x) for x < 0) for a tensor of any shape and dtype.
+def my_s(x):
+    ### BEGIN SOLUTION
+    return torch.where(x >= 0, x + 1, 1 / (1 - x.clamp(max=0)))  # clamped: the unused branch is computed too
+    ### END SOLUTION
+
+
+exercises.check("grokking.stablemax_s", my_s)
+
+# %% [markdown]
+# 6. Write the per-sample StableMax cross-entropy $-\log \mathrm{StableMax}(z)_y$ for logits of shape
+#    `[N, C]` and integer targets of shape `[N]`, in the logits' dtype. It must stay finite for logits of
+#    $3\cdot10^{38}$ in float32 and $6\cdot10^{4}$ in float16, where $s$ itself overflows: the identity
+#    $\mathrm{StableMax}(x) = \mathrm{softmax}(\operatorname{sign}(x)\log(1 + |x|))$ helps
+#    (`grokking.stablemax_log_s` computes the inner part).
+
+# %% tags=["hide-input"]
+# Exercise: return the per-sample StableMax cross-entropy of logits [N, C] and targets [N], finite for huge logits.
+def my_stablemax_ce(logits, targets):
+    ### BEGIN SOLUTION
+    log_s = grokking.stablemax_log_s(logits)  # log s(z) = sign(z) log(1 + |z|): s(z) itself overflows
+    return -torch.log_softmax(log_s, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    ### END SOLUTION
+
+
+exercises.check("grokking.stablemax_cross_entropy", my_stablemax_ce)
+
+# %% [markdown]
+# 7. Write ⊥Grad for one weight tensor $w$ and its gradient $g$ of any shape: $g_\perp$ rescaled to
+#    $\lVert g \rVert$ (the formula in "Two fixes"). What should it return when $w = 0$, or $g = 0$?
+
+# %% tags=["hide-input"]
+# Exercise: return g minus its projection on w, rescaled to the norm of g (w and g: one tensor each, any shape).
+def my_perp_grad(w, g):
+    ### BEGIN SOLUTION
+    ww = (w * w).sum()
+    g_perp = g - (w * g).sum() / ww * w if ww > 0 else g  # w = 0: no direction to remove
+    norm = g_perp.norm()
+    return g_perp * (g.norm() / norm) if norm > 0 else g_perp  # g = 0 stays 0
+    ### END SOLUTION
+
+
+exercises.check("grokking.perp_grad", my_perp_grad)
+
+# %% [markdown]
+# 8. Exercise 1 in code: the logit gap $g$ above which $1 + (C - 1)\,e^{-g}$ rounds to exactly 1 in a
+#    given precision (`"float16"`, `"float32"` or `"float64"`), for $C$ classes of which $C - 1$ share the
+#    runner-up logit. `torch.finfo(getattr(torch, precision)).eps` is the machine epsilon.
+
+# %% tags=["hide-input"]
+# Exercise: return the logit gap above which 1 + (num_classes - 1) * exp(-gap) rounds to 1 in `precision`.
+def my_collapse_gap(precision, num_classes=2):
+    ### BEGIN SOLUTION
+    eps = torch.finfo(getattr(torch, precision)).eps
+    return float(np.log(2 * (num_classes - 1) / eps))  # below half an ulp of 1, e^(-gap) is rounded away
+    ### END SOLUTION
+
+
+exercises.check("grokking.collapse_gap", my_collapse_gap)
+
+# %% [markdown]
+# The prediction, measured with the library's `collapse_gap` and `softmax_collapse` (so this runs whether
+# or not your function is done): the smallest gap, in steps of 0.05, at which crafted logits with $C - 1$
+# equal runners-up collapse.
+
+# %%
+gaps = np.arange(5.0, 45.0, 0.05)
+print("precision  classes  predicted gap  first collapsed gap")
+for prec in ("float16", "float32", "float64"):
+    for classes in (2, 113):
+        crafted = torch.tensor([[0.0] + [-gap] * (classes - 1) for gap in gaps], dtype=torch.float64)
+        collapsed = grokking.softmax_collapse(crafted, precision=prec).numpy()
+        predicted, measured = grokking.collapse_gap(prec, classes), gaps[collapsed.argmax()]
+        print(f"{prec:9}  {classes:7d}  {predicted:13.2f}  {measured:19.2f}")
+        assert collapsed.any() and measured <= predicted + 0.05, (prec, classes, measured)
+
+# %% [markdown]
+# The prediction is a bound: it assumes the $C - 1$ small terms are added up before they meet the 1.
+# Where the measured gap is smaller, the sum was computed in several partial sums, each small enough to
+# be rounded away on its own, so the collapse comes earlier; it never comes later (asserted above).
+
+# %% [markdown]
 # ## Performance note
 #
 # *Recorded with `OMP_WAIT_POLICY=PASSIVE python benchmarks/grokking.py` on 2026-11-27, on the book's
