@@ -1,10 +1,16 @@
 """The interactive explorer: controls built from a Config, a Run/Stop pair and a live figure.
 
 `explorer(module, config)` returns an `Explorer`, a plain object a test can drive without a browser
-(set `ex.controls[name].value`, call `ex.start()`, `ex.wait()`, read `ex.figure.data`). Training runs
-in a daemon thread, so the kernel stays responsive; the figure is refreshed at most every
-`REFRESH_SECONDS` from the module's `on_step` reports. On the static site (runtime.IN_BOOK) it shows
-a note instead, because a live figure needs a kernel. Introduced in chapter 0 (`nbs/00_start_here.py`).
+(set `ex.controls[name].value`, call `ex.start()`, `ex.wait()`, read `ex.figure.data`). The module is a
+phenomenon module (`minilib.phenomenon`): its TITLE, METRICS, PLOT_GROUPS, X_TITLE and num_steps give the
+title, legend, panels, axes and progress. Training runs in a daemon thread, so the kernel stays
+responsive; the figure is refreshed at most every `REFRESH_SECONDS` from the module's `on_step` reports,
+the progress line every `PROGRESS_SECONDS` whatever the logging schedule.
+
+A run never outlives its explorer: making a new explorer for the same module (re-running the cell, Run
+All) closes the old one, `close()` stops its run, and Kernel > Interrupt stops every run. On the static
+site (runtime.IN_BOOK) `explorer` returns a note instead, because a live figure needs a kernel.
+Introduced in chapter 0 (`nbs/00_start_here.py`); the choices behind it are in `docs/explorer.md`.
 """
 
 from __future__ import annotations
@@ -14,19 +20,26 @@ import math
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from minilib import plots, runtime
+from minilib import phenomenon, plots, runtime
 from minilib.runs import Config, ConfigError, FieldSpec
 
-__all__ = ["Explorer", "BookNote", "explorer", "control_for", "BOOK_NOTE"]
+__all__ = ["Explorer", "BookNote", "explorer", "control_for", "live_explorers", "stop_all", "BOOK_NOTE",
+           "THREAD_PREFIX"]
 
 REFRESH_SECONDS = 0.1  # at most ~10 figure updates a second: each one is a message to the browser
-JOIN_SECONDS = 30.0  # how long Run waits for a cancelled run to notice its stop flag
+PROGRESS_SECONDS = 0.25  # the progress line moves on this timer, even when no point is logged for minutes
+JOIN_SECONDS = 30.0  # how long a cancel waits for the old run to reach its next step
+#: A completed run whose plotted loss peaked above this multiple of its starting value is reported as
+#: unstable: it did not diverge to NaN, but its curve is dominated by a spike, not by learning.
+UNSTABLE_FACTOR = 10.0
+THREAD_PREFIX = "minilib-explorer"  # every training thread's name starts with this (tests count them)
 BOOK_NOTE = (
     "<div class='minilib-explorer-note' style='border-left:4px solid #888;padding:0.5em 1em;"
     "background:#f6f6f6'><b>Live explorer.</b> The live explorer needs a running Python kernel: open this "
@@ -34,8 +47,25 @@ BOOK_NOTE = (
     "precomputed.</div>"
 )
 _STATUS_COLORS = {"info": "#555", "ok": "#1a7f37", "warn": "#9a6700", "error": "#cf222e"}
+_HINT = "press Run: the curves appear here while the model trains"
+
+# One live explorer per phenomenon module (by module name): a new one closes the old, so re-running a
+# cell, Run All, or reopening the notebook in the same kernel never leaves a run training unseen.
+_LIVE: dict[str, Explorer] = {}
 
 
+def live_explorers() -> dict[str, Explorer]:
+    """The explorer last made for each module, by module name (a copy)."""
+    return dict(_LIVE)
+
+
+def stop_all(reason: str = "stopped") -> None:
+    """Ask every live explorer's run to stop (what Kernel > Interrupt does)."""
+    for ex in list(_LIVE.values()):
+        ex.stop(reason)
+
+
+# ---------------------------------------------------------------------------------------------- controls
 def _log_ints(low: int, high: int, current: int, n: int = 41) -> list[int]:
     """About n log-spaced integers from low to high, always including both ends and the current value."""
     start = max(low, 1)
@@ -43,50 +73,54 @@ def _log_ints(low: int, high: int, current: int, n: int = 41) -> list[int]:
     return sorted(set(pts) | {low, high, current})
 
 
+def _nice_step(span: float, n: int = 100) -> float:
+    """A 1, 2 or 5 times a power of ten near span / n, so slider positions are round numbers."""
+    raw = span / n
+    base = 10.0 ** math.floor(math.log10(raw))
+    return next(m * base for m in (1, 2, 5, 10) if m * base >= raw * (1 - 1e-9))
+
+
 def control_for(spec: FieldSpec, value) -> W.Widget:
-    """The widget for one Config field: its kind follows the field's type, range, choices and log flag."""
+    """The widget for one Config field: its kind follows the field's type, range, choices and log flag.
+
+    A slider spans the field's `widget` range where one is declared (a demo range inside the validation
+    range), widened to include `value` so the starting config always shows.
+    """
     common = dict(description=spec.name, tooltip=spec.help or spec.name, style={"description_width": "initial"},
                   layout=W.Layout(width="auto"))
-    bounded = spec.low is not None and spec.high is not None
+    lo, hi = spec.widget if spec.widget is not None else (spec.low, spec.high)
+    bounded = lo is not None and hi is not None
+    if bounded and spec.type in (int, float):
+        lo, hi = min(lo, value), max(hi, value)
     if spec.choices:
         return W.Dropdown(options=list(spec.choices), value=value, **common)
     if spec.type is bool:
         return W.Checkbox(value=bool(value), indent=False, **common)
     if spec.type is int:
-        if bounded and spec.log and spec.high > max(spec.low, 1):
-            return W.SelectionSlider(options=_log_ints(int(spec.low), int(spec.high), int(value)),
+        if bounded and spec.log and hi > max(lo, 1):
+            return W.SelectionSlider(options=_log_ints(int(lo), int(hi), int(value)),
                                      value=int(value), continuous_update=False, **common)
         if bounded:
-            return W.IntSlider(value=int(value), min=int(spec.low), max=int(spec.high), step=1,
-                               continuous_update=False, **common)
-        if spec.low is None and spec.high is None:
+            return W.IntSlider(value=int(value), min=int(lo), max=int(hi), step=1, continuous_update=False,
+                               **common)
+        if lo is None and hi is None:
             return W.IntText(value=int(value), **common)
-        return W.BoundedIntText(value=int(value), min=-sys.maxsize if spec.low is None else int(spec.low),
-                                max=sys.maxsize if spec.high is None else int(spec.high), **common)
+        return W.BoundedIntText(value=int(value), min=-sys.maxsize if lo is None else int(lo),
+                                max=sys.maxsize if hi is None else int(hi), **common)
     if spec.type is float:
-        if bounded and spec.log and spec.low > 0:
-            lo, hi = math.log10(spec.low), math.log10(spec.high)
-            return W.FloatLogSlider(value=float(value), base=10, min=lo, max=hi, step=(hi - lo) / 100,
+        if bounded and spec.log and lo > 0:
+            llo, lhi = math.log10(lo), math.log10(hi)
+            return W.FloatLogSlider(value=float(value), base=10, min=llo, max=lhi, step=_nice_step(lhi - llo),
                                     readout_format=".3g", continuous_update=False, **common)
         if bounded:
-            return W.FloatSlider(value=float(value), min=float(spec.low), max=float(spec.high),
-                                 step=(spec.high - spec.low) / 100, readout_format=".3g",
-                                 continuous_update=False, **common)
-        if spec.low is None and spec.high is None:
+            return W.FloatSlider(value=float(value), min=float(lo), max=float(hi), step=_nice_step(hi - lo),
+                                 readout_format=".3g", continuous_update=False, **common)
+        if lo is None and hi is None:
             return W.FloatText(value=float(value), **common)
         big = sys.float_info.max
-        return W.BoundedFloatText(value=float(value), min=-big if spec.low is None else float(spec.low),
-                                  max=big if spec.high is None else float(spec.high), **common)
+        return W.BoundedFloatText(value=float(value), min=-big if lo is None else float(lo),
+                                  max=big if hi is None else float(hi), **common)
     return W.Text(value=str(value), **common)
-
-
-def _total_steps(module, config) -> int | None:
-    if hasattr(module, "num_steps"):
-        return int(module.num_steps(config))
-    for name in ("epochs", "steps", "num_steps"):
-        if isinstance(getattr(config, name, None), int):
-            return getattr(config, name)
-    return None
 
 
 def _scalar(v) -> float:
@@ -95,31 +129,119 @@ def _scalar(v) -> float:
     return float(a) if a.ndim == 0 else float(np.median(a))
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# ---------------------------------------------------------------------------------------------- stopping
+class _StopFlag:
+    """The stop object a run polls: set by Stop, by a new Run, by close() or by a kernel interrupt.
+
+    `minilib.train.train` asks `is_set()` once before every step, so the number of calls is the number of
+    steps done: the progress line and a stop's step come from it, independent of the logging schedule.
+    """
+
+    def __init__(self, on_tick: Callable[[int], None]):
+        self._event = threading.Event()
+        self._on_tick = on_tick
+        self.calls = 0
+        self.reason = ""
+
+    def set(self, reason: str = "stopped"):
+        if not self._event.is_set():
+            self.reason = reason
+        self._event.set()
+
+    def is_set(self) -> bool:
+        self.calls += 1
+        self._on_tick(self.calls - 1)
+        return self._event.is_set()
+
+    @property
+    def steps_done(self) -> int:
+        return max(self.calls - 1, 0)
+
+
+class _InterruptHandler:
+    """A SIGINT handler that stops every explorer's run, then does what the handler it replaced did."""
+
+    def __init__(self, previous):
+        self.previous = previous
+
+    def __call__(self, signum, frame):
+        stop_all("kernel interrupted")
+        if callable(self.previous):
+            self.previous(signum, frame)
+
+
+_CELL_HOOK = []  # the IPython shell whose post_run_cell event is watched (at most one)
+
+
+def _after_cell(result):
+    if isinstance(result.error_in_exec, KeyboardInterrupt):
+        stop_all("kernel interrupted")
+
+
+def _watch_interrupts():
+    """Make Kernel > Interrupt stop every explorer's run.
+
+    A training thread never receives KeyboardInterrupt: ipykernel delivers an interrupt as SIGINT to the
+    main thread. While a cell runs, the cell gets the KeyboardInterrupt and a post_run_cell hook sees it.
+    While the kernel is idle (training in the background), ipykernel ignores SIGINT: after each message it
+    restores `kernel.saved_sigint_handler`, so the handler that stops the runs is put there. Outside
+    ipykernel (a script, a test) there is nothing to watch.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    if shell not in _CELL_HOOK:
+        shell.events.register("post_run_cell", _after_cell)
+        _CELL_HOOK.append(shell)
+    kernel = getattr(shell, "kernel", None)  # a terminal IPython has no kernel
+    saved = getattr(kernel, "saved_sigint_handler", None)  # set by ipykernel while it handles a message
+    if saved is not None and not isinstance(saved, _InterruptHandler):
+        kernel.saved_sigint_handler = _InterruptHandler(saved)
+
+
+# ---------------------------------------------------------------------------------------------- explorer
 class Explorer:
     """Controls + Run/Stop + progress + status + live figure for one phenomenon module."""
 
     def __init__(self, module, base_config: Config, fields=None, metrics=None, *, log_x=False, log_y=False,
-                 title=None):
-        if not isinstance(base_config, Config):
-            raise TypeError(f"base_config must be a minilib Config, got {type(base_config).__name__}")
-        self.module, self.base_config, self.log_x = module, base_config, log_x
+                 title=None, hlines: Callable[[Config], dict[str, float]] | None = None):
+        phenomenon.check_module(module)
+        if not isinstance(base_config, module.Config):
+            raise TypeError(f"base_config must be a {module.__name__}.Config, got {type(base_config).__name__}")
+        self.module, self.base_config, self.log_x, self.log_y = module, base_config, log_x, log_y
+        self.hlines = hlines
         specs = {s.name: s for s in type(base_config).field_specs()}
         fields = list(specs) if fields is None else list(fields)
         for f in fields:
             if f not in specs:
                 raise ValueError(f"unknown field {f!r} for {type(base_config).__name__}: "
                                  f"available fields are {list(specs)}")
-        known = list(getattr(module, "METRICS", ()))
-        metrics = self._default_metrics(module) if metrics is None else (
+        grouped = [m for ms in module.PLOT_GROUPS.values() for m in ms]
+        metrics = list(dict.fromkeys(grouped)) if metrics is None else (
             [metrics] if isinstance(metrics, str) else list(metrics))
         for m in metrics:
-            if known and m not in known:
-                raise ValueError(f"unknown metric {m!r}: {module.__name__}.METRICS has {known}")
+            if m not in module.METRICS:
+                raise ValueError(f"unknown metric {m!r}: {module.__name__}.METRICS has {list(module.METRICS)}")
         if not metrics:
-            raise ValueError("no metrics to plot: pass metrics=[...] or define module.METRICS")
+            raise ValueError(f"no metrics to plot: pass some of {list(module.METRICS)}")
         self.metrics = metrics
-        self.name = module.__name__.rsplit(".", 1)[-1]
-        self.title = title or f"{self.name} explorer"
+        self.name = phenomenon.short_name(module)
+        self.title = title or module.TITLE
+        self.unit = module.X_TITLE.split("(")[0].strip()  # "epoch (full-batch step)" -> "epoch"
+        # Losses (history keys ending in "loss", as every module names them) are watched for spikes.
+        self.losses = [m for m in metrics if m.endswith("loss")]
 
         self.controls = {f: control_for(specs[f], getattr(base_config, f)) for f in fields}
         self.run_button = W.Button(description="Run", button_style="primary", icon="play",
@@ -127,61 +249,95 @@ class Explorer:
         self.stop_button = W.Button(description="Stop", icon="stop", tooltip="stop the run, keep its curves")
         self.progress = W.IntProgress(value=0, min=0, max=1, description="progress",
                                       style={"description_width": "initial"})
-        self.status = W.HTML(value="")
+        self.progress_text = W.HTML(value="")
+        self.status = W.HTML(value="", layout=W.Layout(width="100%"))
         self.message = ""
-        self.figure = self._make_figure(log_y)
+        self.figure = self._make_figure()
         self.run_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         grid = W.GridBox(list(self.controls.values()),
                          layout=W.Layout(grid_template_columns="repeat(2, minmax(260px, 1fr))",
                                          grid_gap="4px 16px"))
-        buttons = W.HBox([self.run_button, self.stop_button, self.progress, self.status],
+        buttons = W.HBox([self.run_button, self.stop_button, self.progress, self.progress_text],
                          layout=W.Layout(align_items="center", grid_gap="8px"))
-        self.widget = W.VBox([grid, buttons, self.figure])
+        self.widget = W.VBox([grid, buttons, self.status, self.figure])
+        self._widgets = [*self.controls.values(), self.run_button, self.stop_button, self.progress,
+                         self.progress_text, self.status, self.figure, grid, buttons, self.widget]
 
         self.run = None  # the last finished Run shown in the figure
         self.error: BaseException | None = None
+        self.stopped_at: int | None = None  # the step a stopped run actually ended at
+        self.closed = False
         self._thread: threading.Thread | None = None
-        self._stop_event: threading.Event | None = None
-        self._gen = 0  # bumped by start(); a thread from an older generation never touches the widgets
-        self._lock = threading.Lock()
+        self._flag: _StopFlag | None = None
+        self._gen = 0  # bumped by every start/cancel; a thread of an older generation never touches the widgets
+        self._lock = threading.RLock()
         self._set_status("press Run to train with these settings", "info")
+        self._show_expected(base_config)
+
+        old = _LIVE.get(module.__name__)
+        if old is not None and old is not self:
+            old.close()
+        _LIVE[module.__name__] = self
+        _watch_interrupts()
 
     # ------------------------------------------------------------------------------------ figure
-    @staticmethod
-    def _default_metrics(module) -> list[str]:
-        groups = getattr(module, "PLOT_GROUPS", None)
-        if groups:
-            return [m for ms in groups.values() for m in ms]
-        return list(getattr(module, "METRICS", ()))[:2]
-
     def _groups(self) -> list[tuple[str, list[str]]]:
-        groups = getattr(self.module, "PLOT_GROUPS", None) or {}
-        out = [(g, [m for m in ms if m in self.metrics]) for g, ms in groups.items()]
+        """(panel title, metrics) for each panel: the module's PLOT_GROUPS, then one per ungrouped metric."""
+        out = [(g, [m for m in ms if m in self.metrics]) for g, ms in self.module.PLOT_GROUPS.items()]
         out = [(g, ms) for g, ms in out if ms]
         grouped = {m for _, ms in out for m in ms}
-        out += [(m, [m]) for m in self.metrics if m not in grouped]
-        return out if len(out) > 1 else [(", ".join(self.metrics), list(self.metrics))]
+        return out + [(self.module.METRICS[m], [m]) for m in self.metrics if m not in grouped]
 
-    def _make_figure(self, log_y) -> go.FigureWidget:
+    def _make_figure(self) -> go.FigureWidget:
         groups = self._groups()
-        x_title = getattr(self.module, "X_TITLE", "step")
-        fig = make_subplots(rows=1, cols=len(groups), subplot_titles=[g for g, _ in groups] if len(groups) > 1
-                            else None, horizontal_spacing=0.12)
+        many = len(groups) > 1
+        fig = make_subplots(rows=1, cols=len(groups), subplot_titles=[g for g, _ in groups] if many else None,
+                            horizontal_spacing=0.12)
         self._trace_index: dict[str, int] = {}
         for col, (g, ms) in enumerate(groups, start=1):
             for m in ms:
                 i = self.metrics.index(m)
-                fig.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", marker=dict(size=4), name=m,
+                fig.add_trace(go.Scatter(x=[], y=[], mode="lines+markers", marker=dict(size=4),
+                                         name=self.module.METRICS[m], meta=m,
                                          line=dict(color=plots.COLORS[i % len(plots.COLORS)])), row=1, col=col)
                 self._trace_index[m] = len(fig.data) - 1
-            is_log_y = log_y is True or (not isinstance(log_y, bool) and g in log_y)
-            fig.update_xaxes(title_text=x_title, type="log" if self.log_x else None, row=1, col=col)
-            fig.update_yaxes(title_text=g, type="log" if is_log_y else None, row=1, col=col)
+            log_y = self.log_y is True or (not isinstance(self.log_y, bool) and g in self.log_y)
+            fig.update_xaxes(title_text=self.module.X_TITLE, type="log" if self.log_x else None, row=1, col=col)
+            fig.update_yaxes(title_text=g, type="log" if log_y else None, row=1, col=col)
+        self._hline_index: dict[str, int] = {}
+        if self.hlines is not None:
+            for label in self.hlines(self.base_config):
+                fig.add_trace(go.Scatter(x=[], y=[], mode="lines", name=label, hoverinfo="name+y",
+                                         line=dict(color="#666", dash="dash", width=1.5)), row=1, col=1)
+                self._hline_index[label] = len(fig.data) - 1
+        self._n_titles = len(fig.layout.annotations)
         fig.update_layout(template=plots.LAYOUT, title=dict(text=self.title), hovermode="x unified")
         return go.FigureWidget(fig)
 
-    def _show(self, steps, columns: dict[str, list]):
+    def _hint(self, text: str | None):
+        """Show (or with None remove) a note in the middle of the empty figure."""
+        keep = list(self.figure.layout.annotations[:self._n_titles])
+        if text:
+            keep.append(go.layout.Annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5,
+                                             showarrow=False, font=dict(size=15, color="#888")))
+        self.figure.layout.annotations = keep
+
+    def _show_expected(self, cfg: Config):
+        """Axes for the run about to happen: x from 0 to the config's steps, guide lines at their values."""
+        total = max(int(self.module.num_steps(cfg)), 1)
+        with self.figure.batch_update():
+            self.figure.update_xaxes(range=[0, math.log10(total)] if self.log_x else [0, total])
+            lines = self.hlines(cfg) if self.hlines is not None else {}
+            for label, idx in self._hline_index.items():
+                y = float(lines[label])
+                self.figure.data[idx].x = [1 if self.log_x else 0, total]
+                self.figure.data[idx].y = [y, y]
+                self.figure.data[idx].visible = bool(y > 0 or self.log_y is False)
+            if self.run is None:
+                self._hint(_HINT)
+
+    def _show(self, steps, columns: dict[str, list], opacity: float = 1.0):
         """Put the data so far into the figure, as one batched update."""
         steps = np.asarray(steps, dtype=float)
         keep = steps > 0 if self.log_x else np.ones(len(steps), bool)  # log axes cannot show step 0
@@ -189,11 +345,29 @@ class Explorer:
             for m, idx in self._trace_index.items():
                 self.figure.data[idx].x = steps[keep]
                 self.figure.data[idx].y = np.asarray(columns[m], dtype=float)[keep]
+                self.figure.data[idx].opacity = opacity
+
+    def _grey(self):
+        with self.figure.batch_update():
+            for idx in self._trace_index.values():
+                self.figure.data[idx].opacity = 0.3
 
     # ------------------------------------------------------------------------------------ status
     def _set_status(self, text: str, kind: str):
         self.message = text
         self.status.value = f"<span style='color:{_STATUS_COLORS[kind]}'>{html.escape(text)}</span>"
+
+    def _set_progress(self, done: int, total: int, seconds: float):
+        self.progress.value = min(done, total)
+        if done <= 0 or seconds <= 0:
+            self.progress_text.value = f"0 / {total:,} {self.unit}s"
+            return
+        rate = done / seconds
+        left = f" · about {_duration((total - done) / rate)} left" if done < total else ""
+        self.progress_text.value = f"{done:,} / {total:,} {self.unit}s · {rate:,.0f} {self.unit}s/s{left}"
+
+    def _hint_for_lr(self, cfg: Config) -> str:
+        return " — try a smaller lr" if "lr" in cfg.to_dict() else ""
 
     # ------------------------------------------------------------------------------------ control
     def config(self) -> Config:
@@ -204,36 +378,73 @@ class Explorer:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self):
-        """What the Run button does: cancel a run in progress, then train in a background thread."""
+    def _cancel(self, reason: str):
+        """End the run in progress (if any) and wait for its thread; its widget updates are dropped."""
         with self._lock:
             self._gen += 1
-            gen = self._gen
-        old, old_stop = self._thread, self._stop_event
-        if old is not None and old.is_alive():
-            old_stop.set()
-            old.join(JOIN_SECONDS)
-        self.error = None
+        if self._flag is not None:
+            self._flag.set(reason)
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(JOIN_SECONDS)
+
+    def start(self):
+        """What the Run button does: cancel a run in progress, then train in a background thread."""
+        if self.closed:
+            raise RuntimeError("this explorer was closed (a newer one replaced it): run its cell again")
+        _watch_interrupts()
+        self._cancel("replaced by a new run")
+        self.error, self.stopped_at = None, None
         try:
             cfg = self.config()
         except (ConfigError, ValueError, TypeError) as err:
             self.error = err
-            self._set_status(str(err), "error")
+            with self._lock:
+                self._grey()
+                self.progress.bar_style, self.progress_text.value = "", ""
+                shown = " (the curves shown are from the previous settings)" if self.run is not None else ""
+                self._set_status(f"invalid settings: {err}{shown}", "error")
             return
-        total = _total_steps(self.module, cfg)
+        total = max(int(self.module.num_steps(cfg)), 1)
         with self._lock:
+            self._gen += 1
+            gen = self._gen
             self._show([], {m: [] for m in self.metrics})
-            self.progress.max, self.progress.value, self.progress.bar_style = max(total or 1, 1), 0, ""
+            self._show_expected(cfg)
+            self._hint(None)
+            self.progress.max, self.progress.bar_style = total, ""
+            self._set_progress(0, total, 0.0)
             self._set_status("running…", "info")
-        self._stop_event = threading.Event()
-        self._thread = threading.Thread(target=self._work, args=(gen, cfg, self._stop_event),
-                                        name=f"minilib-explorer-{self.name}", daemon=True)
+        t0 = time.monotonic()
+        last = [t0]
+
+        def tick(done: int):
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_SECONDS:
+                last[0] = now
+                with self._lock:
+                    if gen == self._gen:
+                        self._set_progress(done, total, now - t0)
+
+        self._flag = _StopFlag(tick)
+        self._thread = threading.Thread(target=self._work, args=(gen, cfg, self._flag, total, t0),
+                                        name=f"{THREAD_PREFIX}-{self.name}", daemon=True)
         self._thread.start()
 
-    def stop(self):
+    def stop(self, reason: str = "stopped"):
         """What the Stop button does: ask the run to end; its curves so far stay in the figure."""
-        if self._stop_event is not None:
-            self._stop_event.set()
+        if self._flag is not None:
+            self._flag.set(reason)
+
+    def close(self):
+        """Stop the run, wait for its thread, and close every widget (the explorer cannot run again)."""
+        if self.closed:
+            return
+        self._cancel("closed")
+        self.closed = True
+        for w in self._widgets:
+            w.close()
+        if _LIVE.get(self.module.__name__) is self:
+            del _LIVE[self.module.__name__]
 
     def wait(self, timeout=None):
         """Block until the current run ends; its Run, or None if it failed or is still running."""
@@ -243,7 +454,7 @@ class Explorer:
                 return None
         return None if self.error is not None else self.run
 
-    def _work(self, gen: int, cfg: Config, stop: threading.Event):
+    def _work(self, gen: int, cfg: Config, flag: _StopFlag, total: int, t0: float):
         steps, columns = [], {m: [] for m in self.metrics}
         last = [0.0]
 
@@ -256,38 +467,70 @@ class Explorer:
                 last[0] = now
                 with self._lock:
                     if gen == self._gen:
-                        self.progress.value = min(int(step), self.progress.max)
                         self._show(steps, columns)
 
-        t0 = time.monotonic()
         try:
-            run = self.module.run(cfg, on_step=on_step, stop=stop, progress=False)
+            run = self.module.run(cfg, on_step=on_step, stop=flag, progress=False)
         except Exception as err:  # shown in the status line: a thread's traceback would be lost
             with self._lock:
                 if gen == self._gen:
                     self.error = err
-                    msg = str(err) if isinstance(err, ConfigError) else f"error: {type(err).__name__}: {err}"
+                    msg = f"invalid settings: {err}" if isinstance(err, ConfigError) else \
+                        f"error: {type(err).__name__}: {err}"
                     self._set_status(msg, "error")
                     self.progress.bar_style = "danger"
             return
         with self._lock:
             if gen != self._gen:
                 return
-            hist = run.history
-            self._show(hist["step"], {m: [_scalar(v) for v in hist[m]] if m in hist
-                                      else [math.nan] * len(hist["step"]) for m in self.metrics})
-            self.run = run
-            last_step = int(hist["step"][-1]) if len(hist["step"]) else 0
-            if run.status == "diverged":
-                hint = "try a smaller lr" if "lr" in cfg.to_dict() else "try a smaller step size"
-                self._set_status(f"diverged at step {run.diverged_at} (loss became NaN/inf) — {hint}", "error")
-                self.progress.bar_style = "danger"
-            elif run.status == "stopped":
-                self._set_status(f"stopped at step {last_step}", "warn")
+            self._finish(run, cfg, flag, total, time.monotonic() - t0)
+
+    def _finish(self, run, cfg: Config, flag: _StopFlag, total: int, seconds: float):
+        hist = run.history
+        columns = {m: [_scalar(v) for v in hist[m]] if m in hist else [math.nan] * len(hist["step"])
+                   for m in self.metrics}
+        self._show(hist["step"], columns)
+        self.run = run
+        last_logged = int(hist["step"][-1]) if len(hist["step"]) else 0
+        u = self.unit
+        if run.status == "diverged":
+            self._set_progress(last_logged, total, seconds)
+            self._set_status(f"diverged: the loss became NaN/inf at {u} {run.diverged_at:,} (noticed at "
+                             f"{u} {last_logged:,}){self._hint_for_lr(cfg)}", "error")
+            self.progress.bar_style = "danger"
+        elif run.status == "stopped":
+            self.stopped_at = flag.steps_done
+            self._set_progress(self.stopped_at, total, seconds)
+            why = f" ({flag.reason})" if flag.reason not in ("", "stopped") else ""
+            self._set_status(f"stopped at {u} {self.stopped_at:,} of {total:,}{why}; the curves end at the "
+                             f"last logged {u}, {last_logged:,}", "warn")
+            self.progress.bar_style = "warning"
+        else:
+            self._set_progress(total, total, seconds)
+            spike = self._spike(columns)
+            if spike:
+                self._set_status(f"completed in {_duration(seconds)}, but unstable: {spike}"
+                                 f"{self._hint_for_lr(cfg)}", "warn")
                 self.progress.bar_style = "warning"
             else:
-                self._set_status(f"completed: {last_step} steps in {time.monotonic() - t0:.1f} s", "ok")
-                self.progress.value, self.progress.bar_style = self.progress.max, "success"
+                self._set_status(f"completed: {total:,} {u}s in {seconds:.1f} s", "ok")
+                self.progress.bar_style = "success"
+
+    def _spike(self, columns: dict[str, list]) -> str:
+        """Words for the worst loss spike of a run (peak over UNSTABLE_FACTOR times the start), or ''."""
+        worst = ""
+        ratio_worst = UNSTABLE_FACTOR
+        for m in self.losses:
+            y = np.asarray(columns[m], dtype=float)
+            finite = y[np.isfinite(y)]
+            if len(finite) < 2 or finite[0] <= 0:
+                continue
+            ratio = float(finite.max() / finite[0])
+            if ratio > ratio_worst:
+                ratio_worst = ratio
+                worst = (f"{self.module.METRICS[m]} peaked at {finite.max():.3g}, {ratio:,.0f}× its start "
+                         f"({finite[0]:.3g})")
+        return worst
 
     # ------------------------------------------------------------------------------------ display
     def _ipython_display_(self):
@@ -309,12 +552,13 @@ class BookNote:
 
 
 def explorer(module, base_config: Config, fields=None, metrics=None, *, log_x=False, log_y=False,
-             title=None) -> Explorer | BookNote:
+             title=None, hlines=None) -> Explorer | BookNote:
     """An interactive explorer for a phenomenon module, starting from base_config (see Explorer).
 
-    While the book's static site is built (runtime.IN_BOOK) it returns a BookNote instead: a live figure
-    needs a kernel, and widgets made but never shown would only bloat the page.
+    `hlines(config) -> {label: y}` draws dashed reference lines (e.g. the noise level) that follow the
+    settings of each run. While the book's static site is built (runtime.IN_BOOK) it returns a BookNote
+    instead: a live figure needs a kernel, and widgets made but never shown would only bloat the page.
     """
     if runtime.IN_BOOK:
         return BookNote()
-    return Explorer(module, base_config, fields, metrics, log_x=log_x, log_y=log_y, title=title)
+    return Explorer(module, base_config, fields, metrics, log_x=log_x, log_y=log_y, title=title, hlines=hlines)

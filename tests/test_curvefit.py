@@ -65,10 +65,10 @@ def test_explorer_drives_the_real_module_headlessly():
     ex.start()
     run = ex.wait(timeout=60)
     assert run is not None and run.config.width == 8 and run.status == "completed"
-    trace = next(t for t in ex.figure.data if t.name == "train_loss")
+    trace = next(t for t in ex.figure.data if t.meta == "train_loss")
     np.testing.assert_allclose(trace.y, run.history["train_loss"], rtol=1e-6)
     ex.controls["optimizer"].value = "sgd"
     ex.controls["lr"].value = 10.0
     ex.start()
     ex.wait(timeout=60)
-    assert "diverged at step" in ex.message
+    assert ex.message.startswith("diverged: the loss became NaN/inf at training step")
