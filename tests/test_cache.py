@@ -98,6 +98,7 @@ def test_concurrent_writers_never_leave_a_broken_file(tmp_path):
                 Run.load(path)  # must never see a half-written file
                 reads += 1
         assert sorted(pending.get()) == [0, 1, 2]
+    assert reads > 0, "the reader never saw the file while the writers ran: the test checked nothing"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert Run.load(path).meta["writer"] in (0, 1, 2)

@@ -191,7 +191,8 @@ TINY = dict(modulus=13, width=32, epochs=30, num_logs=7)
 
 
 def test_same_seed_same_history_and_other_seed_differs():
-    c = g.Config(**TINY)
+    # Bit-identical only on a CPU: on CUDA the index_add_ in the gather's backward is nondeterministic.
+    c = g.Config(**TINY, device="cpu")
     r1, r2 = g.run(c, progress=False), g.run(c, progress=False)
     for k in r1.history:
         np.testing.assert_array_equal(r1.history[k], r2.history[k])

@@ -37,6 +37,9 @@ def test_seed_rejects_bad_values(bad):
 
 
 def test_fast_mode_from_env(monkeypatch):
+    # reload() rebinds the flags in the one shared module; restore them so later tests see this session's mode.
+    monkeypatch.setattr(runtime, "FAST", runtime.FAST)
+    monkeypatch.setattr(runtime, "IN_BOOK", runtime.IN_BOOK)
     monkeypatch.setenv("MINILIB_FAST", "1")
     fresh = importlib.reload(runtime)
     assert fresh.FAST and fresh.fast(100, 5) == 5
