@@ -41,15 +41,15 @@ class Config(BaseConfig):
     """A noisy 1-D regression problem and the MLP that fits it."""
 
     target: str = param("sine", choices=tuple(TARGETS), help="the noise-free function y = f(x), x in [-1, 1]")
-    n_train: int = param(24, low=2, high=4096, log=True, help="number of training points")
-    noise: float = param(0.3, low=0.0, high=2.0, help="std of the Gaussian label noise")
-    width: int = param(64, low=1, high=8192, log=True, help="hidden units")
+    n_train: int = param(24, low=2, high=4096, log=True, widget=(4, 1024), help="number of training points")
+    noise: float = param(0.3, low=0.0, high=2.0, widget=(0.0, 1.0), help="std of the Gaussian label noise")
+    width: int = param(64, low=1, high=8192, log=True, widget=(1, 4096), help="hidden units")
     optimizer: str = param("adamw", choices=("adamw", "sgd"), help="optimizer")
-    lr: float = param(1e-2, low=1e-5, high=10.0, log=True, help="learning rate")
-    weight_decay: float = param(0.0, low=0.0, high=10.0, help="weight decay (decoupled for AdamW)")
-    steps: int = param(2000, low=1, high=1_000_000, log=True, help="full-batch training steps")
+    lr: float = param(1e-2, low=1e-5, high=10.0, log=True, widget=(1e-4, 10.0), help="learning rate")
+    weight_decay: float = param(0.0, low=0.0, high=10.0, widget=(0.0, 1.0), help="weight decay (decoupled for AdamW)")
+    steps: int = param(2000, low=1, high=1_000_000, log=True, widget=(100, 20_000), help="full-batch training steps")
     num_logs: int = param(60, low=2, high=2000, help="how many times the losses are evaluated")
-    seed: int = param(0, low=0, high=2**31 - 1, help="random seed (data and initialisation)")
+    seed: int = param(0, low=0, high=2**31 - 1, widget=(0, 20), help="random seed (data and initialisation)")
     device: str = param("auto", choices=runtime.DEVICE_NAMES, help="where to train")
 
     def validate(self):

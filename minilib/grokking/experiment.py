@@ -48,23 +48,25 @@ X_TITLE = "epoch (full-batch step)"
 class Config(BaseConfig):
     """One grokking experiment; the defaults are the paper's MLP on (a + b) mod 113."""
 
-    modulus: int = param(113, low=2, high=1000, help="p: labels are (a ∘ b) mod p")
+    modulus: int = param(113, low=2, high=1000, widget=(5, 199), help="p: labels are (a ∘ b) mod p")
     operation: str = param("add", choices=data.OPERATIONS, help="∘ (div needs a prime modulus)")
-    train_fraction: float = param(0.4, low=0.0, high=1.0, help="share of the p² pairs used for training")
+    train_fraction: float = param(0.4, low=0.0, high=1.0, widget=(0.05, 0.95),
+                                  help="share of the p² pairs used for training")
     model: str = param("mlp", choices=("mlp", "transformer"), help="MLP (paper) or 1-layer transformer (Nanda)")
-    width: int = param(200, low=1, high=4096, help="MLP hidden width (the transformer has fixed sizes)")
+    width: int = param(200, low=1, high=4096, log=True, widget=(8, 1024),
+                       help="MLP hidden width (the transformer has fixed sizes)")
     loss: str = param("softmax", choices=losses.LOSSES, help="normaliser of the cross-entropy")
     precision: str = param("float32", choices=losses.PRECISIONS, help="precision the loss is computed in")
     optimizer: str = param("adamw", choices=optim.OPTIMIZERS, help="perp_* = ⊥Grad version")
-    lr: float = param(0.01, low=1e-6, high=100.0, log=True, help="learning rate")
-    weight_decay: float = param(0.0, low=0.0, high=10.0, help="decoupled (AdamW) or L2 (SGD) decay")
-    beta2: float = param(0.99, low=0.0, high=0.99999, help="Adam's second-moment decay")
+    lr: float = param(0.01, low=1e-6, high=100.0, log=True, widget=(1e-5, 10.0), help="learning rate")
+    weight_decay: float = param(0.0, low=0.0, high=10.0, widget=(0.0, 5.0), help="decoupled (AdamW) or L2 (SGD) decay")
+    beta2: float = param(0.99, low=0.0, high=0.99999, widget=(0.9, 0.9999), help="Adam's second-moment decay")
     eps: float = param(1e-25, low=1e-30, high=1e-2, log=True, help="Adam's eps (the paper's code: 1e-25)")
     momentum: float = param(0.0, low=0.0, high=0.99, help="SGD momentum")
-    epochs: int = param(300, low=1, high=1_000_000, help="full-batch steps")
-    seed: int = param(0, low=0, high=2**31 - 1, help="seeds the split and the initial weights")
+    epochs: int = param(300, low=1, high=1_000_000, log=True, widget=(10, 10_000), help="full-batch steps")
+    seed: int = param(0, low=0, high=2**31 - 1, widget=(0, 20), help="seeds the split and the initial weights")
     device: str = param("auto", choices=runtime.DEVICE_NAMES, help="where to train")
-    num_logs: int = param(101, low=2, high=100_000, help="evaluations along the run")
+    num_logs: int = param(101, low=2, high=100_000, widget=(10, 1000), help="evaluations along the run")
     log_spaced: bool = param(False, help="evaluate at log-spaced steps (long runs)")
 
     def validate(self) -> None:
