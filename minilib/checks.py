@@ -90,8 +90,8 @@ def rederive(module, stored: Run, tolerance: Tolerance, *, device: str | None = 
         worst[metric] = float(ratio[k])
         if ratio[k] > 1:
             raise AssertionError(
-                f"re-derivation of {stored!r}: {metric} at step {int(common[k])} is {new[k]!r}, stored "
-                f"{ref[k]!r} (allowed |difference| <= {bound[k]:.3g}: atol {tolerance.atol_for(metric)}, "
+                f"re-derivation of {stored!r}: {metric} at step {int(common[k])} is {new[k]:.8g}, stored "
+                f"{ref[k]:.8g} (allowed |difference| <= {bound[k]:.3g}: atol {tolerance.atol_for(metric)}, "
                 f"rtol {tolerance.rtol})")
     return Comparison(common, worst)
 

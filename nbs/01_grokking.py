@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from minilib import cache, grokking, plots, runtime, widgets
+from minilib import cache, checks, grokking, plots, runtime, widgets
 from minilib.grokking import shipped
 
 print(runtime.describe())
@@ -306,19 +306,13 @@ print(f"check passed: StableMax test >= 0.9 at epoch {stable_90}")
 
 # %% [markdown]
 # A shipped result is not taken on trust: the first epochs of the same config are trained again here
-# and must reproduce the stored history.
+# and must reproduce the stored history, every logged metric. Only an early stretch can match on every
+# machine: round-off from other CPU kernels or a GPU grows with each step of a chaotic training run, so
+# the stretch and its tolerance were measured across CPU kernel sets (see `shipped.EARLY`).
 
 # %%
-for shipped_run in (stable, stable32):
-    short = shipped_run.config.replace(epochs=runtime.fast(15, 100), num_logs=runtime.fast(16, 101),
-                                       log_spaced=False)
-    redo = grokking.run(short, progress=False)
-    common, i_redo, i_stored = np.intersect1d(redo.history["step"], shipped_run.history["step"],
-                                              return_indices=True)
-    for metric in ("train_loss", "test_loss", "weight_norm"):
-        np.testing.assert_allclose(redo.history[metric][i_redo], shipped_run.history[metric][i_stored],
-                                   rtol=1e-3, err_msg=metric)
-print(f"re-derived the first {common[-1]} epochs ({len(common)} logged points) of both StableMax runs: they match")
+for name, shipped_run in (("stablemax", stable), ("stablemax_float32", stable32)):
+    print(name, checks.rederive(grokking, shipped_run, grokking.SHIPPED[name].tolerance))
 
 # %% [markdown]
 # ## Precision decides when the collapse sets in

@@ -20,8 +20,11 @@ PHASE_FRACTIONS = (0.3, 0.4, 0.5, 0.6, 0.7)
 PHASE_DECAYS = (0.0, 0.1, 0.3, 1.0, 3.0)
 PHASE_EPOCHS = 3000
 
-PRECISION_MODULUS = 47
-PRECISION_EPOCHS = 12_000
+# The paper's Fig. 2 size (p = 113, train fraction 0.7; its script trains 20 000 epochs, one seed); 10 000
+# epochs here, where its curves have levelled off (float16/32 by ~3.5k, float64 peaks near 7k).
+PRECISION_MODULUS = 113
+PRECISION_FRACTION = 0.7
+PRECISION_EPOCHS = 10_000
 
 
 def adamw_long() -> list[Config]:
@@ -40,11 +43,16 @@ def stablemax_float32() -> list[Config]:
     return [stablemax()[0].replace(precision="float32")]
 
 
+def precision_runs(prec: str) -> list[Config]:
+    """Signature 3, one precision: plain AdamW lr 5e-4 (beta2 0.99, eps 1e-25 as the paper's script), 3 seeds."""
+    return [Config(modulus=PRECISION_MODULUS, train_fraction=PRECISION_FRACTION, lr=5e-4, precision=prec,
+                   seed=seed, epochs=PRECISION_EPOCHS, num_logs=201, log_spaced=True)  # early steps: re-derivable
+            for seed in SEEDS]
+
+
 def precision() -> list[Config]:
-    """Signature 3: softmax CE in float16/32/64, lr 5e-4, train fraction 0.7, 3 seeds (paper: 20k epochs)."""
-    return [Config(modulus=PRECISION_MODULUS, train_fraction=0.7, lr=5e-4, precision=prec, seed=seed,
-                   epochs=PRECISION_EPOCHS, num_logs=201, log_spaced=True)  # early steps logged: re-derivable
-            for prec in PRECISIONS for seed in SEEDS]
+    """Signature 3: softmax CE in float16, float32 and float64, 3 seeds each (the chapter loads all nine)."""
+    return [c for prec in PRECISIONS for c in precision_runs(prec)]
 
 
 def transformer() -> list[Config]:
@@ -67,16 +75,24 @@ def phase() -> list[Config]:
 FRACTIONS = tuple((m, 1e-3) for m in ("train_acc", "test_acc", "sc_fraction", "zero_loss_fraction",
                                       "stablemax_sc_fraction"))
 EARLY = Tolerance(steps=15, rtol=1e-3, per_metric_atol=FRACTIONS)
-# The phase diagram logs every 20 epochs: at step 20 the worst deviation measured was 7.1e-5 (nlm_cosine).
-EARLY_PHASE = Tolerance(steps=20, rtol=1e-3, per_metric_atol=FRACTIONS)
+# The phase diagram logs every 20 epochs: over its 25 runs at step 20 the worst relative deviations were
+# 2.6e-3 (nlm_cosine), 2.7e-3 (train accuracy, climbing fast there: 4 of ~1500 samples) and 7.7e-5 (losses).
+EARLY_PHASE = Tolerance(steps=20, rtol=1e-2, per_metric_atol=tuple((m, 5e-3) for m, _ in FRACTIONS))
+# The transformer run logs every 100 epochs. At step 100 the largest relative deviations measured were 1.4e-3
+# (train loss), 4.8e-3 (train accuracy) and 5e-4 (weight norm) with ATEN_CPU_CAPABILITY=default. Its
+# gradient/weight cosine is not reproducible there (0.41 stored, 0.12 with other kernels: the gradient's
+# direction at that step is set by round-off), so that one metric is not compared for this entry.
+EARLY_TRANSFORMER = Tolerance(steps=100, rtol=1e-2, per_metric_atol=FRACTIONS, skip=("nlm_cosine",))
 
 SHIPPED = {
     "adamw_long": Shipped(adamw_long, "plain AdamW lr 0.005, softmax float32, p = 113, 6000 epochs", EARLY),
     "stablemax": Shipped(stablemax, "StableMax CE in float64, AdamW lr 0.01, beta2 0.999, p = 113, 80 000 epochs",
                          EARLY),
     "stablemax_float32": Shipped(stablemax_float32, "the same StableMax run with the loss in float32", EARLY),
-    "precision": Shipped(precision, "softmax in float16/32/64 x 3 seeds, lr 5e-4, train fraction 0.7", EARLY),
+    **{f"precision_{prec}": Shipped(lambda prec=prec: precision_runs(prec),
+                                    f"softmax in {prec} x 3 seeds, AdamW lr 5e-4, train fraction 0.7, p = 113, "
+                                    f"{PRECISION_EPOCHS} epochs", EARLY) for prec in PRECISIONS},
     "transformer": Shipped(transformer, "Nanda et al.'s one-layer transformer recipe, p = 113, 16 000 epochs",
-                           EARLY),
+                           EARLY_TRANSFORMER),
     "phase": Shipped(phase, "AdamW lr 0.01 over train fraction x weight decay at p = 47, 3000 epochs", EARLY_PHASE),
 }
