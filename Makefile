@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export OMP_WAIT_POLICY ?= PASSIVE
 export PYTHONHASHSEED := 0
 
-.PHONY: help test book lab lint unit nbtest nbtest-prepare browser precompute bench clean setup
+.PHONY: help test book lab lint unit nbtest nbtest-prepare kernels results browser precompute bench clean setup
 
 help:
 	@echo "make book   execute every chapter at full size and build the site in book/_build/html"
@@ -52,8 +52,22 @@ nbtest-prepare: $(STAMP)
 	@for f in nbs/[0-9][0-9]_*.py; do \
 	  $(VENV)/bin/jupytext -q --to ipynb -o build/nbs-fast/$$(basename $${f%.py}).ipynb $$f; done
 
+# The same checks under another CPU kernel set (ATEN_CPU_CAPABILITY=default: no AVX): every check that
+# compares with stored numbers must hold on any machine, so it runs here twice.
+kernels: nbtest-prepare
+	@rm -rf build/nbcache-default
+	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -q -p no:cacheprovider tests/test_shipped.py
+	ATEN_CPU_CAPABILITY=default MINILIB_FAST=1 MINILIB_REQUIRE_RESULTS=1 MINILIB_CACHE=$(CURDIR)/build/nbcache-default \
+	  $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env build/nbs-fast
+
+# Every shipped result exists, loads and matches its config (trains nothing).
+results: $(STAMP)
+	$(PY) -m minilib precompute --check
+
+-include book/book.mk
+
 # Fragments in mk/ (one per topic) add their own targets and append to TEST_STAGES.
-TEST_STAGES := lint unit nbtest browser
+TEST_STAGES := lint results unit nbtest kernels browser
 -include mk/*.mk
 
 test: $(TEST_STAGES)
@@ -62,13 +76,11 @@ test: $(TEST_STAGES)
 
 # Regenerate the shipped full-size results in results/ (long: see each chapter's precompute command).
 precompute: $(STAMP)
-	$(PY) -m minilib.grokking precompute
+	$(PY) -m minilib precompute
 
 # Performance claims: one script per claim, each prints a table.
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
-
--include book/book.mk
 
 clean:
 	rm -rf build book/_build

@@ -4,7 +4,9 @@
 # How it works, and the syntax chapter authors use: book/testing.md.
 
 BOOK_NPM_STAMP := book/node_modules/.installed
-CHROMIUM := /usr/bin/chromium
+# The browser the tests drive: Debian's chromium by default; `make test CHROMIUM=/path/to/chrome` for another.
+CHROMIUM ?= /usr/bin/chromium
+export MINILIB_CHROMIUM := $(CHROMIUM)
 
 # The site's JavaScript (require.js, the ipywidgets HTML manager, MathJax) comes from npm, pinned by
 # package-lock.json; `npm ci` reinstalls exactly that whenever the lock file changes.
@@ -17,7 +19,11 @@ book: $(STAMP) $(BOOK_NPM_STAMP)
 
 # Debian's chromium, never `playwright install` (which downloads a browser build from the web).
 $(CHROMIUM):
-	@command -v apt-get >/dev/null || { echo "browser test: install chromium at $(CHROMIUM)"; exit 1; }
+	@command -v apt-get >/dev/null || { \
+	  echo "browser test: no browser at $(CHROMIUM), and no apt-get here to install Debian's chromium."; \
+	  echo "  Install Chromium or Chrome with your system's package manager (macOS: brew install --cask chromium;"; \
+	  echo "  Fedora: dnf install chromium; Arch: pacman -S chromium), then: make test CHROMIUM=/path/to/it"; \
+	  exit 1; }
 	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 # The fast build shares nbtest's result cache (build/nbcache): within `make test` the chapters' stored runs

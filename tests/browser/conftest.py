@@ -38,7 +38,8 @@ def site_url():
 def browser_context(tmp_path_factory):
     """A chromium context with a fresh profile in which every request to another host is blocked and recorded."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (`apt-get install -y chromium`; "
+        pytest.fail(f"{CHROMIUM} not found: install Chromium (Debian: `apt-get install -y chromium`, which "
+                    "`make browser` does) or point CHROMIUM=/path/to/chromium at another build; "
                     "`make browser` does this)")
     from playwright.sync_api import sync_playwright
 

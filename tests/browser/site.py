@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SITE_DIR = Path(os.environ.get("MINILIB_SITE_DIR", ROOT / "build" / "site-fast" / "_build" / "html"))
 NBS_DIR = Path(os.environ.get("MINILIB_NBS_DIR", ROOT / "nbs"))
 SCREENSHOTS = ROOT / "build" / "screenshots"
-CHROMIUM = Path(os.environ.get("MINILIB_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path(os.environ.get("MINILIB_CHROMIUM") or os.environ.get("CHROMIUM") or "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
