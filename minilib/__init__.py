@@ -3,7 +3,7 @@
     from minilib import runtime, plots, widgets, cache
     from minilib import grokking            # one module per phenomenon
 
-Layers (DESIGN.md): phenomenon modules (Config -> run() -> Run), plots (Runs -> figures),
+Layers (docs/adding-a-chapter.md): phenomenon modules (Config -> run() -> Run), plots (Runs -> figures),
 widgets (controls -> live figures), cache (train-or-load of full-size results).
 """
 

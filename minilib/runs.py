@@ -1,7 +1,7 @@
 """The experiment contract: a validated, frozen `Config` in, a `Run` (history + artifacts) out.
 
-Every phenomenon module subclasses `Config` and returns `Run` objects (DESIGN.md, "The experiment
-contract"). Runs save to a single ``.npz`` file atomically and refuse to load when the file is damaged.
+Every phenomenon module subclasses `Config` and returns `Run` objects (docs/adding-a-chapter.md, "The
+phenomenon protocol"). Runs save to a single ``.npz`` file atomically and refuse to load when the file is damaged.
 """
 
 from __future__ import annotations
