@@ -67,10 +67,15 @@ def stop_all(reason: str = "stopped") -> None:
 
 # ---------------------------------------------------------------------------------------------- controls
 def _log_ints(low: int, high: int, current: int, n: int = 41) -> list[int]:
-    """About n log-spaced integers from low to high, always including both ends and the current value."""
+    """About n log-spaced integers from low to high, always including both ends and the current value.
+
+    Each is rounded to two significant digits (1,200 rather than 1,187): a reader picks a round number.
+    """
     start = max(low, 1)
-    pts = np.round(np.geomspace(start, high, n)).astype(int).tolist() if high > start else [start]
-    return sorted(set(pts) | {low, high, current})
+    pts = np.geomspace(start, high, n) if high > start else np.array([start])
+    digits = np.floor(np.log10(pts)).astype(int) - 1
+    rounded = [int(round(p, -d)) if d > 0 else int(round(p)) for p, d in zip(pts, digits)]
+    return sorted({v for v in rounded if low <= v <= high} | {low, high, current})
 
 
 def _nice_step(span: float, n: int = 100) -> float:
