@@ -58,6 +58,54 @@ def test_softmax_collapse_at_the_predicted_gap():
     assert (g.cross_entropy(logits, y, precision="float64") > 0).all()
 
 
+def test_stablemax_in_float64_takes_log_s_after_the_cast():
+    # The paper's code casts the logits to float64 before s(.); float32 log1p would round first.
+    x = torch.tensor([[3e-8, -7e-8, 1.5, 1234.5678]], dtype=torch.float32)
+    y = torch.tensor([2])
+    s = g.stablemax_s(x.double())
+    ref = -(s / s.sum(-1, keepdim=True)).log()[0, 2]
+    assert g.cross_entropy(x, y, loss="stablemax", precision="float64").item() == pytest.approx(ref.item(), rel=1e-14)
+    # float16 still takes log s in float32 first, so |x| = 1e6 stays finite (tested above).
+
+
+def _experiment(**changes):
+    from minilib.grokking.experiment import _Experiment
+
+    return _Experiment([g.Config(modulus=5, width=8, **changes)])
+
+
+def test_zero_loss_is_counted_in_the_loss_precision():
+    # Gap 30 collapses the float32 sum (loss exactly 0) but not the float64 one (loss ≈ 4 e^-30 ≈ 3.7e-13).
+    logits = torch.tensor([[[0.0, -30.0, -30.0, -30.0, -30.0]]])
+    y = torch.tensor([[0]])
+    for precision, zero in (("float32", True), ("float64", False)):
+        loss, is_zero = _experiment(precision=precision).per_sample_loss(logits, y)
+        assert loss.dtype == torch.float32 and is_zero.tolist() == [[zero]], precision
+
+
+def test_collapse_metrics_of_softmax_and_stablemax_runs():
+    # Gap 30 collapses a float32 softmax (gap > 16.6) but neither a float64 softmax nor a StableMax sum.
+    logits = torch.tensor([[[0.0, -30.0, -30.0, -30.0, -30.0]]])
+    soft64 = _experiment(precision="float64")._collapse(logits)
+    assert soft64["sc_fraction"].item() == 0 and "stablemax_sc_fraction" not in soft64
+    stable64 = _experiment(loss="stablemax", precision="float64")._collapse(logits)
+    # The paper's logger: ordinary softmax of the raw logits in float32, whatever the StableMax precision.
+    assert stable64["sc_fraction"].item() == 1 and stable64["stablemax_sc_fraction"].item() == 0
+    # The StableMax sum collapses only at gaps near 1/eps: 1e8 in float32 (s(-1e8) ≈ 1e-8 < 2^-24 / 4).
+    huge = torch.tensor([[[0.0, -1e9, -1e9, -1e9, -1e9]]])
+    assert _experiment(loss="stablemax", precision="float32")._collapse(huge)["stablemax_sc_fraction"].item() == 1
+    assert _experiment(loss="stablemax", precision="float64")._collapse(huge)["stablemax_sc_fraction"].item() == 0
+
+
+def test_code_version_moves_only_the_changed_kinds_of_run():
+    base = g.Config()
+    assert g.code_version(base) == g.CODE_VERSION
+    assert g.code_version(base.replace(precision="float16")) == g.CODE_VERSION
+    assert g.code_version(base.replace(precision="float64")) == g.CODE_VERSION
+    assert g.code_version(base.replace(loss="stablemax")) == g.CODE_VERSION + 1
+    assert g.code_version(g.transformer_config()) == g.CODE_VERSION  # see code_version's docstring
+
+
 # --- Optimizers ---------------------------------------------------------------------------------
 
 
@@ -198,7 +246,9 @@ def test_same_seed_same_history_and_other_seed_differs():
         np.testing.assert_array_equal(r1.history[k], r2.history[k])
     r3 = g.run(c.replace(seed=1), progress=False)
     assert not np.array_equal(r1.history["train_loss"], r3.history["train_loss"])
-    assert set(g.METRICS) <= set(r1.history) and r1.history["step"][-1] == 30
+    # A softmax run logs every metric but the StableMax-only one.
+    assert set(g.METRICS) - {"stablemax_sc_fraction"} == set(r1.history) - {"step"}
+    assert r1.history["step"][-1] == 30
 
 
 def test_run_sweep_equals_single_runs():
@@ -209,8 +259,12 @@ def test_run_sweep_equals_single_runs():
     for c, rs in zip(configs, sweep):
         alone = g.run(c, progress=False)
         assert rs.config == c
-        for k in g.METRICS:
+        # One sweep logs the same keys for every replica (NaN where a metric does not apply).
+        assert set(rs.history) == set(g.METRICS) | {"step"}
+        for k in alone.history:
             np.testing.assert_allclose(rs.history[k], alone.history[k], rtol=1e-4, atol=1e-5, err_msg=k)
+        if c.loss == "softmax":
+            assert np.isnan(rs.history["stablemax_sc_fraction"]).all()
 
 
 def test_transformer_runs_and_sweeps_like_single_runs():

@@ -17,6 +17,7 @@ from .experiment import (
     TITLE,
     X_TITLE,
     Config,
+    code_version,
     num_steps,
     run,
     run_sweep,
@@ -27,6 +28,6 @@ from .optim import OPTIMIZERS, perp_grad
 from .shipped import SHIPPED
 
 __all__ = ["CHAPTER", "CODE_VERSION", "METRICS", "OPERATIONS", "OPTIMIZERS", "PLOT_GROUPS", "REPLICA_FIELDS",
-           "SHIPPED", "TITLE", "X_TITLE", "Config", "all_pairs", "collapse_gap", "cross_entropy", "is_prime",
-           "num_steps", "perp_grad", "run", "run_sweep", "softmax_collapse", "stablemax", "stablemax_log_s",
-           "stablemax_s", "transformer_config"]
+           "SHIPPED", "TITLE", "X_TITLE", "Config", "all_pairs", "code_version", "collapse_gap", "cross_entropy",
+           "is_prime", "num_steps", "perp_grad", "run", "run_sweep", "softmax_collapse", "stablemax",
+           "stablemax_log_s", "stablemax_s", "transformer_config"]

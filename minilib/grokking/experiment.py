@@ -19,7 +19,7 @@ from ..runs import ConfigError, Run, param
 from ..train import log_steps, train
 from . import data, losses, models, optim
 
-#: Part of every cache key: bump when a change alters what a run computes.
+#: Part of every cache key: bump when a change alters what a run computes (`code_version` refines it).
 CODE_VERSION = 1
 
 TITLE = "Grokking on modular arithmetic"
@@ -29,15 +29,16 @@ METRICS = {
     "test_acc": "test accuracy",
     "train_loss": "train loss (cross-entropy, nats)",
     "test_loss": "test loss (cross-entropy, nats)",
-    "sc_fraction": "training samples in Softmax Collapse (fraction)",
-    "zero_loss_fraction": "training samples with loss exactly 0 (fraction)",
+    "sc_fraction": "training samples in Softmax Collapse: softmax sum exactly 1 (fraction)",
+    "stablemax_sc_fraction": "training samples whose StableMax sum is exactly 1 (fraction)",
+    "zero_loss_fraction": "training samples with loss exactly 0 in the loss precision (fraction)",
     "weight_norm": "weight norm ‖θ‖₂",
     "nlm_cosine": "cos(−gradient, weights): alignment with naive loss minimisation",
 }
 PLOT_GROUPS = {
     "accuracy": ("train_acc", "test_acc"),
     "loss": ("train_loss", "test_loss"),
-    "softmax collapse": ("sc_fraction", "zero_loss_fraction"),
+    "softmax collapse": ("sc_fraction", "stablemax_sc_fraction", "zero_loss_fraction"),
     "weight norm": ("weight_norm",),
     "gradient vs NLM direction": ("nlm_cosine",),
 }
@@ -100,6 +101,19 @@ def num_steps(config: Config) -> int:
     return config.epochs
 
 
+def code_version(config: Config) -> int:
+    """The code version a run is stored under: CODE_VERSION, plus one for the kinds of run changed since.
+
+    Version 2 changed StableMax runs only, so only those were recomputed: log s is taken after the cast
+    to float64 (as the paper's code does), `sc_fraction` is the softmax of the raw logits as the paper's
+    logger measures it, and `stablemax_sc_fraction` is new. `zero_loss_fraction` now counts exact zeros
+    in the loss precision instead of after a float32 cast, which changes no stored run: a nonzero
+    cross-entropy from log-softmax is at least ln(1 + 2^-52) ≈ 2.2e-16 in float64, far above float32's
+    smallest number, so the cast never turned one into 0.
+    """
+    return CODE_VERSION + 1 if config.loss == "stablemax" else CODE_VERSION
+
+
 #: Fields that may differ inside one stacked sweep; everything else fixes the shapes and the schedule.
 REPLICA_FIELDS = ("seed", "lr", "weight_decay", "beta2", "eps", "momentum", "loss", "precision")
 
@@ -127,36 +141,39 @@ class _Experiment:
                             for k in dict.fromkeys(kinds)]
         self._cached = None  # (loss, grads, logits) of the current weights, made by evaluate()
 
-    def per_sample_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """[R, n] cross-entropy, each replica in its own loss and precision (returned as float32)."""
+    def per_sample_loss(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[R, n] cross-entropy, each replica in its own loss and precision (returned as float32), and
+        [R, n] True where that loss is exactly 0 in its own precision (before the cast)."""
         if len(self.loss_groups) == 1:
             (loss, prec), _ = self.loss_groups[0]
-            return losses.cross_entropy(logits, y, loss=loss, precision=prec).float()
+            ce = losses.cross_entropy(logits, y, loss=loss, precision=prec)
+            return ce.float(), ce == 0
         out = logits.new_empty(y.shape)
+        zero = torch.zeros(y.shape, dtype=torch.bool, device=y.device)
         for (loss, prec), idx in self.loss_groups:
-            part = losses.cross_entropy(logits[idx], y[idx], loss=loss, precision=prec).float()
-            out = out.index_put((idx,), part)
-        return out
+            ce = losses.cross_entropy(logits[idx], y[idx], loss=loss, precision=prec)
+            out = out.index_put((idx,), ce.float())
+            zero[idx] = ce == 0
+        return out, zero
 
     def forward_backward(self):
         """Training loss [R], gradients, logits and per-sample losses at the current weights."""
         a, b, y = self.sets["train"]
         if replicas.stacked(self.device, len(self.configs)):
             logits = self.model.logits(a, b)
-            per_sample = self.per_sample_loss(logits, y)
+            per_sample, zero = self.per_sample_loss(logits, y)
             loss = per_sample.mean(1)  # [R]
             grads = torch.autograd.grad(loss.sum(), self.model.params)  # replicas are independent
-            return loss.detach(), grads, logits.detach(), per_sample.detach()
+            return loss.detach(), grads, logits.detach(), zero
         # On a CPU batched matmuls save no arithmetic, and one replica at a time keeps the working set
         # as small as a single run's, so a sweep costs no more per seed than single runs.
         parts = []
         for r, c in enumerate(self.configs):
             views = [w[r:r + 1] for w in self.model.params]
             logits = self.model.logits(a[r:r + 1], b[r:r + 1], views)
-            per_sample = losses.cross_entropy(logits, y[r:r + 1], loss=c.loss, precision=c.precision).float()
-            loss = per_sample.mean(1)
-            parts.append((loss.detach(), torch.autograd.grad(loss.sum(), views), logits.detach(),
-                          per_sample.detach()))
+            ce = losses.cross_entropy(logits, y[r:r + 1], loss=c.loss, precision=c.precision)
+            loss = ce.float().mean(1)
+            parts.append((loss.detach(), torch.autograd.grad(loss.sum(), views), logits.detach(), ce == 0))
         grads = [torch.cat(gs) for gs in zip(*(p[1] for p in parts))]
         return (torch.cat([p[0] for p in parts]), grads, torch.cat([p[2] for p in parts]),
                 torch.cat([p[3] for p in parts]))
@@ -171,19 +188,34 @@ class _Experiment:
         return loss
 
     @torch.no_grad()
-    def _collapse(self, logits):
-        out = torch.zeros(logits.shape[:2], dtype=torch.bool, device=logits.device)
+    def _collapse(self, logits) -> dict[str, torch.Tensor]:
+        """Collapse fractions [R] of the training logits, each replica measured as the paper's logger does.
+
+        sc_fraction: softmax sum exactly 1, in the loss precision for softmax runs; for StableMax runs the
+        ordinary softmax of the raw logits in the model's float32 (the paper's logger measures it in its
+        `softmax_precision`, float32 in every StableMax run of the paper). stablemax_sc_fraction: the
+        StableMax sum exactly 1 in the loss precision; logged when a replica uses StableMax, NaN for the
+        softmax replicas of the same sweep.
+        """
+        sc = torch.zeros(logits.shape[:2], dtype=torch.bool, device=logits.device)
+        stable = torch.full(logits.shape[:1], float("nan"), dtype=torch.float64, device=logits.device)
         for (loss, prec), idx in self.loss_groups:
-            out[idx] = losses.softmax_collapse(logits[idx], loss=loss, precision=prec)
+            sc[idx] = losses.softmax_collapse(logits[idx], loss="softmax",
+                                              precision=prec if loss == "softmax" else "float32")
+            if loss == "stablemax":
+                stable[idx] = losses.softmax_collapse(logits[idx], loss=loss, precision=prec).double().mean(1)
+        out = {"sc_fraction": sc.double().mean(1)}
+        if any(loss == "stablemax" for (loss, _), _ in self.loss_groups):
+            out["stablemax_sc_fraction"] = stable
         return out
 
     def evaluate(self) -> dict:
-        loss, grads, logits, per_sample = self._cached = self.forward_backward()
+        loss, grads, logits, zero = self._cached = self.forward_backward()
         with torch.no_grad():
             y = self.sets["train"][2]
             a_t, b_t, y_t = self.sets["test"]
             test_logits = self.model.logits(a_t, b_t)
-            test_loss = self.per_sample_loss(test_logits, y_t).mean(1)
+            test_loss = self.per_sample_loss(test_logits, y_t)[0].mean(1)
             params = self.model.params
             sq = sum(w.pow(2).flatten(1).sum(1) for w in params)
             g_sq = sum(g.pow(2).flatten(1).sum(1) for g in grads)
@@ -195,8 +227,8 @@ class _Experiment:
                 "test_acc": (test_logits.argmax(-1) == y_t).double().mean(1),
                 "train_loss": loss.double(),
                 "test_loss": test_loss.double(),
-                "sc_fraction": self._collapse(logits).double().mean(1),
-                "zero_loss_fraction": (per_sample == 0).double().mean(1),
+                **self._collapse(logits),
+                "zero_loss_fraction": zero.double().mean(1),
                 "weight_norm": sq.double().sqrt(),
                 "nlm_cosine": nlm.double(),
             }

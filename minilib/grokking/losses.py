@@ -34,10 +34,13 @@ def normaliser_logits(logits: torch.Tensor, loss: str, precision: str) -> torch.
     """The logits in the loss precision, passed through log s(.) for StableMax (softmax of these = probs)."""
     if loss not in LOSSES:
         raise ValueError(f"loss={loss!r} is not known: choose one of {', '.join(LOSSES)}")
+    dtype = as_dtype(precision)
     if loss == "stablemax":
-        # s(.) first: it maps |x| = 1e6 to 13.8, which float16 holds (1e6 itself overflows float16).
-        logits = stablemax_log_s(logits)
-    return logits.to(as_dtype(precision))  # a no-op when the precision is the model's
+        # log s(.) in the wider of the two formats: float64 casts first (as the paper's code does), while
+        # float16 takes log s in the model's float32 first, which maps |x| = 1e6 to 13.8 (1e6 itself
+        # overflows float16).
+        logits = stablemax_log_s(logits.to(torch.promote_types(logits.dtype, dtype)))
+    return logits.to(dtype)  # a no-op when the precision is the model's
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, *, loss: str = "softmax",
@@ -48,7 +51,11 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, *, loss: str = "s
 
 
 def softmax_collapse(logits: torch.Tensor, *, loss: str = "softmax", precision: str = "float32") -> torch.Tensor:
-    """True per sample where Σ_k exp(z_k − max z) == 1 exactly in the loss precision (Softmax Collapse)."""
+    """True per sample where the normaliser's sum is exactly 1 in `precision` (Softmax Collapse).
+
+    loss="softmax": Σ_k exp(z_k − max z) == 1. loss="stablemax": Σ_k s(z_k) / s(max z) == 1, computed as
+    the softmax of log s(z), the StableMax counterpart (the runner-up classes vanish from the sum).
+    """
     z = normaliser_logits(logits, loss, precision)
     total = torch.exp(z - z.amax(dim=-1, keepdim=True)).sum(dim=-1)
     return total == 1
