@@ -41,9 +41,13 @@ class Mutant:
         return owner, attr
 
     def apply(self, mp: pytest.MonkeyPatch) -> None:
-        owner, attr = self.owner_and_attr()
-        original = inspect.getattr_static(owner, attr)  # a class's own function, not a bound method
-        mp.setattr(owner, attr, self.bug(original))  # raising=True: a vanished target is an error
+        try:
+            owner, attr = self.owner_and_attr()
+            original = inspect.getattr_static(owner, attr)  # a class's own function, not a bound method
+        except (AttributeError, ImportError) as err:
+            raise LookupError(f"mutant {self.name!r}: its target {self.target} does not exist ({err}); "
+                              "the code moved, so move the mutant with it") from err
+        mp.setattr(owner, attr, self.bug(original))
 
 
 def registry(module_short_name: str):
