@@ -17,7 +17,8 @@ import plotly.colors
 import plotly.graph_objects as go
 import plotly.io as pio
 
-__all__ = ["LAYOUT", "COLORS", "curves", "heatmap", "phase_diagram", "sweep_slider", "add_threshold"]
+__all__ = ["LAYOUT", "COLORS", "curves", "final_vs", "first_steps", "heatmap", "phase_diagram", "sweep_slider",
+           "add_threshold", "metric_label"]
 
 COLORS = plotly.colors.qualitative.Plotly
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
@@ -84,6 +85,30 @@ def _config_dict(run) -> dict:
     if dataclasses.is_dataclass(cfg):
         return dataclasses.asdict(cfg)
     return dict(cfg) if isinstance(cfg, dict) else {}
+
+
+def _phenomenon_of(runs):
+    """The phenomenon module whose Config made these runs (None for runs of some other Config)."""
+    from . import phenomenon
+
+    types = {type(getattr(r, "config", None)) for r in runs}
+    for module in phenomenon.phenomena():
+        if types == {module.Config}:
+            return module
+    return None
+
+
+def metric_label(runs, metric: str) -> str:
+    """The words a reader sees for a metric: the phenomenon's METRICS entry (its key for other runs)."""
+    module = _phenomenon_of(_as_list(runs))
+    return module.METRICS.get(metric, metric) if module is not None else metric
+
+
+def _x_title(runs, x_title):
+    if x_title is not None:
+        return x_title
+    module = _phenomenon_of(runs)
+    return module.X_TITLE if module is not None else "step"
 
 
 def default_labels(runs: Sequence) -> list[str]:
@@ -169,16 +194,19 @@ def _axis_kind(log: bool) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- builders
-def curves(runs, metrics, *, labels=None, log_x=False, log_y=False, title=None, x_title="step",
+def curves(runs, metrics, *, labels=None, log_x=False, log_y=False, title=None, x_title=None,
            y_title=None, band=(0.2, 0.8)) -> go.Figure:
     """Metric curves over steps; runs sharing a label are a seed group drawn as median + quantile band.
 
     One colour per label and one dash style per metric (with a single label, colours follow the
-    metrics instead). Trace names are "label · metric". With log_x, step 0 is dropped (not shifted),
-    so the axis shows true step numbers.
+    metrics instead). Trace names are "label · metric words" (the phenomenon's METRICS), or just the
+    metric's words for a single run. With log_x, step 0 is dropped (not shifted), so the axis shows
+    true step numbers. The x title defaults to the phenomenon's X_TITLE.
     """
     runs = _check_runs(runs)
     metrics = _check_metrics(runs, metrics)
+    x_title = _x_title(runs, x_title)
+    words = {m: metric_label(runs, m) for m in metrics}
     _check_band(band)
     labels = default_labels(runs) if labels is None else [str(lab) for lab in _as_list(labels)]
     if len(labels) != len(runs):
@@ -191,14 +219,70 @@ def curves(runs, metrics, *, labels=None, log_x=False, log_y=False, title=None, 
         for mi, m in enumerate(metrics):
             color = COLORS[(mi if len(groups) == 1 else gi) % len(COLORS)]
             members = [mem for r in group for mem in _members(r, m)]
-            for tr in _group_traces(members, name=f"{lab} · {m}", color=color,
+            name = words[m] if len(runs) == 1 and labels == ["run 0"] else f"{lab} · {words[m]}"
+            for tr in _group_traces(members, name=name, color=color,
                                     dash=DASHES[mi % len(DASHES)], log_x=log_x, band=band):
                 fig.add_trace(tr)
-    fig.update_layout(template=LAYOUT, title=dict(text=title or _default_title(metrics, x_title)),
+    fig.update_layout(template=LAYOUT, title=dict(text=title or _default_title(list(words.values()), x_title)),
                       hovermode="x unified")
     fig.update_xaxes(title_text=x_title, **_axis_kind(log_x))
-    fig.update_yaxes(title_text=y_title or ", ".join(metrics), **_axis_kind(log_y))
+    fig.update_yaxes(title_text=y_title or ", ".join(words.values()), **_axis_kind(log_y))
     return fig
+
+
+def final_vs(runs, by: str, metrics, *, title, x_title=None, y_title=None, log_x=False, log_y=False,
+             band=(0.2, 0.8)) -> go.Figure:
+    """Each metric's final value against a config field `by`; the runs sharing a value (seeds) are drawn
+    as their median with error bars spanning the `band` quantiles."""
+    runs = _check_runs(runs)
+    metrics = _check_metrics(runs, metrics)
+    _check_band(band)
+    groups: dict = {}
+    for r in runs:
+        d = _config_dict(r)
+        if by not in d:
+            raise ValueError(f"by={by!r} is not a config field of these runs: fields are {sorted(d)}")
+        groups.setdefault(d[by], []).append(r)
+    xs = sorted(groups)
+    fig = go.Figure()
+    for mi, m in enumerate(metrics):
+        finals = [np.array([r.final(m) for r in groups[x]]) for x in xs]
+        lo, mid, hi = (np.array([np.quantile(f, q) for f in finals]) for q in (band[0], 0.5, band[1]))
+        n = {len(f) for f in finals}
+        name = metric_label(runs, m) + (f" (median of {n.pop()})" if n == {len(finals[0])} and len(finals[0]) > 1
+                                        else "")
+        fig.add_scatter(x=xs, y=mid, name=name, mode="lines+markers", line=dict(color=COLORS[mi % len(COLORS)]),
+                        error_y=dict(type="data", symmetric=False, array=hi - mid, arrayminus=mid - lo))
+    fig.update_layout(template=LAYOUT, title=dict(text=title))
+    fig.update_xaxes(title_text=x_title or by, **_axis_kind(log_x))
+    fig.update_yaxes(title_text=y_title or ", ".join(metric_label(runs, m) for m in metrics), **_axis_kind(log_y))
+    return fig
+
+
+def first_steps(runs, metric: str, threshold: float, *, rows: str, cols: str, above: bool = True):
+    """The first logged step at which `metric` reaches `threshold`, on the grid of two config fields.
+
+    Returns (z, row_values, col_values) with z[i, j] for rows[i], cols[j]; NaN where the run never
+    reached it (heatmap draws those grey). Exactly one run per grid cell.
+    """
+    runs = _check_runs(runs)
+    cells: dict = {}
+    for r in runs:
+        d = _config_dict(r)
+        for f in (rows, cols):
+            if f not in d:
+                raise ValueError(f"{f!r} is not a config field of these runs: fields are {sorted(d)}")
+        key = (d[rows], d[cols])
+        if key in cells:
+            raise ValueError(f"two runs share the grid cell {rows}={key[0]}, {cols}={key[1]}: pass one run per cell")
+        cells[key] = r
+    row_values = sorted({k[0] for k in cells})
+    col_values = sorted({k[1] for k in cells})
+    z = np.full((len(row_values), len(col_values)), np.nan)
+    for (rv, cv), r in cells.items():
+        step = r.first_step(metric, threshold, above=above)
+        z[row_values.index(rv), col_values.index(cv)] = np.nan if step is None else step
+    return z, row_values, col_values
 
 
 def _coords(v, name: str, log: bool):
@@ -272,7 +356,7 @@ def _global_range(traces, axis: str, log: bool) -> list[float] | None:
     return [lo - pad, hi + pad]  # on a log axis plotly wants the range in log10 units
 
 
-def sweep_slider(runs, values, *, metrics, slider_label, title, log_x=False, y_title=None, x_title="step",
+def sweep_slider(runs, values, *, metrics, slider_label, title, log_x=False, y_title=None, x_title=None,
                  log_y=False) -> go.Figure:
     """Precomputed sweep: a plotly slider (no kernel needed) shows the curves for one value at a time.
 
@@ -285,13 +369,16 @@ def sweep_slider(runs, values, *, metrics, slider_label, title, log_x=False, y_t
     values = list(values)
     if len(values) != len(groups):
         raise ValueError(f"values has {len(values)} entries but there are {len(groups)} runs: need one each")
-    metrics = _check_metrics([r for g in groups for r in g], metrics)
+    flat = [r for g in groups for r in g]
+    metrics = _check_metrics(flat, metrics)
+    x_title = _x_title(flat, x_title)
+    words = {m: metric_label(flat, m) for m in metrics}
     fig = go.Figure()
     owner: list[int] = []  # owner[t] = index of the slider position trace t belongs to
     for k, (group, v) in enumerate(zip(groups, values, strict=True)):
         for mi, m in enumerate(metrics):
             members = [mem for r in group for mem in _members(r, m)]
-            traces = _group_traces(members, name=f"{m}", color=COLORS[mi % len(COLORS)],
+            traces = _group_traces(members, name=words[m], color=COLORS[mi % len(COLORS)],
                                    dash=DASHES[mi % len(DASHES)], log_x=log_x, band=(0.2, 0.8),
                                    legendgroup=f"{slider_label}={_fmt(v)} · {m}", visible=k == 0)
             for tr in traces:
@@ -310,7 +397,7 @@ def sweep_slider(runs, values, *, metrics, slider_label, title, log_x=False, y_t
         sliders=[dict(active=0, steps=steps, pad=dict(t=60), currentvalue=dict(prefix=f"{slider_label} = "))],
     )
     fig.update_xaxes(title_text=x_title, range=_global_range(fig.data, "x", log_x), **_axis_kind(log_x))
-    fig.update_yaxes(title_text=y_title or ", ".join(metrics), range=_global_range(fig.data, "y", log_y),
+    fig.update_yaxes(title_text=y_title or ", ".join(words.values()), range=_global_range(fig.data, "y", log_y),
                      **_axis_kind(log_y))
     return fig
 

@@ -34,7 +34,7 @@ def test_single_run_single_metric():
     fig = plots.curves(run, "train_loss")
     assert len(fig.data) == 1
     (tr,) = fig.data
-    assert tr.name == "run 0 · train_loss"
+    assert tr.name == "train_loss"  # a single run: the metric alone (its words, for a phenomenon's runs)
     np.testing.assert_array_equal(tr.x, run.history["step"])
     np.testing.assert_allclose(tr.y, run.history["train_loss"])
     assert fig.layout.title.text and fig.layout.xaxis.title.text == "step"
@@ -95,8 +95,8 @@ def test_batched_replicas_in_one_run_form_a_band():
     vals = np.arange(15, dtype=float).reshape(5, 3)  # [n_logs, n_replicas]
     run = Run(Cfg(), {"step": steps, "loss": vals})
     fig = plots.curves(run, "loss")
-    np.testing.assert_allclose(by_name(fig)["run 0 · loss"].y, np.median(vals, axis=1))
-    np.testing.assert_allclose(by_name(fig)["run 0 · loss (20–80% upper)"].y, np.quantile(vals, 0.8, axis=1))
+    np.testing.assert_allclose(by_name(fig)["loss"].y, np.median(vals, axis=1))
+    np.testing.assert_allclose(by_name(fig)["loss (20–80% upper)"].y, np.quantile(vals, 0.8, axis=1))
 
 
 def test_labels_and_log_axes():
@@ -209,3 +209,34 @@ def test_every_builder_uses_the_shared_template():
         assert fig.layout.template.layout.plot_bgcolor == "white"
         assert fig.layout.template.layout.font.size == plots.LAYOUT.layout.font.size
         assert fig.layout.title.text and fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+
+
+def test_a_phenomenon_run_is_labelled_in_words():
+    from minilib import curvefit
+
+    run = curvefit.run(curvefit.Config(n_train=8, width=4, steps=20, num_logs=3, device="cpu"), progress=False)
+    fig = plots.curves(run, ["train_loss", "test_loss"])
+    assert [t.name for t in fig.data] == [curvefit.METRICS["train_loss"], curvefit.METRICS["test_loss"]]
+    assert fig.layout.xaxis.title.text == curvefit.X_TITLE
+    assert "train_loss" not in fig.layout.yaxis.title.text and "mean squared error" in fig.layout.yaxis.title.text
+
+
+def test_final_vs_draws_the_median_and_band_of_seeds():
+    runs = [Run(Cfg(lr=lr, seed=s), {"step": np.arange(3), "loss": np.array([9.0, 5.0, lr * 10 + s])})
+            for lr in (0.1, 0.3) for s in range(5)]
+    fig = plots.final_vs(runs, "lr", "loss", title="t")
+    (tr,) = fig.data
+    assert list(tr.x) == [0.1, 0.3] and np.allclose(tr.y, [3.0, 5.0])
+    assert np.allclose(tr.error_y.array, [1.2, 1.2]) and np.allclose(tr.error_y.arrayminus, [1.2, 1.2]) and "median of 5" in tr.name
+    with pytest.raises(ValueError, match="by='depth' is not a config field"):
+        plots.final_vs(runs, "depth", "loss", title="t")
+
+
+def test_first_steps_on_a_grid_marks_never_with_nan():
+    acc = lambda lr, s: np.array([0, 0.5, 0.95 if lr > 0.2 else 0.5, 1.0 * (s > 0)])
+    runs = [Run(Cfg(lr=lr, seed=s), {"step": np.arange(4), "acc": acc(lr, s)}) for lr in (0.1, 0.3) for s in (0, 1)]
+    z, rows, cols = plots.first_steps(runs, "acc", 0.9, rows="lr", cols="seed")
+    assert rows == [0.1, 0.3] and cols == [0, 1]
+    assert np.isnan(z[0, 0]) and z[0, 1] == 3 and z[1, 0] == 2 and z[1, 1] == 2
+    with pytest.raises(ValueError, match="two runs share the grid cell"):
+        plots.first_steps(runs + runs[:1], "acc", 0.9, rows="lr", cols="seed")
