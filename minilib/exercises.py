@@ -603,7 +603,10 @@ def timing_lines(chapter: str, path: Path = TIMINGS) -> dict[str, str]:
         parts = [f"{_duration(m['seconds'])} {'at full size' if mode == 'full' else 'in fast mode'}"
                  for mode, m in sorted(modes.items(), key=lambda kv: kv[0] != "full")]
         latest = max(modes.values(), key=lambda m: m["date"])
-        lines[device] = f"{' and '.join(parts)} on {latest['machine']} ({latest['date']})"
+        load = max(m.get("load", 0.0) for m in modes.values())
+        # A busy shared machine runs slower: say so rather than let the number pass for an idle one.
+        shared = f" shared with other jobs (load average up to {load:.1f})" if load > latest.get("cores", 1e9) else ""
+        lines[device] = f"{' and '.join(parts)} on {latest['machine']}{shared} ({latest['date']})"
     return lines
 
 

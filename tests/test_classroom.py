@@ -188,3 +188,60 @@ def test_timings_are_recorded_per_device_and_mode(tmp_path):
     data = json.loads(path.read_text())
     assert data["chapters"]["01_grokking"]["cpu"]["full"]["seconds"] == 250.0
     assert set(data["chapters"]["01_grokking"]["cpu"]) == {"full", "fast"}
+
+
+def test_only_selects_chapters_and_names_the_known_ones(tmp_path):
+    summary = classroom.build(tmp_path, ROOT / "nbs", mode="fast", execute_notebooks=False, record=False,
+                              only=["00"])
+    assert [entry["stem"] for entry in summary] == ["00_start_here"]
+    assert sorted(p.name for p in (tmp_path / "student").glob("*.ipynb")) == ["00_start_here.ipynb"]
+    with pytest.raises(classroom.ClassroomError, match="--only 42: no such chapter; chapters are 00_start_here"):
+        classroom.build(tmp_path, ROOT / "nbs", mode="fast", execute_notebooks=False, record=False, only=["42"])
+
+
+TINY = '''# %% [markdown]
+# # A tiny chapter
+
+# %%
+from minilib import exercises
+
+# %% [markdown]
+# ## Exercises
+
+# %% tags=["hide-input"]
+# Exercise: return the noise floor.
+def my_noise_floor(noise):
+    ### BEGIN SOLUTION
+    return {answer}
+    ### END SOLUTION
+
+
+exercises.check("curvefit.noise_floor", my_noise_floor)
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("answer", "after", "error"), [
+    ("noise**2", "", None),
+    ("noise", "", "the reference solution does not pass its check 'curvefit.noise_floor'"),
+    ("noise**2", "\n# %%\n1 / 0\n", "the teacher edition stopped at a failing cell (fast mode):"),
+])
+def test_executing_the_teacher_edition(tmp_path, answer, after, error):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    (nbs / "00_tiny.py").write_text(TINY.replace("{answer}", answer) + after)
+    timings = tmp_path / "timings.json"
+    build = lambda: classroom.build(tmp_path / "out", nbs, mode="fast", execute_notebooks=True, record=True,
+                                    timings=timings)
+    if error:
+        with pytest.raises(classroom.ClassroomError, match=re.escape(error)) as raised:
+            build()
+        assert "00_tiny.py" in str(raised.value) and ("ZeroDivisionError" in str(raised.value)) == bool(after)
+        assert not timings.exists()
+        return
+    build()
+    teacher = read(tmp_path / "out", "teacher", "00_tiny")
+    assert "✓ curvefit.noise_floor: passed all" in classroom.outputs_text(teacher.cells[-1])
+    entry = json.loads(timings.read_text())["chapters"]["00_tiny"]["cpu"]["fast"]
+    assert 0 < entry["seconds"] < 120 and entry["threads"] >= 1 and "CPU" in entry["machine"]
+    assert "00_tiny: A tiny chapter" in (tmp_path / "out" / "README.md").read_text()

@@ -204,9 +204,10 @@ def machine() -> dict:
     return info
 
 
-def execute(nb, mode: str) -> tuple[float, list[tuple[float, int, str]]]:
+def execute(nb, mode: str, where: str) -> tuple[float, list[tuple[float, int, str]]]:
     """Execute nb in place from an empty result cache; (seconds, [(seconds, cell number, first line)])."""
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
     with tempfile.TemporaryDirectory(prefix="minilib-classroom-cache-") as cache:
         env = {"MINILIB_CACHE": cache, "MINILIB_REQUIRE_RESULTS": "1", "MINILIB_FAST": "1" if mode == "fast" else "0"}
@@ -217,7 +218,13 @@ def execute(nb, mode: str) -> tuple[float, list[tuple[float, int, str]]]:
             client = NotebookClient(nb, timeout=None, kernel_name="python3",
                                     resources={"metadata": {"path": str(ROOT / "nbs")}})
             started = time.perf_counter()
-            client.execute()
+            try:
+                client.execute()
+            except CellExecutionError as err:
+                # nbclient's message ends with the cell's own error; the kernel's traceback is colour-coded.
+                text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines()
+                raise ClassroomError(f"{where}: the teacher edition stopped at a failing cell ({mode} mode):\n  "
+                                     + "\n  ".join(text[-3:])) from None
             seconds = time.perf_counter() - started
         finally:
             for k, v in saved.items():
@@ -239,9 +246,11 @@ def outputs_text(cell) -> str:
 def record_timing(path: Path, chapter: str, mode: str, seconds: float, info: dict) -> None:
     data = json.loads(path.read_text()) if path.exists() else {}
     data["about"] = ("Seconds to execute each chapter top to bottom from a fresh kernel and an empty result cache "
-                     "(shipped results loaded), per device and mode; written by `make classroom` "
-                     "(book/scripts/classroom.py), shown by minilib.exercises.timing_note.")
-    entry = {"seconds": round(seconds, 1), "date": datetime.date.today().isoformat(), **info}
+                     "(shipped results loaded), per device and mode, with the 1-minute load average when it "
+                     "ended; written by `make classroom` (book/scripts/classroom.py), shown by "
+                     "minilib.exercises.timing_note.")
+    entry = {"seconds": round(seconds, 1), "date": datetime.date.today().isoformat(),
+             "load": round(os.getloadavg()[0], 1), **info}
     data.setdefault("chapters", {}).setdefault(chapter, {}).setdefault(info["device"], {})[mode] = entry
     path.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
@@ -316,9 +325,18 @@ def teacher_readme(chapters: list[dict], mode: str | None, executed: bool) -> st
 
 
 def build(out: Path, nbs: Path, *, mode: str, execute_notebooks: bool, record: bool,
-          timings: Path | None = None) -> list[dict]:
-    """Write both editions of every chapter in nbs/ under out/; returns what the README lists per chapter."""
+          timings: Path | None = None, only: list[str] | None = None) -> list[dict]:
+    """Write both editions of the chapters in nbs/ under out/; returns what the README lists per chapter.
+
+    `only`: chapter numbers or names ("01", "01_grokking") to build, instead of all of them.
+    """
     chapters = find_chapters(nbs)
+    if only:
+        unknown = [o for o in only if not any(p.stem == o or p.stem[:2] == o for p in chapters)]
+        if unknown:
+            raise ClassroomError(f"--only {' '.join(unknown)}: no such chapter; chapters are "
+                                 + ", ".join(p.stem for p in chapters))
+        chapters = [p for p in chapters if p.stem in only or p.stem[:2] in only]
     if not chapters:
         raise ClassroomError(f"no chapters (NN_name.py) in {nbs}")
     student_dir, teacher_dir = out / "student", out / "teacher"
@@ -336,7 +354,7 @@ def build(out: Path, nbs: Path, *, mode: str, execute_notebooks: bool, record: b
         entry = {"stem": path.stem, "title": chapter_title(teacher), "exercises": found, "dropdowns": dropdowns}
         if execute_notebooks:
             print(f"classroom: executing {path.stem} ({mode})", flush=True)
-            seconds, entry["slowest"] = execute(teacher, mode)
+            seconds, entry["slowest"] = execute(teacher, mode, path.name)
             for ex in found:
                 text = outputs_text(teacher.cells[ex.cell])
                 if f"✓ {ex.check}: passed" not in text:
@@ -364,11 +382,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-record", action="store_true", help="do not write the times to results/timings.json")
     parser.add_argument("--nbs", type=Path, default=ROOT / "nbs", help="chapter folder (default: nbs/)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "classroom", help="output folder")
+    parser.add_argument("--only", nargs="+", metavar="CHAPTER", help="build only these chapters (01 or 01_grokking)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
         summary = build(args.out.resolve(), args.nbs.resolve(), mode=args.mode,
-                        execute_notebooks=not args.no_execute, record=not args.no_record)
+                        execute_notebooks=not args.no_execute, record=not args.no_record, only=args.only)
     except ClassroomError as err:
         print(f"classroom: {err}", file=sys.stderr)
         return 1
