@@ -606,7 +606,7 @@ def timing_lines(chapter: str, path: Path = TIMINGS) -> dict[str, str]:
         load = max(m.get("load", 0.0) for m in modes.values())
         # A busy shared machine runs slower: say so rather than let the number pass for an idle one.
         shared = f" shared with other jobs (load average up to {load:.1f})" if load > latest.get("cores", 1e9) else ""
-        lines[device] = f"{' and '.join(parts)} on {latest['machine']}{shared} ({latest['date']})"
+        lines[device] = f"{' and '.join(parts)} on {latest['machine']}{shared}, measured {latest['date']}"
     return lines
 
 
@@ -618,6 +618,6 @@ def timing_note(chapter: str, path: Path = TIMINGS):
     if not lines:
         return Markdown(f"*Time:* not measured yet for `{chapter}` (`make classroom` measures it).")
     gpu = "" if set(lines) - {"cpu"} else " Not measured on a GPU yet; the CPU is enough."
-    return Markdown("*Time:* executing this page top to bottom took " + "; ".join(lines.values()) + ", from an "
-                    "empty result cache (shipped results are loaded, the rest is trained), measured by "
-                    "`make classroom`." + gpu)
+    return Markdown("*Time:* executing this page top to bottom took " + "; ".join(lines.values()) + " by "
+                    "`make classroom`, from an empty result cache (shipped results are loaded, the rest is "
+                    "trained)." + gpu)

@@ -128,11 +128,11 @@ def test_timing_note_reads_the_measured_seconds(tmp_path):
              "fast": {"seconds": 41.4, "date": "2026-11-27", **cpu}}
     path.write_text(json.dumps({"chapters": {"01_grokking": {"cpu": modes}}}))
     note = exercises.timing_note("01_grokking", path).data
-    assert ("4.2 minutes at full size and 41 s in fast mode on a 2-core CPU (torch 2.13.0, 1 thread) (2026-11-28)"
-            in note)
+    assert ("took 4.2 minutes at full size and 41 s in fast mode on a 2-core CPU (torch 2.13.0, 1 thread), "
+            "measured 2026-11-28 by `make classroom`" in note)
     assert "Not measured on a GPU yet" in note and "shared with other jobs" not in note
     modes["full"].update(load=8.94, cores=2)
     path.write_text(json.dumps({"chapters": {"01_grokking": {"cpu": modes}}}))
     note = exercises.timing_note("01_grokking", path).data
-    assert "1 thread) shared with other jobs (load average up to 8.9) (2026-11-28)" in note
+    assert "1 thread) shared with other jobs (load average up to 8.9), measured 2026-11-28" in note
     assert "not measured yet" in exercises.timing_note("00_start_here", path).data
