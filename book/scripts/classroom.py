@@ -221,10 +221,13 @@ def execute(nb, mode: str, where: str) -> tuple[float, list[tuple[float, int, st
             try:
                 client.execute()
             except CellExecutionError as err:
-                # nbclient's message ends with the cell's own error; the kernel's traceback is colour-coded.
-                text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines()
-                raise ClassroomError(f"{where}: the teacher edition stopped at a failing cell ({mode} mode):\n  "
-                                     + "\n  ".join(text[-3:])) from None
+                # nbclient's message quotes the cell between dashed lines and ends with its error; the
+                # kernel's traceback in between is colour-coded.
+                text = [line for line in re.sub(r"\x1b\[[0-9;]*m", "", str(err)).splitlines() if line.strip()]
+                dashes = [i for i, line in enumerate(text) if set(line.strip()) == {"-"}]
+                first = text[dashes[0] + 1].strip() if dashes and dashes[0] + 1 < len(text) else "?"
+                raise ClassroomError(f"{where}: the teacher edition stopped at a failing cell ({mode} mode), the "
+                                     f"cell starting `{first}`:\n  {text[-1].strip()}") from None
             seconds = time.perf_counter() - started
         finally:
             for k, v in saved.items():
