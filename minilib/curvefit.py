@@ -85,6 +85,11 @@ def forward(params, x):
     return torch.relu(x @ w1 + b1) @ w2 + b2
 
 
+def mse(params, x, y) -> torch.Tensor:
+    """Mean squared error of each stacked net over its points: [n]."""
+    return ((forward(params, x) - y) ** 2).mean(dim=(1, 2))
+
+
 def run(config: Config, *, on_step=None, stop=None, progress: bool = True) -> Run:
     """Train one MLP on one noisy data set; returns its Run."""
     if not isinstance(config, Config):
@@ -108,18 +113,16 @@ def _train(configs: list[Config], on_step, stop, progress) -> list[Run]:
     opt = replicas.StackedOptimizer(params, base.optimizer, lr=[c.lr for c in configs],
                                     weight_decay=[c.weight_decay for c in configs])
 
-    def mse(x, y):
-        return ((forward(params, x) - y) ** 2).mean(dim=(1, 2))  # one loss per replica
-
     def step(i):
-        loss = mse(x_train, y_train)
+        loss = mse(params, x_train, y_train)
         # Replicas are independent, so the gradient of the sum is each replica's own gradient.
         opt.step(torch.autograd.grad(loss.sum(), params))
         return loss.detach()
 
     def evaluate():
         with torch.no_grad():
-            return {"train_loss": mse(x_train, y_train).cpu().numpy(), "test_loss": mse(x_test, y_test).cpu().numpy()}
+            return {"train_loss": mse(params, x_train, y_train).cpu().numpy(),
+                    "test_loss": mse(params, x_test, y_test).cpu().numpy()}
 
     start = time.perf_counter()
     log = train(step, base.steps, evaluate=evaluate, log_at=log_steps(base.steps, num_points=base.num_logs),

@@ -143,13 +143,9 @@ sweep = {w: cache.run_or_load_many(curvefit, [config.replace(width=w, seed=s) fo
 final = {m: np.array([[r.final(m) for r in sweep[w]] for w in widths]) for m in ("train_loss", "test_loss")}
 
 # %%
-summary = go.Figure(layout=dict(template=plots.LAYOUT, title="Final loss against width (median over seeds)",
-                                xaxis=dict(title="hidden units (width)", type="log"),
-                                yaxis=dict(title="mean squared error", type="log")))
-for metric, values in final.items():
-    lo, mid, hi = np.quantile(values, [0.2, 0.5, 0.8], axis=1)
-    summary.add_scatter(x=widths, y=mid, name=metric.replace("_", " "), mode="lines+markers",
-                        error_y=dict(type="data", symmetric=False, array=hi - mid, arrayminus=mid - lo))
+summary = plots.final_vs([r for w in widths for r in sweep[w]], "width", ["train_loss", "test_loss"],
+                         title="Final loss against width (median over seeds)", x_title="hidden units (width)",
+                         log_x=True, log_y=True)
 plots.add_threshold(summary, noise_floor, "noise level σ²")
 summary
 
