@@ -83,6 +83,12 @@ def _decay_sign_flipped(init):
     return flipped
 
 
+def _summed_mse(mse):
+    def summed(params, x, y):
+        return mse(params, x, y) * x.shape[1]  # the sum over points, not the mean
+    return summed
+
+
 CF = "minilib.curvefit"
 NOISE_CHECK = "test_label_noise_has_the_configured_std_on_train_and_test_labels"
 INPUT_CHECK = "test_test_inputs_are_fresh_draws_from_the_whole_input_range"
@@ -109,4 +115,6 @@ MUTANTS = [
     Mutant("C10 weight decay sign flipped", "weight decay pushes the weights away from zero",
            "minilib.replicas:StackedOptimizer.__init__", _decay_sign_flipped,
            ("test_weight_decay_pulls_the_fit_towards_zero",)),
+    Mutant("C11 MSE summed", "the loss sums the squared errors over points instead of averaging them",
+           f"{CF}:mse", _summed_mse, ("test_reported_losses_are_means_over_points",)),
 ]
