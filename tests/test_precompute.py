@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from minilib import cache, grokking, precompute
+from minilib.checks import Tolerance
 from minilib.phenomenon import Shipped
 
 TINY = [grokking.Config(modulus=11, train_fraction=0.5, width=16, epochs=12, num_logs=4, seed=s, device="cpu")
@@ -13,7 +14,8 @@ TINY = [grokking.Config(modulus=11, train_fraction=0.5, width=16, epochs=12, num
 @pytest.fixture
 def tiny_results(tmp_path, monkeypatch):
     monkeypatch.setattr(cache, "RESULTS_DIR", tmp_path / "results")
-    monkeypatch.setattr(grokking, "SHIPPED", {"tiny": Shipped(lambda: TINY, "two tiny runs")})
+    tiny = Shipped(lambda: TINY, "two tiny runs", Tolerance(steps=4, rtol=1e-3))
+    monkeypatch.setattr(grokking, "SHIPPED", {"tiny": tiny})
     return tmp_path / "results"
 
 
