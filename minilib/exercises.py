@@ -120,11 +120,19 @@ class _Raised(Exception):
         self.error, self.where = error, where
 
 
+class _NoGrad:
+    """Marks a result that is not connected to the input, so it has no gradient."""
 
+
+@dataclass
+class _InPlace:
+    """Marks a call that changed one of its arguments."""
+
+    name: str
 
 
 def _where(error: BaseException, fn: Callable) -> str:
-    """' (line N of your code: `...`)' for the deepest frame in the student's own file, else ''."""
+    """' (line N of its cell: `source`)' for the deepest frame in the student's own code, else ''."""
     code = getattr(fn, "__code__", None)
     frames = [f for f in traceback.extract_tb(error.__traceback__) if code and f.filename == code.co_filename]
     if not frames:
@@ -174,34 +182,6 @@ def _unchanged(before, after) -> bool:
     if isinstance(before, (list, tuple)):
         return all(_unchanged(b, a) for b, a in zip(before, after))
     return True
-
-
-def _copy(value):
-    """Fresh copies of a case's arguments (tensors, or lists of tensors such as a net's parameters)."""
-    if isinstance(value, torch.Tensor):
-        return value.clone()
-    if isinstance(value, (list, tuple)):
-        return type(value)(_copy(v) for v in value)
-    return value
-
-
-def _unchanged(before, after) -> bool:
-    if isinstance(before, torch.Tensor):
-        return torch.equal(before, after.detach())
-    if isinstance(before, (list, tuple)):
-        return all(_unchanged(b, a) for b, a in zip(before, after))
-    return True
-
-
-class _NoGrad:
-    """Marks a result that is not connected to the input, so it has no gradient."""
-
-
-@dataclass
-class _InPlace:
-    """Marks a call that changed one of its arguments."""
-
-    name: str
 
 
 def _fmt(value: torch.Tensor) -> str:
@@ -395,6 +375,12 @@ register(Exercise(
 # --- chapter 1: grokking ----------------------------------------------------------------------------
 
 
+WHERE_HINT = ("torch.where evaluates both branches everywhere, and the unused branch's gradient is multiplied by 0: "
+              "at x = 1 the branch 1 / (1 − x) is infinite, and 0 · inf = NaN. Give that branch only values where "
+              "it is finite: 1 / (1 − x.clamp(max=0))")
+ELEMENTWISE_HINT = "s acts elementwise on a tensor of any shape: use tensor operations (torch.where), not a loop"
+
+
 def _stablemax_s_cases() -> list[Case]:
     gen = torch.Generator().manual_seed(1)
     t = lambda values, dtype=torch.float32: torch.tensor(values, dtype=dtype)
@@ -402,7 +388,7 @@ def _stablemax_s_cases() -> list[Case]:
         Case("x = [-3, -1, -0.5, 0, 0.5, 1, 2]", (t([-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0]),),
              "s(x) = x + 1 for x ≥ 0 and 1 / (1 − x) for x < 0: s(0) = 1, s(−1) = 0.5"),
         Case("random x of shape [4, 5]", (torch.randn(4, 5, generator=gen) * 10,),
-             "s acts elementwise on a tensor of any shape: use tensor operations (torch.where), not a loop"),
+             ELEMENTWISE_HINT),
         Case("random x in float64", (torch.randn(6, generator=gen, dtype=torch.float64) * 3,),
              "keep the input's dtype"),
         Case("x = [-1000, -1, 0, 1, 1000] in float16", (t([-1000.0, -1.0, 0.0, 1.0, 1000.0], torch.float16),),
@@ -411,9 +397,7 @@ def _stablemax_s_cases() -> list[Case]:
              "s must stay finite for huge inputs (no exp): s(−1e30) = 1e-30"),
         Case("an empty x (shape [0])", (torch.zeros(0),), "an empty input gives an empty output"),
         Case("x = [-2, -1, 0, 1, 2] in float64", (t([-2.0, -1.0, 0.0, 1.0, 2.0], torch.float64),), grad=True,
-             hint="torch.where evaluates both branches everywhere, and the unused branch's gradient is multiplied "
-                  "by 0: at x = 1 the branch 1 / (1 − x) is infinite, and 0 · inf = NaN. Give that branch only "
-                  "values where it is finite: 1 / (1 − x.clamp(max=0))"),
+             hint=WHERE_HINT),
     ]
 
 
@@ -428,12 +412,10 @@ register(Exercise(
         Mistake("1 / (1 + x) on the negative side", lambda x: torch.where(x >= 0, x + 1, 1 / (1 + x)),
                 "for x < 0, s(x) = 1 / (1 − x): with 1 / (1 + x) it blows up at x = −1"),
         Mistake("torch.where without a clamp", lambda x: torch.where(x >= 0, x + 1, 1 / (1 - x)),
-                "torch.where evaluates both branches everywhere, and the unused branch's gradient is multiplied "
-                "by 0: at x = 1 the branch 1 / (1 − x) is infinite, and 0 · inf = NaN. Give that branch only "
-                "values where it is finite: 1 / (1 − x.clamp(max=0))"),
+                WHERE_HINT),
         Mistake("a Python loop over x.tolist()",
                 lambda x: torch.tensor([v + 1 if v >= 0 else 1 / (1 - v) for v in x.tolist()]),
-                "s acts elementwise on a tensor of any shape: use tensor operations (torch.where), not a loop"),
+                ELEMENTWISE_HINT),
     ),
 ))
 
