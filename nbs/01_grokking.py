@@ -463,8 +463,9 @@ plots.sweep_slider([grid[(slider_fraction, wd)] for wd in shipped.PHASE_DECAYS],
 # *Figure: training and test accuracy for one weight decay at a time (move the slider).*
 
 # %%
-to_grok = np.array([[np.nan if (s := grid[(f, wd)].first_step("test_acc", 0.9)) is None else s
-                     for wd in shipped.PHASE_DECAYS] for f in shipped.PHASE_FRACTIONS], dtype=float)
+to_grok, fractions, decays = plots.first_steps(phase_runs, "test_acc", 0.9, rows="train_fraction",
+                                               cols="weight_decay")
+assert (fractions, decays) == (list(shipped.PHASE_FRACTIONS), list(shipped.PHASE_DECAYS))
 plots.heatmap(to_grok, [str(wd) for wd in shipped.PHASE_DECAYS], list(shipped.PHASE_FRACTIONS),
               title=f"Epochs to grok (test accuracy 0.9), p = {shipped.PHASE_MODULUS}, AdamW lr 0.01",
               x_title="weight decay", y_title="train fraction", z_title="epochs", text_fmt=".0f")
