@@ -8,8 +8,8 @@ BOOK_NPM_STAMP := book/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 export MINILIB_CHROMIUM := $(CHROMIUM)
 
-# The site's JavaScript (require.js, the ipywidgets HTML manager, MathJax) comes from npm, pinned by
-# package-lock.json; `npm ci` reinstalls exactly that whenever the lock file changes.
+# MathJax comes from npm, pinned by package-lock.json (plotly.js comes from the plotly Python package);
+# `npm ci` reinstalls exactly that whenever the lock file changes.
 $(BOOK_NPM_STAMP): book/package.json book/package-lock.json
 	cd book && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@

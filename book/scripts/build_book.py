@@ -22,13 +22,11 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 BOOK = Path(__file__).resolve().parents[1]
 ROOT = BOOK.parent
 CHAPTER_PATTERN = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.py$")
 # book/ files and folders that are part of the site (everything else there is tooling).
-BOOK_FILES = ("_config.yml", "references.bib")
+BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib")
 # book/_static is staged as _assets (see _config.yml: Jupyter Book auto-includes every .js under _static).
 STATIC_DIR = "_assets"
 MODES = {
@@ -40,21 +38,13 @@ MODES = {
 
 
 def vendor_sources() -> dict[str, Path]:
-    """Files served from _static/vendor/, keyed by their name there."""
+    """Files served from _assets/vendor/, keyed by their name there."""
     import plotly
 
-    node = BOOK / "node_modules"
-    widgets = node / "@jupyter-widgets" / "html-manager" / "dist"
     sources = {
         "plotly.min.js": Path(plotly.__file__).parent / "package_data" / "plotly.min.js",
-        "require.js": node / "requirejs" / "require.js",
-        "embed-amd.js": widgets / "embed-amd.js",
-        "mathjax": node / "mathjax" / "es5",
+        "mathjax": BOOK / "node_modules" / "mathjax" / "es5",
     }
-    # The widget CSS refers to its icon fonts by file name, next to the script.
-    for font in sorted(widgets.glob("*")):
-        if font.suffix in {".woff", ".woff2", ".ttf", ".eot", ".svg"}:
-            sources[font.name] = font
     missing = [str(p) for p in sources.values() if not p.exists()]
     if missing:
         raise SystemExit(
@@ -95,35 +85,15 @@ def find_chapters(nbs: Path) -> list[Path]:
     return chapters
 
 
-def make_toc(template: dict, chapters: list[Path]) -> dict:
-    """Fill the toc template's "nbs:start" / "nbs:numbered" parts with chapter entries."""
-    entries = {
-        "nbs:start": [{"file": f"chapters/{p.stem}"} for p in chapters if p.name.startswith("00_")],
-        "nbs:numbered": [{"file": f"chapters/{p.stem}"} for p in chapters if not p.name.startswith("00_")],
-    }
-    toc = dict(template)
-    parts = []
-    for part in template["parts"]:
-        part = dict(part)
-        if isinstance(part["chapters"], str):
-            if part["chapters"] not in entries:
-                raise SystemExit(f"build_book: unknown chapter placeholder {part['chapters']!r} in _toc.yml")
-            part["chapters"] = entries[part["chapters"]]
-        if part["chapters"]:
-            parts.append(part)
-    toc["parts"] = parts
-    return toc
-
-
 def stage(src_dir: Path, chapters: list[Path]) -> None:
-    """Make src_dir a jupyter-book source folder: book/ pages, chapters, vendored JavaScript, toc."""
+    """Make src_dir a jupyter-book source folder: book/ pages and toc, chapters, vendored JavaScript."""
     src_dir.mkdir(parents=True, exist_ok=True)
     pages = sorted(BOOK.glob("*.md"))
     for name in BOOK_FILES:
         sync(BOOK / name, src_dir / name)
     for page in pages:
         sync(page, src_dir / page.name)
-    expected = {*BOOK_FILES, *(p.name for p in pages), "chapters", STATIC_DIR, "_toc.yml"}
+    expected = {*BOOK_FILES, *(p.name for p in pages), "chapters", STATIC_DIR}
     for old in src_dir.iterdir():
         if old.name not in expected:
             shutil.rmtree(old) if old.is_dir() else old.unlink()
@@ -138,11 +108,6 @@ def stage(src_dir: Path, chapters: list[Path]) -> None:
     sync(BOOK / "_static", static)  # also removes what is not in book/_static, so vendor/ comes after
     for name, source in vendor_sources().items():
         sync(source, static / "vendor" / name)
-    template = yaml.safe_load((BOOK / "_toc.yml").read_text())
-    toc_text = yaml.safe_dump(make_toc(template, chapters), sort_keys=False)
-    toc_path = src_dir / "_toc.yml"
-    if not toc_path.exists() or toc_path.read_text() != toc_text:
-        toc_path.write_text(toc_text)
 
 
 def tree_hash(paths: list[Path], root: Path, seed: str = "") -> str:
@@ -161,7 +126,8 @@ def refresh(out: Path, src_dir: Path, mode: str) -> bool:
 
     Two things escape the incremental build: jupyter-cache keys a chapter by its own code only (a change
     in minilib or results/ would be invisible), and Sphinx rewrites no page when only static files,
-    configuration or the toc changed. Hashes of both are kept next to the build.
+    configuration or the toc changed. Hashes of both are kept next to the build. When the site changes,
+    the HTML folder is emptied too: Sphinx never deletes a static file that is no longer staged.
     """
     build = out / "_build"
     stamp_path = build / ".minilib-stamp.json"
@@ -172,6 +138,8 @@ def refresh(out: Path, src_dir: Path, mode: str) -> bool:
     old = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
     if old.get("code") != stamps["code"]:
         shutil.rmtree(build / ".jupyter_cache", ignore_errors=True)
+    if old.get("site") != stamps["site"]:
+        shutil.rmtree(build / "html", ignore_errors=True)
     build.mkdir(parents=True, exist_ok=True)
     stamp_path.write_text(json.dumps(stamps))
     return old != stamps
@@ -221,73 +189,38 @@ def check_outputs(out: Path, chapters: list[Path]) -> None:
         )
 
 
-# Widget modules whose JavaScript the site serves (bundled in @jupyter-widgets/html-manager).
-LOCAL_WIDGET_MODULES = {"@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output"}
-WIDGET_STATE = re.compile(r'(<script type="application/vnd.jupyter.widget-state\+json">)(.*?)(</script>)', re.S)
-WIDGET_VIEW = re.compile(r'<script type="application/vnd.jupyter.widget-view\+json">(.*?)</script>', re.S)
-MODEL_REF = re.compile(r"IPY_MODEL_([0-9a-f]+)")
-
-
-def reachable_models(state: dict, roots: set[str]) -> set[str]:
-    """Model ids reachable from the displayed views through the IPY_MODEL_ references in their state."""
-    seen, todo = set(), [r for r in roots if r in state]
-    while todo:
-        model_id = todo.pop()
-        if model_id not in seen:
-            seen.add(model_id)
-            refs = MODEL_REF.findall(json.dumps(state[model_id].get("state", {})))
-            todo.extend(r for r in refs if r in state and r not in seen)
-    return seen
-
-
-def prune_widget_state(page: Path) -> list[str]:
-    """Keep only the widget models the page displays; return those that need JavaScript from a CDN.
-
-    nbclient stores the state of every widget a chapter created, displayed or not (an explorer's live
-    FigureWidget, say, which the site replaces with a note). The HTML manager would still load the code
-    of each stored model, from cdn.jsdelivr.net when it is not a standard widget.
-    """
-    text = page.read_text()
-    match = WIDGET_STATE.search(text)
-    if not match:
-        return []
-    bundle = json.loads(match.group(2))
-    views = {json.loads(v)["model_id"] for v in WIDGET_VIEW.findall(text)}
-    keep = reachable_models(bundle["state"], views)
-    foreign = []
-    for model_id in sorted(keep):
-        model = bundle["state"][model_id]
-        modules = {model.get("model_module"), model.get("state", {}).get("_view_module")} - {None}
-        for module in sorted(modules - LOCAL_WIDGET_MODULES):
-            foreign.append(f"{model.get('model_name')} ({module}, model {model_id[:8]})")
-    if len(keep) < len(bundle["state"]):
-        bundle["state"] = {k: v for k, v in bundle["state"].items() if k in keep}
-        # "</" inside a script element would end it early.
-        body = json.dumps(bundle).replace("</", "<\\/") if keep else None
-        text = text[: match.start()] + (match.group(1) + body + match.group(3) if body else "") + text[match.end() :]
-        page.write_text(text)
-    return foreign
+WIDGET_SCRIPT = re.compile(r'<script type="application/vnd\.jupyter\.widget-(state|view)\+json">(.*?)</script>', re.S)
 
 
 def check_chapters(html_dir: Path, chapters: list[Path]) -> None:
-    """Every chapter page exists, and the widgets it displays need no JavaScript from a CDN."""
-    problems = []
-    for chapter in chapters:
-        page = html_dir / "chapters" / f"{chapter.stem}.html"
-        if not page.exists():
-            problems.append(f"{page} was not built")
-            continue
-        text = page.read_text(errors="replace")
-        if "widget-view+json" in text and "widget-state+json" not in text:
-            problems.append(f"{page.name}: widget views without stored widget state")
-        foreign = prune_widget_state(page)
-        if foreign:
-            problems.append(
-                f"{page.name}: displayed widgets the static site cannot draw without a CDN: " + ", ".join(foreign)
-                + "; under MINILIB_BOOK=1 show a plain figure instead (runtime.IN_BOOK)"
-            )
-    if problems:
-        raise SystemExit("build_book: the built chapters have problems:\n  " + "\n  ".join(problems))
+    """Every chapter has a page, and no page stores widget state or shows a widget view.
+
+    The site loads no widget manager, so a widget would be an empty box. nbclient stores the state of
+    every widget a chapter creates, shown or not (a tqdm.auto bar included), and myst-nb writes it into
+    the page.
+    """
+    missing = [f"{page} was not built" for page in (html_dir / "chapters" / f"{c.stem}.html" for c in chapters)
+               if not page.exists()]
+    if missing:
+        raise SystemExit("build_book: chapters without a page:\n  " + "\n  ".join(missing))
+    widgets = []
+    for page in sorted(html_dir.rglob("*.html")):
+        found = WIDGET_SCRIPT.findall(page.read_text(errors="replace"))
+        if found:
+            views = sum(kind == "view" for kind, _ in found)
+            models = sorted({
+                model.get("model_name", "?")
+                for kind, body in found if kind == "state"
+                for model in json.loads(body).get("state", {}).values()
+            })
+            widgets.append(f"{page.relative_to(html_dir)}: {views} widget view(s); stored widget state: "
+                           f"{', '.join(models) or 'none'}")
+    if widgets:
+        raise SystemExit(
+            "build_book: pages with widgets, which the static site cannot draw:\n  " + "\n  ".join(widgets)
+            + "\n  Under MINILIB_BOOK=1 (minilib.runtime.IN_BOOK) a chapter creates no widget and shows a plain"
+            " figure instead."
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
 """Every chapter page of the built site, in a real browser: figures drawn and interactive, math typeset,
-widget state displayed, nothing fetched from another host, no errors. Run by `make browser`.
+solutions hidden until clicked, no code behind generated prose, nothing fetched from another host, no
+errors. Run by `make browser`.
 
 Tests for one page share one loaded tab (loading plotly.js and MathJax takes a second or two); the
 request and error checks come last in this file so that they also cover what the interactions did.
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .site import BOOK_DIR, SCREENSHOTS, SITE_DIR, book_pages, chapter_stems, is_external
+from .site import BOOK_DIR, NBS_DIR, SCREENSHOTS, SITE_DIR, book_pages, chapter_stems, is_external
 
 pytestmark = pytest.mark.browser
 
@@ -78,16 +79,9 @@ def pages(site_url, browser_context):
 
 
 def wait_until_settled(page) -> None:
-    """Wait for MathJax's first typeset pass and for every stored widget view to be drawn."""
+    """Wait for MathJax's first typeset pass."""
     page.wait_for_function("() => !window.MathJax || (MathJax.startup && MathJax.startup.promise)", timeout=WAIT_MS)
     page.evaluate("() => window.MathJax && MathJax.startup.promise")
-    views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
-    if views:
-        page.wait_for_function(
-            "n => document.querySelectorAll('.widget-subarea .jupyter-widgets').length >= n",
-            arg=views,
-            timeout=WAIT_MS,
-        )
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -176,7 +170,7 @@ def test_plotly_figures_render(pages, stem):
 @pytest.mark.parametrize("stem", CHAPTERS)
 def test_no_raw_outputs(pages, stem):
     text = pages(stem).page.inner_text("main")
-    for raw in ("application/vnd.plotly.v1+json", "application/vnd.jupyter.widget", '"layout": {', "Loading widget"):
+    for raw in ("application/vnd.plotly.v1+json", '"layout": {'):
         assert raw not in text, f"{stem}: raw output {raw!r} shown as text"
 
 
@@ -255,25 +249,56 @@ def test_math_is_typeset(pages, stem):
     assert errors == 0, f"{stem}: {errors} TeX error(s) in the math"
 
 
-@pytest.mark.parametrize("stem", CHAPTERS)
-def test_widget_state_is_displayed(pages, stem):
-    page = pages(stem).page
-    views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
-    if views == 0:
-        pytest.skip(f"{stem} has no widget views to display")
-    shown = page.locator(".widget-subarea .jupyter-widgets").count()
-    assert shown >= views, f"{stem}: {views} widget views stored, {shown} drawn"
+# What a reader clicks to see a solution, and what stays hidden until then.
+HIDDEN_UNTIL_CLICKED = [
+    ("details.sd-dropdown", "summary", ".sd-summary-content"),  # :::{dropdown} Solution
+    (".admonition.dropdown", ".admonition-title", ".admonition-title ~ *"),  # {admonition} with :class: dropdown
+    ("details.hide", "summary", ".cell_input, .cell_output"),  # a code cell tagged hide-input (coded exercises)
+]
 
 
 @pytest.mark.parametrize("stem", CHAPTERS)
-def test_exercise_solutions_are_hidden(pages, stem):
+def test_solutions_open_when_clicked(pages, stem):
     page = pages(stem).page
-    dropdowns = page.locator("details.sd-dropdown, .admonition.dropdown")
-    if dropdowns.count() == 0:
-        pytest.skip(f"{stem} has no solution dropdowns")
-    for i in range(dropdowns.count()):
-        body = dropdowns.nth(i).locator(".sd-summary-content, .admonition-title ~ *").first
-        assert not body.is_visible(), f"{stem}: dropdown {i} shows its content before being opened"
+    opened = 0
+    for box_selector, handle, content in HIDDEN_UNTIL_CLICKED:
+        boxes = page.locator(f"main {box_selector}")
+        for i in range(boxes.count()):
+            box = boxes.nth(i)
+            body = box.locator(content).first
+            assert body.count() == 1, f"{stem}: {box_selector} {i} has no {content} inside"
+            assert not body.is_visible(), f"{stem}: {box_selector} {i} shows its content before being opened"
+            box.locator(handle).first.click()
+            body.wait_for(state="visible", timeout=WAIT_MS)
+            assert body.inner_text().strip(), f"{stem}: {box_selector} {i} opened, but shows no text"
+            opened += 1
+    if opened == 0:
+        pytest.skip(f"{stem} has no solution dropdowns or hidden code cells")
+
+
+def remove_input_sources(stem: str) -> list[str]:
+    """The code of the chapter's cells tagged remove-input."""
+    import jupytext
+
+    notebook = jupytext.read(NBS_DIR / f"{stem}.py", fmt="py:percent")
+    return [c.source.strip() for c in notebook.cells
+            if c.cell_type == "code" and "remove-input" in c.metadata.get("tags", [])]
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_generated_prose_shows_no_code(pages, stem):
+    """A cell that only builds a sentence from measured numbers shows the sentence, not its f-strings."""
+    shown = pages(stem).page.locator("main .cell_input").all_text_contents()
+    assert shown, f"{stem}: no code cell on the page (has myst-nb's markup changed? .cell_input not found)"
+    prose_code = [code.strip().splitlines()[0] for code in shown if "display(Markdown(" in code]
+    assert not prose_code, (
+        f"{stem}: code that displays Markdown is on the page; tag its cell remove-input "
+        f"(`# %% tags=[\"remove-input\"]`): cells starting {prose_code}"
+    )
+    for source in remove_input_sources(stem):
+        assert not any(source in code for code in shown), (
+            f"{stem}: a cell tagged remove-input still shows its code: {source.splitlines()[0]!r}"
+        )
 
 
 # The checks below read what every test above recorded on the page, so they stay at the end of the file.
