@@ -15,7 +15,7 @@ import os
 import warnings
 from pathlib import Path
 
-from . import phenomenon
+from . import phenomenon, runtime
 from .runs import CorruptRunError, Run
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
@@ -90,8 +90,9 @@ def _missing_shipped(module, configs) -> None:
     keys = ", ".join(entry_key(module, c) for c in configs)
     msg = (f"{len(configs)} result(s) the book ships for {name} are missing from {RESULTS_DIR / name} "
            f"(keys {keys}); regenerate them with `python -m minilib precompute {name}` (or `make precompute`)")
-    if _require_results():
-        raise MissingResultError(msg + " (MINILIB_REQUIRE_RESULTS=1 forbids training them here)")
+    if _require_results() or runtime.FAST:
+        why = "MINILIB_REQUIRE_RESULTS=1" if _require_results() else "fast mode (MINILIB_FAST=1)"
+        raise MissingResultError(f"{msg} ({why} never trains a full-size shipped result)")
     warnings.warn(msg + "; training them now, which can take long", StaleResultWarning, stacklevel=3)
 
 
@@ -100,7 +101,8 @@ def run_or_load(module, config, *, recompute: bool = False, progress: bool = Tru
     """Load the stored run for `config` if a valid one exists, else train it and store it.
 
     `shipped=True` marks a result the book ships in results/: when it is missing, training it is refused
-    under MINILIB_REQUIRE_RESULTS=1 (so a test never silently starts an hour-long run), else warned about.
+    under MINILIB_REQUIRE_RESULTS=1 and in fast mode (so a test never silently starts an hour-long run),
+    else warned about.
     """
     if not recompute:
         found = lookup(module, config)

@@ -114,8 +114,21 @@ def test_missing_shipped_result_is_refused_when_required(no_shipped, monkeypatch
         cache.run_or_load_many(curvefit, [TINY, TINY.replace(seed=3)], shipped=True)
 
 
-def test_missing_shipped_result_warns_then_trains(no_shipped, monkeypatch):
+def test_fast_mode_never_trains_a_missing_shipped_result(no_shipped, monkeypatch):
+    from minilib import runtime
+
     monkeypatch.delenv("MINILIB_REQUIRE_RESULTS", raising=False)
+    monkeypatch.setattr(runtime, "FAST", True)
+    monkeypatch.setattr(curvefit, "run", lambda *a, **k: pytest.fail("should not train"))
+    with pytest.raises(cache.MissingResultError, match=r"fast mode \(MINILIB_FAST=1\) never trains"):
+        cache.run_or_load(curvefit, TINY, shipped=True)
+
+
+def test_missing_shipped_result_warns_then_trains(no_shipped, monkeypatch):
+    from minilib import runtime
+
+    monkeypatch.delenv("MINILIB_REQUIRE_RESULTS", raising=False)
+    monkeypatch.setattr(runtime, "FAST", False)
     with pytest.warns(cache.StaleResultWarning, match="training them now"):
         run = cache.run_or_load(curvefit, TINY, shipped=True, progress=False)
     assert run.status == "completed"
