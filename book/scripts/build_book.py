@@ -126,14 +126,16 @@ def refresh(out: Path, src_dir: Path, mode: str) -> bool:
 
     Two things escape the incremental build: jupyter-cache keys a chapter by its own code only (a change
     in minilib or results/ would be invisible), and Sphinx rewrites no page when only static files,
-    configuration or the toc changed. Hashes of both are kept next to the build. When the site changes,
-    the HTML folder is emptied too: Sphinx never deletes a static file that is no longer staged.
+    configuration, the toc or the set of chapters (which every page's sidebar lists) changed. Hashes of
+    both are kept next to the build. When the site changes, the HTML folder is emptied too: Sphinx never
+    deletes a static file that is no longer staged.
     """
     build = out / "_build"
     stamp_path = build / ".minilib-stamp.json"
     stamps = {
         "code": tree_hash([ROOT / "minilib", ROOT / "results"], ROOT, seed=mode),
-        "site": tree_hash([p for p in src_dir.iterdir() if p.name != "chapters"], src_dir),
+        "site": tree_hash([p for p in src_dir.iterdir() if p.name != "chapters"], src_dir,
+                          seed=" ".join(sorted(p.name for p in (src_dir / "chapters").iterdir()))),
     }
     old = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
     if old.get("code") != stamps["code"]:
