@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import runtime
+
 #: How often (in steps) the loop looks at the loss for NaN/inf between logging steps. Looking costs
 #: one device sync, so it is not done every step; the exact step is still recorded on the device.
 GUARD_EVERY = 50
@@ -78,7 +80,8 @@ def train(step: Callable[[int], torch.Tensor], num_steps: int, *, evaluate: Call
         if on_step is not None:
             on_step(done, metrics)
 
-    bar = tqdm(total=num_steps, desc=desc, disable=not progress, leave=False, mininterval=0.5)
+    # On the static site a tqdm bar would be a widget the page cannot draw: no bar while the book builds.
+    bar = tqdm(total=num_steps, desc=desc, disable=not progress or runtime.IN_BOOK, leave=False, mininterval=0.5)
     try:
         if 0 in log_at:
             log(0)
