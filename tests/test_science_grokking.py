@@ -170,7 +170,7 @@ def test_optimizer_steps_follow_torch_optim():
 P, GAP = 7, 28.0  # 6 runner-ups at e^-28: below float32's half ulp (gap 18.4), above float64's (38.5)
 
 
-def _planted_split(modulus, operation, train_fraction, generator):
+def _planted_split(modulus, operation, train_fraction, generator, *_, **__):
     """Every other pair trains: a fixed split, so the planted weights know which pairs are training pairs."""
     a = torch.arange(modulus).repeat_interleave(modulus)
     b = torch.arange(modulus).repeat(modulus)
