@@ -245,8 +245,9 @@ class Explorer:
         self.name = phenomenon.short_name(module)
         self.title = title or module.TITLE
         self.unit = module.X_TITLE.split("(")[0].strip()  # "epoch (full-batch step)" -> "epoch"
-        # Losses (history keys ending in "loss", as every module names them) are watched for spikes.
-        self.losses = [m for m in metrics if m.endswith("loss")]
+        # A spike of the training loss, plotted or not, marks a run as unstable; every module so far logs it
+        # as "train_loss" (a module without one gets no such check).
+        self.watched = "train_loss" if "train_loss" in module.METRICS else None
 
         self.controls = {f: control_for(specs[f], getattr(base_config, f)) for f in fields}
         self.run_button = W.Button(description="Run", button_style="primary", icon="play",
@@ -512,7 +513,7 @@ class Explorer:
             self.progress.bar_style = "warning"
         else:
             self._set_progress(total, total, seconds)
-            spike = self._spike(columns)
+            spike = self._spike(hist)
             if spike:
                 self._set_status(f"completed in {_duration(seconds)}, but unstable: {spike}"
                                  f"{self._hint_for_lr(cfg)}", "warn")
@@ -521,21 +522,16 @@ class Explorer:
                 self._set_status(f"completed: {total:,} {u}s in {seconds:.1f} s", "ok")
                 self.progress.bar_style = "success"
 
-    def _spike(self, columns: dict[str, list]) -> str:
-        """Words for the worst loss spike of a run (peak over UNSTABLE_FACTOR times the start), or ''."""
-        worst = ""
-        ratio_worst = UNSTABLE_FACTOR
-        for m in self.losses:
-            y = np.asarray(columns[m], dtype=float)
-            finite = y[np.isfinite(y)]
-            if len(finite) < 2 or finite[0] <= 0:
-                continue
-            ratio = float(finite.max() / finite[0])
-            if ratio > ratio_worst:
-                ratio_worst = ratio
-                worst = (f"{self.module.METRICS[m]} peaked at {finite.max():.3g}, {ratio:,.0f}× its start "
-                         f"({finite[0]:.3g})")
-        return worst
+    def _spike(self, hist: dict) -> str:
+        """Words for a training-loss spike (a peak over UNSTABLE_FACTOR times its start), or ''."""
+        if self.watched is None or self.watched not in hist:
+            return ""
+        y = np.asarray([_scalar(v) for v in hist[self.watched]])
+        y = y[np.isfinite(y)]
+        if len(y) < 2 or y[0] <= 0 or y.max() <= UNSTABLE_FACTOR * y[0]:
+            return ""
+        return (f"{self.module.METRICS[self.watched]} peaked at {y.max():.3g}, {y.max() / y[0]:,.0f}× its "
+                f"start ({y[0]:.3g})")
 
     # ------------------------------------------------------------------------------------ display
     def _ipython_display_(self):
