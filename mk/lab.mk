@@ -1,9 +1,32 @@
-# `make lab`: JupyterLab on nbs/ (the top-level Makefile defines PY, VENV, STAMP).
+# `make lab`: JupyterLab on the chapters (the top-level Makefile defines PY, VENV, STAMP).
 # Chapters are jupytext percent-format .py files: this JupyterLab opens them as notebooks by default and
-# saves back to the .py source (no .ipynb copies to drift).
-LAB_SETTINGS := build/lab-settings/@jupyterlab/docmanager-extension
+# saves back to the .py source, byte for byte unchanged unless you edit a cell (jupytext.toml); outputs
+# are not saved (docs/explorer.md). The server serves the repository root, so that jupytext.toml applies,
+# listens on 127.0.0.1 only, with a fresh token, and opens the file browser in nbs/.
+#   make lab                  open it in your browser
+#   make lab LAB_ARGS=...     extra jupyter-lab options (the Lab test adds --no-browser, a port and a token)
+#   make labtest              the Lab test: every chapter run in chromium, explorer driven (tests/lab/)
+LAB_DIR := build/lab
+LAB_ARGS ?=
+
 lab: $(STAMP)
-	@mkdir -p $(LAB_SETTINGS)
-	@echo '{"defaultViewers": {"python": "Jupytext Notebook"}}' > $(LAB_SETTINGS)/plugin.jupyterlab-settings
-	JUPYTERLAB_SETTINGS_DIR=$(CURDIR)/build/lab-settings $(VENV)/bin/jupyter lab --notebook-dir=nbs \
-	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+	@mkdir -p $(LAB_DIR)/settings/@jupyterlab/docmanager-extension $(LAB_DIR)/settings/@jupyterlab/apputils-extension
+	@echo '{"defaultViewers": {"python": "Jupytext Notebook"}}' \
+	  > $(LAB_DIR)/settings/@jupyterlab/docmanager-extension/plugin.jupyterlab-settings
+	@# The book works offline: no prompt about fetching Jupyter news, no update check.
+	@echo '{"fetchNews": "false", "checkForUpdates": false}' \
+	  > $(LAB_DIR)/settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings
+	JUPYTERLAB_SETTINGS_DIR=$(CURDIR)/$(LAB_DIR)/settings JUPYTERLAB_WORKSPACES_DIR=$(CURDIR)/$(LAB_DIR)/workspaces \
+	  $(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/nbs \
+	  --ServerApp.ip=127.0.0.1 $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
+
+# The Lab test reuses nbtest's result cache when there is one (a copy: the test's cache stays private), so
+# within `make test` the chapters load their stored runs instead of training them a second time.
+# Debian's chromium, never `playwright install` (which downloads a browser build from the web).
+labtest: $(STAMP)
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } || { echo "install chromium"; exit 1; }
+	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/lab
+
+.PHONY: lab labtest
+
