@@ -198,13 +198,23 @@ assert wild.status == "diverged"
 #
 # Every chapter ends its experiments with an explorer: controls generated from the `Config`'s fields,
 # a Run and a Stop button, and a figure that updates while the model trains in the background (the
-# notebook stays usable; pressing Run again cancels the old run). On the website there is no Python
-# running, so the page shows a note and the precomputed slider figure above instead.
+# notebook stays usable; pressing Run again cancels the old run). Here the losses are on a log axis,
+# with the noise level $\sigma^2$ as a dashed line: a training loss below it means the network fits the
+# noise, and the test loss can only approach it from above. A learning rate too large ends with a
+# message in the status line: "diverged" when the loss became NaN (SGD), "unstable" when it spiked far
+# above its start (AdamW). On the website there is no Python running, so the page shows a note and the
+# precomputed slider figure above instead.
+#
+# The explorer lives as long as the kernel that drew it, and the chapter's `.py` source stores no
+# outputs. After a browser reload the page shows no outputs while the kernel keeps running (a run in
+# progress goes on unseen): re-run this cell, which also stops that run. After a kernel restart, run
+# the chapter from the top (Run > Run All Cells). Kernel > Interrupt stops a run as well.
 
 # %%
 explorer = widgets.explorer(curvefit, config, fields=["target", "n_train", "noise", "width", "optimizer", "lr",
                                                       "weight_decay", "steps", "seed"],
-                            metrics=["train_loss", "test_loss"])
+                            metrics=["train_loss", "test_loss"], log_y=True,
+                            hlines=lambda c: {"noise level σ² (the lowest possible test loss)": c.noise**2})
 explorer
 
 # %% [markdown]
