@@ -442,7 +442,7 @@ print(f"check passed: transformer test >= 0.95 at epoch {tf_grok}, weight norm {
 widgets.explorer(grokking, grokking.Config(modulus=P, optimizer="perp_adamw", epochs=300),
                  fields=["modulus", "operation", "train_fraction", "loss", "precision", "optimizer", "lr",
                          "weight_decay", "epochs", "seed"],
-                 metrics=["train_acc", "test_acc", "sc_fraction"], title="Grokking explorer")
+                 metrics=["train_acc", "test_acc", "sc_fraction"])
 
 # %% [markdown]
 # Below, precomputed: how weight decay shapes grokking. The slider switches between weight decays
