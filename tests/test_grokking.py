@@ -277,6 +277,68 @@ def test_transformer_runs_and_sweeps_like_single_runs():
     assert np.isfinite(sweep[0].history["weight_norm"]).all()
 
 
+def _torch_encoder(m, r):
+    """torch.nn.TransformerEncoderLayer (the paper's model) holding replica r's weights of a PaperTransformer."""
+    d, p = m.D_MODEL, m.p
+    layer = torch.nn.TransformerEncoderLayer(d, m.HEADS)  # its defaults: feed-forward 2048, dropout 0.1
+    emb, out = torch.nn.Embedding(p, d), torch.nn.Linear(d, p)
+    E, W_in, b_in, W_o, b_o, g1, c1, W1, b1, W2, b2, g2, c2, W_U, b_U = [w[r].detach() for w in m.params]
+    pairs = [(emb.weight, E), (layer.self_attn.in_proj_weight, W_in.T), (layer.self_attn.in_proj_bias, b_in),
+             (layer.self_attn.out_proj.weight, W_o.T), (layer.self_attn.out_proj.bias, b_o),
+             (layer.norm1.weight, g1), (layer.norm1.bias, c1), (layer.linear1.weight, W1.T),
+             (layer.linear1.bias, b1), (layer.linear2.weight, W2.T), (layer.linear2.bias, b2),
+             (layer.norm2.weight, g2), (layer.norm2.bias, c2), (out.weight, W_U.T), (out.bias, b_U)]
+    with torch.no_grad():
+        for theirs, ours in pairs:
+            theirs.copy_(ours)
+    layer.eval()
+    # The paper's forward: embed [a, b], sequence first, one encoder layer, read-out at the last token.
+    return lambda a, b: out(layer(emb(torch.stack([a, b], 1)).transpose(0, 1)).transpose(0, 1))[:, -1]
+
+
+def test_paper_transformer_matches_torch_encoder_layer():
+    p = 11
+    m = models.PaperTransformer(p, [torch.Generator().manual_seed(s) for s in (0, 1)], torch.device("cpu"))
+    gen = torch.Generator().manual_seed(5)
+    a, b = torch.randint(1, p, (2, 40), generator=gen), torch.randint(1, p, (2, 40), generator=gen)
+    ours = m.logits(a, b)
+    grads = torch.autograd.grad(ours[1].square().sum(), m.params)
+    ref = _torch_encoder(m, 1)
+    theirs = ref(a[1], b[1])
+    torch.testing.assert_close(ours[1], theirs, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours[0], _torch_encoder(m, 0)(a[0], b[0]), rtol=1e-5, atol=1e-5)
+    # Gradients: the embedding, the attention input projection and the read-out, against torch's.
+    layer_params = torch.autograd.grad(theirs.square().sum(), [p for p in _params_of(ref)])
+    for ours_g, theirs_g in zip((grads[0][1], grads[1][1].T, grads[13][1].T), layer_params):
+        torch.testing.assert_close(ours_g, theirs_g, rtol=1e-4, atol=1e-5)
+    # Dropout only in training mode; a replica's masks come from its own generator.
+    assert torch.equal(m.logits(a, b), ours)
+    assert not torch.allclose(m.logits(a, b, train=True), ours)
+
+
+def _params_of(ref):
+    cell = {c.cell_contents for c in ref.__closure__ if isinstance(c.cell_contents, torch.nn.Module)}
+    emb = next(c for c in cell if isinstance(c, torch.nn.Embedding))
+    layer = next(c for c in cell if isinstance(c, torch.nn.TransformerEncoderLayer))
+    out = next(c for c in cell if isinstance(c, torch.nn.Linear))
+    return emb.weight, layer.self_attn.in_proj_weight, out.weight
+
+
+def test_paper_transformer_data_and_sweeps_like_single_runs():
+    base = g.paper_transformer_config(modulus=7, epochs=4, num_logs=3)
+    from minilib.grokking import data
+
+    split = data.split(7, "add", 0.4, torch.Generator().manual_seed(0), nonzero=True)
+    assert all((split[s][i] > 0).all() for s in ("train", "test") for i in (0, 1))
+    assert sum(len(split[s][2]) for s in ("train", "test")) == 36
+    configs = [base, base.replace(seed=4)]
+    sweep = g.run_sweep(configs, progress=False)
+    for c, rs in zip(configs, sweep):
+        alone = g.run(c, progress=False)
+        for k in alone.history:
+            np.testing.assert_allclose(rs.history[k], alone.history[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
 def test_stop_event_and_on_step_reports():
     seen = []
     stop = threading.Event()

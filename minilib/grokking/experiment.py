@@ -53,9 +53,11 @@ class Config(BaseConfig):
     operation: str = param("add", choices=data.OPERATIONS, help="∘ (div needs a prime modulus)")
     train_fraction: float = param(0.4, low=0.0, high=1.0, widget=(0.05, 0.95),
                                   help="share of the p² pairs used for training")
-    model: str = param("mlp", choices=("mlp", "transformer"), help="MLP (paper) or 1-layer transformer (Nanda)")
+    model: str = param("mlp", choices=models.MODELS,
+                       help="mlp: the paper's MLP; transformer: Nanda et al.'s one-layer transformer; "
+                            "paper_transformer: the paper's encoder layer (a, b in 1..p−1)")
     width: int = param(200, low=1, high=4096, log=True, widget=(8, 1024),
-                       help="MLP hidden width (the transformer has fixed sizes)")
+                       help="MLP hidden width (the transformers have fixed sizes)")
     loss: str = param("softmax", choices=losses.LOSSES, help="normaliser of the cross-entropy")
     precision: str = param("float32", choices=losses.PRECISIONS, help="precision the loss is computed in")
     optimizer: str = param("adamw", choices=optim.OPTIMIZERS, help="perp_* = ⊥Grad version")
@@ -79,7 +81,7 @@ class Config(BaseConfig):
         if self.operation == "div" and not data.is_prime(self.modulus):
             raise ConfigError(f"{name}.operation='div' needs a prime modulus, got modulus={self.modulus}; "
                               "use a prime (e.g. 97, 113) or another operation")
-        pairs = self.modulus * (self.modulus - 1 if self.operation == "div" else self.modulus)
+        pairs = data.num_pairs(self.modulus, self.operation, self.model == "paper_transformer")
         n = data.num_train(pairs, self.train_fraction)
         if n < 1 or n >= pairs:
             raise ConfigError(f"{name}.train_fraction={self.train_fraction!r} leaves {n} of {pairs} pairs "
@@ -87,12 +89,21 @@ class Config(BaseConfig):
 
 
 def transformer_config(**changes) -> Config:
-    """Nanda et al. 2023's recipe: AdamW lr 1e-3, betas (0.9, 0.98), weight decay 1, train fraction 0.3.
-
-    Their loss was computed in float64, so is this one.
+    """Nanda et al. 2023's transformer and recipe: AdamW lr 1e-3, betas (0.9, 0.98), weight decay 1, train
+    fraction 0.3. Their loss was computed in float64, so is this one.
     """
     base = dict(model="transformer", optimizer="adamw", lr=1e-3, beta2=0.98, eps=1e-8, weight_decay=1.0,
                 train_fraction=0.3, precision="float64")
+    return Config(**(base | changes))
+
+
+def paper_transformer_config(**changes) -> Config:
+    """The paper's transformer run (its Fig. 6 script): ⊥AdamW lr 1e-3, no weight decay, train fraction 0.4,
+    softmax in float32, 5000 epochs. Its ⊥AdamW wrapper builds the inner AdamW with torch's default betas
+    and eps, so the run has beta2 0.999 and eps 1e-8 whatever its command line says; so does this one.
+    """
+    base = dict(model="paper_transformer", optimizer="perp_adamw", lr=1e-3, beta2=0.999, eps=1e-8,
+                weight_decay=0.0, train_fraction=0.4, precision="float32", epochs=5000)
     return Config(**(base | changes))
 
 
@@ -126,7 +137,8 @@ class _Experiment:
         self.configs = configs
         self.device = runtime.pick_device(c0.device)
         gens = [runtime.seed_everything(c.seed) for c in configs]
-        splits = [data.split(c.modulus, c.operation, c.train_fraction, g) for c, g in zip(configs, gens)]
+        tokens = {"nonzero": True} if c0.model == "paper_transformer" else {}  # its data: a, b in 1..p−1
+        splits = [data.split(c.modulus, c.operation, c.train_fraction, g, **tokens) for c, g in zip(configs, gens)]
         to = lambda t: t.to(self.device)
         self.sets = {part: tuple(to(torch.stack([s[part][i] for s in splits])) for i in range(3))
                      for part in ("train", "test")}  # each: a, b, y of shape [R, n]
@@ -140,6 +152,7 @@ class _Experiment:
         self.loss_groups = [(k, torch.tensor([r for r, kr in enumerate(kinds) if kr == k], device=self.device))
                             for k in dict.fromkeys(kinds)]
         self._cached = None  # (loss, grads, logits) of the current weights, made by evaluate()
+        self.dropout = getattr(self.model, "DROPOUT", 0) > 0  # then training steps and metrics differ
 
     def per_sample_loss(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """[R, n] cross-entropy, each replica in its own loss and precision (returned as float32), and
@@ -160,7 +173,7 @@ class _Experiment:
         """Training loss [R], gradients, logits and per-sample losses at the current weights."""
         a, b, y = self.sets["train"]
         if replicas.stacked(self.device, len(self.configs)):
-            logits = self.model.logits(a, b)
+            logits = self.model.logits(a, b, **({"train": True} if self.dropout else {}))
             per_sample, zero = self.per_sample_loss(logits, y)
             loss = per_sample.mean(1)  # [R]
             grads = torch.autograd.grad(loss.sum(), self.model.params)  # replicas are independent
@@ -170,7 +183,8 @@ class _Experiment:
         parts = []
         for r, c in enumerate(self.configs):
             views = [w[r:r + 1] for w in self.model.params]
-            logits = self.model.logits(a[r:r + 1], b[r:r + 1], views)
+            logits = self.model.logits(a[r:r + 1], b[r:r + 1], views,
+                                       **({"train": True, "rows": [r]} if self.dropout else {}))
             ce = losses.cross_entropy(logits, y[r:r + 1], loss=c.loss, precision=c.precision)
             loss = ce.float().mean(1)
             parts.append((loss.detach(), torch.autograd.grad(loss.sum(), views), logits.detach(), ce == 0))
@@ -212,7 +226,13 @@ class _Experiment:
     def evaluate(self) -> dict:
         loss, grads, logits, zero = self._cached = self.forward_backward()
         with torch.no_grad():
-            y = self.sets["train"][2]
+            a, b, y = self.sets["train"]
+            if self.dropout:
+                # The training step saw dropout; the metrics are those of the model in eval mode (as the
+                # paper's logger measures them). The gradients stay those of the step.
+                logits = self.model.logits(a, b)
+                per_sample, zero = self.per_sample_loss(logits, y)
+                loss = per_sample.mean(1)
             a_t, b_t, y_t = self.sets["test"]
             test_logits = self.model.logits(a_t, b_t)
             test_loss = self.per_sample_loss(test_logits, y_t)[0].mean(1)

@@ -3,8 +3,13 @@
 MLP (Prieto et al. 2025): concat(one-hot a, one-hot b) (2p) -> width -> width -> p, ReLU, no biases.
 The one-hot input layer is an embedding gather: W1 @ onehot = W1[:, a] + W1[:, p + b], which skips the
 2p-wide matmul of a dense one-hot input (the hot loop of the chapter).
-Transformer (Nanda et al. 2023): tokens [a, b, =], one layer, d_model 128, 4 heads, d_mlp 512, ReLU,
-no LayerNorm, read out at the last position.
+Nanda's transformer (Nanda et al. 2023): tokens [a, b, =], one layer, d_model 128, 4 heads, d_mlp 512,
+ReLU, no LayerNorm, learned positions, read out at the last position.
+The paper's transformer (Prieto et al. 2025's code): one torch.nn.TransformerEncoderLayer(128, 4) with its
+defaults (feed-forward 2048, dropout 0.1, ReLU, LayerNorm after each block), tokens [a, b] with
+a, b in 1..p−1, no positional embedding, a linear read-out at the last token.
+Only the paper's transformer has dropout: its `logits` also takes `train` (dropout on) and `rows` (whose
+generators draw the masks: the CPU path trains one replica at a time).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import math
 import torch
 
 from ..replicas import normal, uniform, zeros
+
+MODELS = ("mlp", "transformer", "paper_transformer")
 
 
 class PairGather(torch.autograd.Function):
@@ -115,9 +122,75 @@ class Transformer:
         return torch.bmm(x, W_U)
 
 
+class PaperTransformer:
+    """R stacked copies of the paper's transformer: one post-LayerNorm encoder layer on the tokens [a, b].
+
+    As torch.nn.TransformerEncoderLayer(d_model=128, nhead=4) with its defaults, initialised as torch
+    does: embedding N(0, 1), attention input projection Xavier-uniform with zero biases, the attention
+    output projection U(±1/√d) with a zero bias, the feed-forward and read-out layers as nn.Linear.
+    Dropout 0.1 on the attention weights, after attention, inside and after the feed-forward block,
+    drawn from each replica's own generator. Only the last token is read, so the query, the attention
+    output and the feed-forward block are computed there only; keys and values come from per-token
+    tables (no positional embedding: a token's key depends on the token alone).
+    """
+
+    D_MODEL, HEADS, D_FF, DROPOUT, LN_EPS = 128, 4, 2048, 0.1, 1e-5
+
+    def __init__(self, modulus: int, generators, device):
+        p, d, f = modulus, self.D_MODEL, self.D_FF
+        self.p, self.R, self.generators, self.device = p, len(generators), list(generators), device
+        R = self.R
+        ones = lambda n: torch.ones(R, n, device=device).requires_grad_()
+        self.params = [
+            normal((p, d), 1.0, generators, device),           # embedding (token 0 exists, unused)
+            uniform((d, 3 * d), 4 * d / 6, generators, device),  # in_proj (q, k, v): Xavier bound √(6/4d)
+            zeros((3 * d,), R, device),                          # in_proj bias
+            uniform((d, d), d, generators, device),              # out_proj
+            zeros((d,), R, device),                              # out_proj bias
+            ones(d), zeros((d,), R, device),                     # LayerNorm 1
+            uniform((d, f), d, generators, device),              # linear1
+            uniform((f,), d, generators, device),                # linear1 bias
+            uniform((f, d), f, generators, device),              # linear2
+            uniform((d,), f, generators, device),                # linear2 bias
+            ones(d), zeros((d,), R, device),                     # LayerNorm 2
+            uniform((d, p), d, generators, device),              # read-out
+            uniform((p,), d, generators, device),                # read-out bias
+        ]
+
+    def _dropout(self, x: torch.Tensor, rows) -> torch.Tensor:
+        """Inverted dropout with one mask per replica, drawn from that replica's generator."""
+        keep = 1 - self.DROPOUT
+        masks = [torch.empty(x.shape[1:]).bernoulli_(keep, generator=self.generators[r]) for r in rows]
+        return x * torch.stack(masks).to(self.device, x.dtype) / keep
+
+    def logits(self, a: torch.Tensor, b: torch.Tensor, params=None, *, train=False, rows=None) -> torch.Tensor:
+        """a, b: [R, n] ints in 1..p−1 -> logits [R, n, p] at the last token (b)."""
+        E, W_in, b_in, W_o, b_o, g1, c1, W1, b1, W2, b2, g2, c2, W_U, b_U = self.params if params is None else params
+        R, n = a.shape
+        d, H = self.D_MODEL, self.HEADS
+        dh = d // H
+        rows = range(R) if rows is None else rows
+        drop = (lambda x: self._dropout(x, rows)) if train else (lambda x: x)
+        ln = lambda x, g, c: torch.nn.functional.layer_norm(x, (d,), eps=self.LN_EPS) * g[:, None] + c[:, None]
+        table = torch.baddbmm(b_in[:, None], E, W_in)  # [R, p, 3d]: q, k, v of every token
+        rows_of = lambda tok, lo: table[..., lo:lo + d].gather(1, tok[..., None].expand(R, n, d))  # [R, n, d]
+        q = rows_of(b, 0).view(R, n, H, dh)
+        k = torch.stack([rows_of(a, d), rows_of(b, d)], 2).view(R, n, 2, H, dh)
+        v = torch.stack([rows_of(a, 2 * d), rows_of(b, 2 * d)], 2).view(R, n, 2, H, dh)
+        att = drop(torch.softmax((k * q[:, :, None]).sum(-1) / math.sqrt(dh), dim=2))  # [R, n, 2, H]
+        z = (att[..., None] * v).sum(2).reshape(R, n, d)
+        x_b = E.gather(1, b[..., None].expand(R, n, d))
+        x = ln(x_b + drop(torch.baddbmm(b_o[:, None], z, W_o)), g1, c1)
+        hidden = drop(torch.baddbmm(b1[:, None], x, W1).relu_())
+        x = ln(x + drop(torch.baddbmm(b2[:, None], hidden, W2)), g2, c2)
+        return torch.baddbmm(b_U[:, None], x, W_U)
+
+
 def build(model: str, modulus: int, width: int, generators, device):
     if model == "mlp":
         return MLP(modulus, width, generators, device)
     if model == "transformer":
         return Transformer(modulus, generators, device)
-    raise ValueError(f"model={model!r} is not known: choose 'mlp' or 'transformer'")
+    if model == "paper_transformer":
+        return PaperTransformer(modulus, generators, device)
+    raise ValueError(f"model={model!r} is not known: choose one of {', '.join(MODELS)}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..checks import Tolerance
 from ..phenomenon import Shipped
-from .experiment import Config, transformer_config
+from .experiment import Config, paper_transformer_config, transformer_config
 
 PRECISIONS = ("float16", "float32", "float64")
 SEEDS = (0, 1, 2)
@@ -25,6 +25,15 @@ PHASE_EPOCHS = 3000
 PRECISION_MODULUS = 113
 PRECISION_FRACTION = 0.7
 PRECISION_EPOCHS = 10_000
+
+# ⊥AdamW as the paper's code runs it: its wrapper builds the inner AdamW with torch's defaults.
+PERP = dict(optimizer="perp_adamw", lr=0.01, beta2=0.999, eps=1e-8)
+# The paper's plain-AdamW baseline (its script's defaults: beta2 0.99, eps 1e-25).
+ADAMW = dict(optimizer="adamw", lr=0.005)
+
+# How small the fast mode's task can be: signature 1 at several moduli (train fraction 0.4, 400 epochs).
+SIZES_MODULI = (23, 31, 41, 47, 53)
+SIZES_EPOCHS = 400
 
 
 def adamw_long() -> list[Config]:
@@ -58,6 +67,22 @@ def precision() -> list[Config]:
 def transformer() -> list[Config]:
     """Signature 5: Nanda's one-layer transformer recipe at p = 113."""
     return [transformer_config(epochs=16_000, num_logs=161)]
+
+
+def fast_sizes() -> list[Config]:
+    """Signature 1 (⊥AdamW vs plain AdamW, no weight decay) at small moduli, 3 seeds: the fast mode's size."""
+    return [Config(modulus=p, seed=seed, epochs=SIZES_EPOCHS, num_logs=SIZES_EPOCHS // 10 + 1, **opt)
+            for p in SIZES_MODULI for opt in (PERP, ADAMW) for seed in SEEDS]
+
+
+def multiplication() -> list[Config]:
+    """Exercise 2: ⊥AdamW and plain AdamW on (a · b) mod 113, train fraction 0.4, 300 epochs."""
+    return [Config(operation="mul", epochs=300, num_logs=31, **opt) for opt in (PERP, ADAMW)]
+
+
+def paper_transformer() -> list[Config]:
+    """Signature 5b: the paper's transformer with ⊥AdamW, no weight decay (its Fig. 6 run)."""
+    return [paper_transformer_config(num_logs=101, log_spaced=True)]
 
 
 def phase() -> list[Config]:
@@ -95,4 +120,9 @@ SHIPPED = {
     "transformer": Shipped(transformer, "Nanda et al.'s one-layer transformer recipe, p = 113, 16 000 epochs",
                            EARLY_TRANSFORMER),
     "phase": Shipped(phase, "AdamW lr 0.01 over train fraction x weight decay at p = 47, 3000 epochs", EARLY_PHASE),
+    "fast_sizes": Shipped(fast_sizes, "⊥AdamW and AdamW without weight decay at p = 23..53, 3 seeds, 400 epochs",
+                          EARLY_PHASE),
+    "multiplication": Shipped(multiplication, "⊥AdamW and AdamW on (a · b) mod 113, 300 epochs", EARLY_PHASE),
+    "paper_transformer": Shipped(paper_transformer, "the paper's transformer (encoder layer, dropout 0.1), "
+                                 "⊥AdamW lr 1e-3, no weight decay, p = 113, 5000 epochs", EARLY),
 }
