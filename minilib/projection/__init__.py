@@ -1,0 +1,39 @@
+"""Chapter 4 — why projection heads help: layer-wise feature weighting in contrastive learning
+(Xue et al. 2024).
+
+`projection.run(Config())` trains the linear model on the population spectral contrastive loss;
+`projection.run(supcon_config())` a ReLU encoder and head with the SupCon loss. Submodules: data (the
+feature model, its augmentation, the SupCon task), losses (spectral, SupCon), models (linear and MLP,
+stacked over replicas), probe (batched logistic-regression probes), experiment (Config, run, run_sweep),
+shipped (the full-size results the chapter loads), exercises (the chapter's coded exercises). The module
+follows the phenomenon protocol (minilib.phenomenon; docs/adding-a-chapter.md).
+"""
+
+from . import exercises  # noqa: F401 - registers the chapter's coded exercises
+from .data import augment, sample_linear, second_moments
+from .experiment import (
+    CHAPTER,
+    CODE_VERSION,
+    DROP_PROBS,
+    FEATURE_SCALES,
+    METRICS,
+    PLOT_GROUPS,
+    PROBE_GRID,
+    REPLICA_FIELDS,
+    TITLE,
+    X_TITLE,
+    Config,
+    LinearConfig,
+    num_steps,
+    run,
+    run_sweep,
+    supcon_config,
+)
+from .losses import spectral_minimum, spectral_population, spectral_sample, supcon
+from .models import feature_weights, reweight
+from .shipped import SHIPPED
+
+__all__ = ["CHAPTER", "CODE_VERSION", "DROP_PROBS", "FEATURE_SCALES", "METRICS", "PLOT_GROUPS", "PROBE_GRID",
+           "REPLICA_FIELDS", "SHIPPED", "TITLE", "X_TITLE", "Config", "LinearConfig", "augment", "feature_weights",
+           "num_steps", "reweight", "run", "run_sweep", "sample_linear", "second_moments", "spectral_minimum",
+           "spectral_population", "spectral_sample", "supcon", "supcon_config"]

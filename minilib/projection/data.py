@@ -1,0 +1,61 @@
+"""The data of chapter 4: the linear model's latent features and its augmentation, and the classes with
+an ignored sub-class that the SupCon model sees.
+
+Linear model (Xue et al. 2024, Section 4): x = Σ_k a_k z_k e_k with z ~ N(0, I); an augmentation x⁺
+redraws z_k with probability ρ_k, so feature k survives augmentation with probability 1 − ρ_k. Its
+second moments are all the population loss needs: E[x xᵀ] = diag(a²), E[x x⁺ᵀ] = diag(a²(1 − ρ)).
+
+SupCon model: latents with a class sign (±class_scale on axis 0), a sub-class sign that the class label
+ignores (±sub_scale on axis 1) and Gaussian noise on the other axes, seen through a random rotation.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def second_moments(scales: torch.Tensor, drops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M, S) as vectors: the diagonals of E[x x⁺ᵀ] = diag(a²(1 − ρ)) and E[x xᵀ] = diag(a²)."""
+    a2 = scales**2
+    return a2 * (1 - drops), a2
+
+
+def sample_linear(n: int, scales: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """n draws of the latents z ~ N(0, I) [n, d] and the inputs x = a ⊙ z [n, d]."""
+    z = torch.randn(n, len(scales), generator=generator, dtype=scales.dtype)
+    return z, z * scales
+
+
+def augment(z: torch.Tensor, drops: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The augmented latents: each z_k redrawn from N(0, 1) with probability ρ_k, else kept."""
+    redraw = torch.rand(z.shape, generator=generator, dtype=z.dtype) < drops
+    fresh = torch.randn(z.shape, generator=generator, dtype=z.dtype)
+    return torch.where(redraw, fresh, z)
+
+
+# --- the SupCon task ---------------------------------------------------------------------------------
+def rotation(dim: int, generator: torch.Generator) -> torch.Tensor:
+    """A random orthogonal [dim, dim] matrix (QR of a Gaussian matrix, signs fixed so it is Haar)."""
+    q, r = torch.linalg.qr(torch.randn(dim, dim, generator=generator, dtype=torch.float64))
+    return (q * torch.sign(torch.diagonal(r))).float()
+
+
+def sample_classes(n: int, rot: torch.Tensor, generator: torch.Generator, *, class_scale: float,
+                   sub_scale: float, noise: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """n inputs [n, dim] = latents @ rotᵀ, their class (sign of latent 0) and sub-class (sign of latent 1).
+
+    Latent 0 is ±class_scale, latent 1 is ±sub_scale, each sign a fair coin; the others are N(0, noise²).
+    Labels are 0/1 (long).
+    """
+    dim = rot.shape[0]
+    cls = torch.randint(0, 2, (n,), generator=generator)
+    sub = torch.randint(0, 2, (n,), generator=generator)
+    lat = torch.randn(n, dim, generator=generator) * noise
+    lat[:, 0] = (2 * cls - 1) * class_scale
+    lat[:, 1] = (2 * sub - 1) * sub_scale
+    return lat @ rot.T, cls, sub
+
+
+def noisy_view(x: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
+    """One augmented view: x plus N(0, std²) noise on every coordinate."""
+    return x + torch.randn(x.shape, generator=generator) * std

@@ -1,0 +1,1 @@
+"""Coded exercises of chapter 4 (registered with minilib.exercises)."""

@@ -1,0 +1,451 @@
+"""Projection heads: Config -> run() -> Run for the linear model and the SupCon model, and sweeps.
+
+Xue, Gan, Liu, Mirzasoleiman et al. 2024 ("Investigating the Benefits of Projection Head for
+Representation Learning"); SimCLR (Chen et al. 2020) for the practice. Chapter: nbs/04_projection_heads.py.
+
+model="linear": a deep linear network trained on the exact population spectral contrastive loss of the
+feature model in `data` (gradient descent on the expectation itself: no sampling noise).
+model="supcon": a ReLU encoder and head trained with the SupCon loss on fresh minibatches of classes
+with an ignored sub-class. Both log linear-probe accuracies before and after the head.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import replicas, runtime
+from ..runs import Config as BaseConfig
+from ..runs import ConfigError, FieldSpec, Run, _coerce, param
+from ..train import log_steps, train
+from . import data, losses, models, probe
+
+#: Part of every cache key: bump when a change alters what a run computes.
+CODE_VERSION = 1
+
+TITLE = "Projection heads: feature weights before and after the head"
+CHAPTER = "nbs/04_projection_heads.py"
+MODELS = ("linear", "supcon")
+OPTIMIZERS = ("gd", "adam")  # gd: plain gradient descent (full batch on the population loss for "linear")
+#: The paper-style construction of issue 13: eight latent features, their scales a_k and drop rates ρ_k.
+FEATURE_SCALES = (3.0, 2.0, 1.5, 1.0, 1.0, 0.7, 0.5, 0.3)
+DROP_PROBS = (0.0, 0.5, 0.2, 0.0, 0.9, 0.3, 0.0, 0.6)
+#: Label counts at which every run measures its final probes (artifacts "probe_grid", ...).
+PROBE_GRID = (10, 20, 50, 100, 200, 500, 1000)
+POOL, TEST = 2400, 1000  # labelled pool the probes draw from, held-out test points
+
+METRICS = {
+    "loss": "training loss (linear: population spectral loss; SupCon: minibatch loss)",
+    "excess_loss": "loss above the theoretical minimum, relative to |minimum|",
+    "slope": "log–log slope of encoder vs end-to-end feature weights",
+    "imbalance": "layer imbalance ‖W₁W₁ᵀ − W₂ᵀW₂‖ / ‖W₁W₁ᵀ‖",
+    "pre_spread": "largest / smallest feature magnitude before the head",
+    "post_spread": "largest / smallest feature magnitude after the head",
+    "probe_pre": "probe accuracy before the head (fraction)",
+    "probe_post": "probe accuracy after the head (fraction)",
+    "class_pre": "class probe accuracy before the head (fraction)",
+    "class_post": "class probe accuracy after the head (fraction)",
+}
+PLOT_GROUPS = {
+    "loss": ("loss",),
+    "probe of the weak feature": ("probe_pre", "probe_post"),
+    "feature weighting": ("pre_spread", "post_spread"),
+    "balance": ("slope", "imbalance"),
+}
+X_TITLE = "training step"
+
+
+# --- per-feature tuple fields ------------------------------------------------------------------------
+def _as_floats(name: str, value) -> tuple:
+    """A tuple of floats from a tuple, list, array or the text '3, 2, 1.5' (the explorer's text field)."""
+    if isinstance(value, str):
+        parts = [p for p in value.strip().strip("()[]").replace(";", ",").split(",") if p.strip()]
+        try:
+            value = [float(p) for p in parts]
+        except ValueError:
+            raise ConfigError(f"{name}={value!r} must be numbers separated by commas, e.g. '1, 0.5, 0.2'") from None
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, (tuple, list)) or not value:
+        raise ConfigError(f"{name}={value!r} must be a non-empty tuple of numbers (one per feature)")
+    out = []
+    for k, v in enumerate(value):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ConfigError(f"{name}[{k}]={v!r} has the wrong type: expected a number")
+        out.append(float(v))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Config(BaseConfig):
+    """One experiment. The defaults are the linear construction: 8 features, encoder 16×8, head 16×16, plain
+    gradient descent (lr 0.02: at 0.05 it diverges here, see the chapter) from N(0, 0.03²) weights.
+
+    `feature_scales` and `drop_probs` are per-feature tuples (a list or the text '3, 2, 1' is stored as a
+    tuple), validated element by element. `supcon_config()` gives the SupCon model's defaults.
+    """
+
+    model: str = param("linear", choices=MODELS, help="linear: deep linear net on the population spectral "
+                                                      "loss; supcon: ReLU encoder + head, SupCon loss")
+    feature_scales: tuple = param(FEATURE_SCALES, low=1e-3, high=100.0,
+                                  help="a_k: the scale of each latent feature (linear model)")
+    drop_probs: tuple = param(DROP_PROBS, low=0.0, high=1.0,
+                              help="ρ_k: probability that augmentation redraws feature k (linear model)")
+    hidden: int = param(16, low=1, high=1024, log=True, widget=(2, 128), help="encoder width")
+    head_dim: int = param(16, low=1, high=1024, log=True, widget=(2, 128), help="output width of the head")
+    depth: int = param(2, low=1, high=6, help="layers: encoder (1 linear / 2 ReLU layers) + depth − 1 head layers")
+    init_scale: float = param(0.03, low=1e-6, high=10.0, log=True, widget=(1e-3, 1.0),
+                              help="std of the linear model's initial weights")
+    optimizer: str = param("gd", choices=OPTIMIZERS, help="gd: plain gradient descent; adam: Adam")
+    lr: float = param(0.02, low=1e-6, high=10.0, log=True, widget=(1e-4, 0.1), help="learning rate")
+    steps: int = param(24_000, low=1, high=1_000_000, log=True, widget=(10, 20_000), help="training steps")
+    input_dim: int = param(32, low=2, high=1024, help="SupCon: input dimension")
+    batch_size: int = param(256, low=2, high=65_536, log=True, widget=(16, 1024), help="SupCon: samples per step")
+    temperature: float = param(0.1, low=1e-3, high=10.0, log=True, help="SupCon: softmax temperature τ")
+    view_noise: float = param(0.3, low=0.0, high=10.0, help="SupCon: std of the noise added to each view")
+    class_scale: float = param(2.0, low=0.0, high=100.0, help="SupCon: ± size of the class latent")
+    sub_scale: float = param(1.0, low=0.0, high=100.0, help="SupCon: ± size of the ignored sub-class latent")
+    noise: float = param(0.5, low=0.0, high=100.0, help="SupCon: std of the other latents")
+    head: str = param("mlp", choices=models.HEADS, help="SupCon: trained MLP head, or the fixed reweighting head")
+    kappa: float = param(1.2, low=1.0, high=10.0, help="reweighting head: z_i = h_i κ^(−i)")
+    probe_feature: int = param(4, low=0, high=1023, help="linear: the latent whose sign the probe predicts")
+    probe_labels: int = param(10, low=2, high=1000, log=True, help="labelled examples per probe")
+    probe_trials: int = param(100, low=1, high=1000, log=True, widget=(1, 100), help="label draws averaged")
+    seed: int = param(0, low=0, high=2**31 - 1, widget=(0, 20), help="seeds the weights, data and probes")
+    device: str = param("auto", choices=runtime.DEVICE_NAMES, help="where to train")
+    num_logs: int = param(61, low=2, high=100_000, widget=(5, 200), help="evaluations along the run")
+    log_spaced: bool = param(True, help="evaluate at log-spaced steps")
+
+    # The core Config knows int, float, str and bool fields; per-feature tuples are added here.
+    @classmethod
+    def field_specs(cls) -> list[FieldSpec]:
+        if cls not in BaseConfig._specs:
+            types = {"int": int, "float": float, "str": str, "bool": bool, "tuple": tuple}
+            specs = []
+            for f in dataclasses.fields(cls):
+                typ = types[f.type if isinstance(f.type, str) else f.type.__name__]
+                m = f.metadata
+                specs.append(FieldSpec(f.name, typ, f.default, m.get("low"), m.get("high"), m.get("choices"),
+                                       m.get("log", False), m.get("help", ""), m.get("widget")))
+            BaseConfig._specs[cls] = specs
+        return BaseConfig._specs[cls]
+
+    def __post_init__(self):
+        name = type(self).__name__
+        for spec in self.field_specs():
+            value = getattr(self, spec.name)
+            value = _as_floats(f"{name}.{spec.name}", value) if spec.type is tuple else _coerce(self, spec, value)
+            object.__setattr__(self, spec.name, value)
+        self.validate()
+
+    def validate(self) -> None:
+        super().validate()  # ranges and choices of the scalar fields (tuple fields are checked below)
+        self._validate_tuples()
+
+    def _validate_tuples(self) -> None:
+        name = type(self).__name__
+        for spec in self.field_specs():
+            if spec.type is not tuple:
+                continue
+            values = getattr(self, spec.name)
+            if len(values) > 64:
+                raise ConfigError(f"{name}.{spec.name} has {len(values)} entries: allowed 1 to 64 features")
+            for k, v in enumerate(values):
+                if not math.isfinite(v) or (spec.low is not None and v < spec.low) or \
+                        (spec.high is not None and v > spec.high):
+                    raise ConfigError(f"{name}.{spec.name}[{k}]={v!r} is out of range: allowed "
+                                      f"{spec.low} <= {spec.name}[k] <= {spec.high}")
+        d = len(self.feature_scales)
+        if len(self.drop_probs) != d:
+            raise ConfigError(f"{name}.drop_probs has {len(self.drop_probs)} entries but feature_scales has {d}: "
+                              "give one drop probability per feature")
+        if self.model == "linear" and self.probe_feature >= d:
+            raise ConfigError(f"{name}.probe_feature={self.probe_feature} is out of range: allowed "
+                              f"0 <= probe_feature <= {d - 1} (there are {d} features)")
+        if self.model == "linear" and self.head != "mlp":
+            raise ConfigError(f"{name}.head={self.head!r} is for model='supcon' only; the linear model's head is "
+                              "its layers 2 … depth")
+        if self.probe_labels > POOL // 2:
+            raise ConfigError(f"{name}.probe_labels={self.probe_labels} is out of range: allowed "
+                              f"2 <= probe_labels <= {POOL // 2}")
+
+
+#: The linear model's config: `Config` with its defaults (the name other tooling uses for it).
+LinearConfig = Config
+
+
+def supcon_config(**changes) -> Config:
+    """The SupCon model: 32-d inputs, encoder 32-64-64 ReLU, head 64-64-32, τ 0.1, batch 256, Adam 1e-3."""
+    base = dict(model="supcon", hidden=64, head_dim=32, depth=3, optimizer="adam", lr=1e-3, steps=1500,
+                probe_labels=200, probe_trials=10, num_logs=16, log_spaced=False)
+    return Config(**(base | changes))
+
+
+def num_steps(config: Config) -> int:
+    return config.steps
+
+
+#: Fields that may differ inside one stacked sweep; everything else fixes the shapes and the schedule.
+REPLICA_FIELDS = ("seed", "lr", "init_scale", "temperature")
+
+
+def _opt(params, configs):
+    kind = "sgd" if configs[0].optimizer == "gd" else "adam"
+    return replicas.StackedOptimizer(params, kind, lr=[c.lr for c in configs])
+
+
+def slope(pre: np.ndarray, post: np.ndarray) -> float:
+    """Least-squares slope of log(pre) against log(post) over the features the map keeps (post > 0)."""
+    keep = post > 1e-9 * post.max()
+    if keep.sum() < 2 or np.ptp(np.log(post[keep])) < 1e-9:
+        return math.nan
+    return float(np.polyfit(np.log(post[keep]), np.log(pre[keep]), 1)[0])
+
+
+def spread(magnitudes: np.ndarray) -> float:
+    """Largest over smallest feature magnitude, over features the map keeps (a measure of unequal weighting)."""
+    keep = magnitudes > 1e-9 * magnitudes.max()
+    return float(magnitudes[keep].max() / magnitudes[keep].min())
+
+
+# --- the linear model --------------------------------------------------------------------------------
+class _Linear:
+    """R replicas of the deep linear model trained on the population spectral contrastive loss."""
+
+    def __init__(self, configs: list[Config]):
+        c0 = self.c0 = configs[0]
+        self.configs = configs
+        self.device = runtime.pick_device(c0.device)
+        gens = [runtime.seed_everything(c.seed) for c in configs]
+        self.scales = torch.tensor(c0.feature_scales, dtype=torch.float64)
+        self.drops = torch.tensor(c0.drop_probs, dtype=torch.float64)
+        self.m, self.s = (v.to(self.device) for v in data.second_moments(self.scales, self.drops))
+        self.minimum = float(losses.spectral_minimum(self.m, self.s))
+        self.weights = models.linear_weights(len(self.scales), c0.hidden, c0.head_dim, c0.depth,
+                                             [c.init_scale for c in configs], gens, self.device)
+        self.opt = _opt(self.weights, configs)
+        self.probes = [self._probe_data(g) for g in gens]  # drawn after the weights, from each replica's generator
+
+    def _probe_data(self, gen):
+        """Pool and test inputs with the sign of the probed latent as label, and the label draws per grid size."""
+        z, x = data.sample_linear(POOL + TEST, self.scales, gen)
+        y = (z[:, self.c0.probe_feature] > 0).long()
+        pool, test = (x[:POOL], y[:POOL]), (x[POOL:], y[POOL:])
+        sizes = sorted({self.c0.probe_labels, *PROBE_GRID})
+        draws = {n: probe.draw_labelled(pool[1], n, self.c0.probe_trials, gen) for n in sizes}
+        return pool, test, draws
+
+    def loss(self, weights) -> torch.Tensor:
+        return losses.spectral_population(models.products(weights)[-1], self.m, self.s)
+
+    def step(self, i: int) -> torch.Tensor:
+        if replicas.stacked(self.device, len(self.configs)):
+            loss = self.loss(self.weights)
+            grads = torch.autograd.grad(loss.sum(), self.weights)
+        else:  # one replica at a time on a CPU (see minilib.replicas)
+            parts = []
+            for r in range(len(self.configs)):
+                views = [w[r:r + 1] for w in self.weights]
+                lr_ = self.loss(views)
+                parts.append((lr_.detach(), torch.autograd.grad(lr_.sum(), views)))
+            loss = torch.cat([p[0] for p in parts])
+            grads = [torch.cat(gs) for gs in zip(*(p[1] for p in parts))]
+        self.opt.step(grads)
+        return loss.detach()
+
+    def representations(self, r: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Replica r's pre-projection (encoder output) and post-projection (model output) of inputs x [n, d]."""
+        maps = models.products([w[r].detach() for w in self.weights])
+        x = x.to(self.device, torch.float64)
+        return x @ maps[0].T, x @ maps[-1].T
+
+    def probe_accuracies(self, r: int, n: int) -> tuple[float, float]:
+        (px, py), (tx, ty), draws = self.probes[r]
+        pre_pool, post_pool = self.representations(r, px)
+        pre_test, post_test = self.representations(r, tx)
+        py, ty, idx = py.to(self.device), ty.to(self.device), draws[n].to(self.device)
+        return (float(probe.accuracy(pre_pool, py, pre_test, ty, idx).mean()),
+                float(probe.accuracy(post_pool, py, post_test, ty, idx).mean()))
+
+    def feature_table(self, r: int) -> np.ndarray:
+        """[depth, d]: ‖(W_l ⋯ W_1)[:, k]‖ for each layer l and input feature k (without the factor a_k)."""
+        with torch.no_grad():
+            maps = models.products([w[r:r + 1].detach() for w in self.weights])
+            return torch.cat([models.feature_weights(W) for W in maps]).cpu().numpy()
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        loss = self.loss(self.weights)
+        a = self.scales.numpy()
+        out = {k: [] for k in METRICS}
+        for r in range(len(self.configs)):
+            table = self.feature_table(r)
+            pre, post = table[0], table[-1]
+            out["loss"].append(float(loss[r]))
+            out["excess_loss"].append((float(loss[r]) - self.minimum) / abs(self.minimum))
+            out["slope"].append(slope(pre, post))
+            out["pre_spread"].append(spread(pre * a))
+            out["post_spread"].append(spread(post * a))
+            if len(self.weights) > 1:
+                W1, W2 = self.weights[0][r], self.weights[1][r]
+                g1 = W1 @ W1.T
+                out["imbalance"].append(float((g1 - W2.T @ W2).norm() / g1.norm().clamp(min=1e-300)))
+            else:
+                out["imbalance"].append(math.nan)
+            pre_acc, post_acc = self.probe_accuracies(r, self.c0.probe_labels)
+            out["probe_pre"].append(pre_acc)
+            out["probe_post"].append(post_acc)
+            out["class_pre"].append(math.nan)
+            out["class_post"].append(math.nan)
+        return {k: np.asarray(v, dtype=float) for k, v in out.items()}
+
+    def artifacts(self, r: int) -> dict:
+        table = self.feature_table(r)
+        grid = np.array(PROBE_GRID)
+        accs = np.array([self.probe_accuracies(r, n) for n in PROBE_GRID])
+        return {"pre_weights": table[0], "post_weights": table[-1], "layer_weights": table,
+                "probe_grid": grid, "probe_pre_grid": accs[:, 0], "probe_post_grid": accs[:, 1]}
+
+
+# --- the SupCon model --------------------------------------------------------------------------------
+class _SupCon:
+    """R replicas of the ReLU encoder + head trained with SupCon on fresh minibatches."""
+
+    def __init__(self, configs: list[Config]):
+        c0 = self.c0 = configs[0]
+        self.configs = configs
+        self.device = runtime.pick_device(c0.device)
+        self.gens = [runtime.seed_everything(c.seed) for c in configs]
+        self.rots = [data.rotation(c0.input_dim, g) for g in self.gens]
+        self.model = models.SupConMLP(c0.input_dim, c0.hidden, c0.head_dim, c0.depth, c0.head, c0.kappa,
+                                      self.gens, self.device)
+        self.trainable = len(self.model.params) > 0
+        self.opt = _opt(self.model.params, configs) if self.trainable else None
+        self.tau = torch.tensor([c.temperature for c in configs], device=self.device)
+        self.probes = [self._probe_data(r) for r in range(len(configs))]
+
+    def _sample(self, r: int, n: int):
+        c = self.c0
+        return data.sample_classes(n, self.rots[r], self.gens[r], class_scale=c.class_scale,
+                                   sub_scale=c.sub_scale, noise=c.noise)
+
+    def _probe_data(self, r: int):
+        x, cls, sub = self._sample(r, POOL + TEST)
+        sizes = sorted({self.c0.probe_labels, *PROBE_GRID})
+        draws = {(target, n): probe.draw_labelled(lab[:POOL], n, self.c0.probe_trials, self.gens[r])
+                 for target, lab in (("sub", sub), ("class", cls)) for n in sizes}
+        return x, {"sub": sub, "class": cls}, draws
+
+    def _batch(self):
+        """Two noisy views of a fresh batch per replica: inputs [R, 2B, in] and class labels [R, 2B]."""
+        xs, ys = [], []
+        for r in range(len(self.configs)):
+            x, cls, _ = self._sample(r, self.c0.batch_size)
+            v1 = data.noisy_view(x, self.c0.view_noise, self.gens[r])
+            v2 = data.noisy_view(x, self.c0.view_noise, self.gens[r])
+            xs.append(torch.cat([v1, v2]))
+            ys.append(torch.cat([cls, cls]))
+        return torch.stack(xs).to(self.device), torch.stack(ys).to(self.device)
+
+    def _loss(self, x, y, params, tau):
+        z = self.model.project(self.model.encode(x, params), params)
+        return losses.supcon(z, y, tau)
+
+    def step(self, i: int) -> torch.Tensor:
+        x, y = self._batch()
+        if not self.trainable:
+            return self._loss(x, y, None, self.tau).detach()
+        ps = self.model.params
+        if replicas.stacked(self.device, len(self.configs)):
+            loss = self._loss(x, y, ps, self.tau)
+            grads = torch.autograd.grad(loss.sum(), ps)
+        else:
+            parts = []
+            for r in range(len(self.configs)):
+                views = [w[r:r + 1] for w in ps]
+                lr_ = self._loss(x[r:r + 1], y[r:r + 1], views, self.tau[r:r + 1])
+                parts.append((lr_.detach(), torch.autograd.grad(lr_.sum(), views)))
+            loss = torch.cat([p[0] for p in parts])
+            grads = [torch.cat(gs) for gs in zip(*(p[1] for p in parts))]
+        self.opt.step(grads)
+        return loss.detach()
+
+    @torch.no_grad()
+    def representations(self, r: int, x: torch.Tensor):
+        views = [w[r:r + 1] for w in self.model.params]
+        h = self.model.encode(x.to(self.device)[None], views)
+        return h[0], self.model.project(h, views)[0]
+
+    def probe_accuracies(self, r: int, n: int, target: str = "sub") -> tuple[float, float]:
+        x, labels, draws = self.probes[r]
+        pre, post = self.representations(r, x)
+        y = labels[target].to(self.device)
+        idx = draws[(target, n)].to(self.device)
+        return tuple(float(probe.accuracy(rep[:POOL], y[:POOL], rep[POOL:], y[POOL:], idx).mean())
+                     for rep in (pre, post))
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        out = {k: [] for k in METRICS}
+        # The loss on a fixed evaluation batch would need its own draws; the logged loss is that of a fresh
+        # batch drawn from a generator of its own, so logging never changes the training batches.
+        for r in range(len(self.configs)):
+            gen = torch.Generator().manual_seed(self.configs[r].seed + 7919)
+            x, cls, _ = data.sample_classes(self.c0.batch_size, self.rots[r], gen, class_scale=self.c0.class_scale,
+                                            sub_scale=self.c0.sub_scale, noise=self.c0.noise)
+            noise = self.c0.view_noise
+            views = torch.cat([data.noisy_view(x, noise, gen), data.noisy_view(x, noise, gen)])[None]
+            labels = torch.cat([cls, cls])[None]
+            ps = [w[r:r + 1] for w in self.model.params]
+            loss = self._loss(views.to(self.device), labels.to(self.device), ps, self.tau[r:r + 1])
+            out["loss"].append(float(loss[0]))
+            for k in ("excess_loss", "slope", "imbalance", "pre_spread", "post_spread"):
+                out[k].append(math.nan)
+            pre_acc, post_acc = self.probe_accuracies(r, self.c0.probe_labels, "sub")
+            cls_pre, cls_post = self.probe_accuracies(r, self.c0.probe_labels, "class")
+            out["probe_pre"].append(pre_acc)
+            out["probe_post"].append(post_acc)
+            out["class_pre"].append(cls_pre)
+            out["class_post"].append(cls_post)
+        return {k: np.asarray(v, dtype=float) for k, v in out.items()}
+
+    def artifacts(self, r: int) -> dict:
+        grid = np.array(PROBE_GRID)
+        sub = np.array([self.probe_accuracies(r, n, "sub") for n in PROBE_GRID])
+        cls = np.array([self.probe_accuracies(r, n, "class") for n in PROBE_GRID])
+        return {"probe_grid": grid, "probe_pre_grid": sub[:, 0], "probe_post_grid": sub[:, 1],
+                "class_pre_grid": cls[:, 0], "class_post_grid": cls[:, 1]}
+
+
+def _schedule(config: Config) -> np.ndarray:
+    return log_steps(num_steps(config), num_points=config.num_logs, log=config.log_spaced)
+
+
+def _train(configs: list[Config], on_step, stop, progress, desc) -> list[Run]:
+    """One stacked run of configs that differ only in REPLICA_FIELDS."""
+    replicas.check_group(configs, REPLICA_FIELDS)
+    start = time.perf_counter()
+    exp = (_Linear if configs[0].model == "linear" else _SupCon)(configs)
+    log = train(exp.step, num_steps(configs[0]), evaluate=exp.evaluate, log_at=_schedule(configs[0]),
+                on_step=on_step, stop=stop, progress=progress, desc=desc)
+    return replicas.split(sys.modules[__package__], configs, log, seconds=time.perf_counter() - start,
+                          device=exp.device, artifacts=exp.artifacts)
+
+
+def run(config: Config, *, on_step=None, stop=None, progress: bool = True) -> Run:
+    """Train one model and return its Run (history of METRICS; artifacts: feature weights and probe grids)."""
+    if not isinstance(config, Config):
+        raise TypeError(f"run() needs a projection.Config, got {type(config).__name__}")
+    return _train([config], replicas.first_replica(on_step), stop, progress, f"projection {config.model}")[0]
+
+
+def run_sweep(configs, *, on_step=None, stop=None, progress: bool = True) -> list[Run]:
+    """Train several configs; those that differ only in REPLICA_FIELDS share one stacked model."""
+    train_group = lambda group: _train(group, on_step, stop, progress, f"projection sweep x{len(group)}")
+    return replicas.sweep(configs, train_group, REPLICA_FIELDS)

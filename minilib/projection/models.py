@@ -1,0 +1,90 @@
+"""The two models of chapter 4, written for R stacked replicas (leading dim R on every weight).
+
+Linear: f(x) = W_L ⋯ W_2 W_1 x. The encoder is W_1 (its output is the pre-projection representation),
+the projection head the other depth − 1 layers; depth 1 has no head. Weights start N(0, init_scale²).
+SupCon MLP: encoder input_dim → hidden → hidden with a ReLU after each layer (its output h is the
+pre-projection representation); head (depth − 1 layers): hidden → … → head_dim with ReLUs between
+(SimCLR's MLP head at depth 3), or the fixed reweighting head z_i = h_i·κ^(−i) of Xue et al. 2024.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..replicas import uniform
+
+
+# --- the linear model --------------------------------------------------------------------------------
+def linear_shapes(d: int, hidden: int, head_dim: int, depth: int) -> list[tuple[int, int]]:
+    """(out, in) of each layer: W_1 is hidden × d, the last layer head_dim × hidden (depth 1: hidden × d)."""
+    outs = [hidden] * (depth - 1) + [head_dim if depth > 1 else hidden]
+    ins = [d] + [hidden] * (depth - 1)
+    return list(zip(outs, ins))
+
+
+def linear_weights(d, hidden, head_dim, depth, init_scales, generators, device) -> list[torch.Tensor]:
+    """Stacked float64 weights, one list entry per layer [R, out, in]; replica r's are N(0, init_scales[r]²)."""
+    shapes = linear_shapes(d, hidden, head_dim, depth)
+    ws = [torch.stack([torch.randn(shape, generator=g, dtype=torch.float64) * s
+                       for g, s in zip(generators, init_scales)]) for shape in shapes]
+    return [w.to(device).requires_grad_() for w in ws]
+
+
+def products(weights: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The maps from the input to each layer's output: [W_1, W_2 W_1, …, W_L ⋯ W_1], each [R, out, d]."""
+    out = [weights[0]]
+    for w in weights[1:]:
+        out.append(w @ out[-1])
+    return out
+
+
+def feature_weights(W: torch.Tensor) -> torch.Tensor:
+    """How strongly a linear map W [R, out, d] carries each input feature: the column norms ‖W[:, k]‖, [R, d]."""
+    return W.pow(2).sum(1).sqrt()
+
+
+# --- the SupCon MLP ----------------------------------------------------------------------------------
+HEADS = ("mlp", "reweight")
+
+
+class SupConMLP:
+    """R stacked encoders (+ heads); `params` = [W, b] per layer, W [R, in, out], b [R, 1, out]."""
+
+    def __init__(self, input_dim, hidden, head_dim, depth, head, kappa, generators, device):
+        enc = [(input_dim, hidden), (hidden, hidden)]
+        mlp_head = [(hidden, hidden)] * (depth - 2) + [(hidden, head_dim)] if depth > 1 and head == "mlp" else []
+        self.n_enc, self.head, self.kappa = len(enc), head, kappa
+        self.params = []
+        for fan_in, fan_out in enc + mlp_head:
+            self.params += [uniform((fan_in, fan_out), fan_in, generators, device),
+                            uniform((1, fan_out), fan_in, generators, device)]
+        self.depth = depth
+
+    def encode(self, x: torch.Tensor, params=None) -> torch.Tensor:
+        """The pre-projection representation h [R, n, hidden] of inputs x [R, n, input_dim]."""
+        ps = self.params if params is None else params
+        h = x
+        for i in range(self.n_enc):
+            h = torch.relu(h @ ps[2 * i] + ps[2 * i + 1])
+        return h
+
+    def project(self, h: torch.Tensor, params=None) -> torch.Tensor:
+        """The head's output z (what the loss sees): the MLP head, the reweighting head, or h (depth 1)."""
+        ps = self.params if params is None else params
+        if self.depth == 1:
+            return h
+        if self.head == "reweight":
+            return reweight(h, self.kappa)
+        layers = ps[2 * self.n_enc:]
+        z = h
+        for i in range(0, len(layers), 2):
+            z = z @ layers[i] + layers[i + 1]
+            if i + 2 < len(layers):
+                z = torch.relu(z)
+        return z
+
+
+def reweight(h: torch.Tensor, kappa: float) -> torch.Tensor:
+    """The fixed reweighting head of Xue et al. 2024: z_i = h_i · κ^(−i), i = 0 … hidden − 1."""
+    i = torch.arange(h.shape[-1], device=h.device, dtype=h.dtype)
+    return h * kappa ** (-i)

@@ -1,0 +1,168 @@
+"""Plausible bugs in chapter 4 (minilib.projection), each of which tests/test_science_projection.py must catch."""
+
+from __future__ import annotations
+
+import torch
+
+from .registry import Mutant
+
+PROJ = "minilib.projection"
+MC_CHECK = "test_population_spectral_loss_matches_a_monte_carlo_estimate"
+AUG_CHECK = "test_augmentation_redraws_each_feature_with_its_drop_probability"
+MIN_CHECK = "test_the_minimum_is_reached_where_WtW_is_diag_m_over_s_squared"
+GD_CHECK = "test_gradient_descent_from_small_init_reaches_the_balanced_minimum"
+SUPCON_CHECK = "test_supcon_loss_matches_the_formula_one_anchor_at_a_time"
+PROBE_CHECK = "test_the_probe_is_scikit_learns_logistic_regression"
+HELD_OUT_CHECK = "test_a_probe_is_fitted_on_its_labelled_draw_and_scored_on_held_out_points"
+
+
+def _moments_with_rho(second_moments):
+    def wrong(scales, drops):
+        return scales**2 * drops, scales**2
+    return wrong
+
+
+def _moments_with_a(second_moments):
+    def wrong(scales, drops):
+        m, _ = second_moments(scales, drops)
+        return m, scales
+    return wrong
+
+
+def _redraw_kept(augment):
+    def wrong(z, drops, generator):
+        return augment(z, 1 - drops, generator)
+    return wrong
+
+
+def _positive_term_once(spectral_population):
+    def wrong(W, m, s):
+        pos = (W.pow(2) * m).sum((1, 2))
+        return spectral_population(W, m, s) + pos  # −2·Tr(WMWᵀ) became −Tr(WMWᵀ)
+    return wrong
+
+
+def _row_norms(feature_weights):
+    # one norm per output unit, cut or zero-padded to one per input feature so the shapes still fit
+    def wrong(W):
+        rows = W.pow(2).sum(2).sqrt()
+        d = W.shape[2]
+        return rows[:, :d] if rows.shape[1] >= d else torch.nn.functional.pad(rows, (0, d - rows.shape[1]))
+    return wrong
+
+
+def _anchor_in_denominator(supcon):
+    def wrong(z, labels, temperature):
+        R, N, _ = z.shape
+        tau = torch.as_tensor(temperature, dtype=z.dtype, device=z.device).reshape(-1, 1, 1)
+        u = torch.nn.functional.normalize(z, dim=-1)
+        sim = u @ u.transpose(1, 2) / tau
+        self_mask = torch.eye(N, dtype=torch.bool, device=z.device)
+        log_prob = sim - torch.logsumexp(sim, dim=-1, keepdim=True)  # the anchor's own exp(1/τ) included
+        pos = (labels[:, :, None] == labels[:, None, :]) & ~self_mask
+        n_pos = pos.sum(-1)
+        per_anchor = -(log_prob * pos).sum(-1) / n_pos.clamp(min=1)
+        has = (n_pos > 0).to(z.dtype)
+        return (per_anchor * has).sum(-1) / has.sum(-1).clamp(min=1)
+    return wrong
+
+
+def _not_normalised(supcon):
+    return _raw
+
+
+def _raw(z, labels, temperature):
+    R, N, _ = z.shape
+    tau = torch.as_tensor(temperature, dtype=z.dtype, device=z.device).reshape(-1, 1, 1)
+    sim = z @ z.transpose(1, 2) / tau
+    self_mask = torch.eye(N, dtype=torch.bool, device=z.device)
+    log_prob = sim - torch.logsumexp(sim.masked_fill(self_mask, float("-inf")), dim=-1, keepdim=True)
+    pos = (labels[:, :, None] == labels[:, None, :]) & ~self_mask
+    n_pos = pos.sum(-1)
+    per_anchor = -(log_prob * pos).sum(-1) / n_pos.clamp(min=1)
+    has = (n_pos > 0).to(z.dtype)
+    return (per_anchor * has).sum(-1) / has.sum(-1).clamp(min=1)
+
+
+def _intercept_penalised(fit):
+    def wrong(X, y, C=1.0, steps=50):
+        T, n, d = X.shape
+        Xa = torch.cat([X.double(), torch.ones(T, n, 1, dtype=torch.float64)], -1)
+        theta = torch.zeros(T, d + 1, dtype=torch.float64)
+        for _ in range(steps):
+            p = torch.sigmoid((Xa @ theta[..., None])[..., 0])
+            grad = C * (Xa.transpose(1, 2) @ (p - y.double())[..., None])[..., 0] + theta
+            hess = C * (Xa.transpose(1, 2) * (p * (1 - p))[:, None, :]) @ Xa + torch.eye(d + 1, dtype=torch.float64)
+            theta = theta - torch.linalg.solve(hess, grad)
+        return theta
+    return wrong
+
+
+def _fit_on_test(accuracy):
+    def wrong(pool, pool_y, test, test_y, idx):
+        from minilib.projection import probe
+
+        pool, test = probe.rms_normalise(pool, test)
+        T, n = idx.shape
+        theta = probe.fit(test[:n].expand(T, -1, -1), test_y[:n].expand(T, -1))  # labels of test points
+        return (probe.predict(theta, test) == test_y).double().mean(-1)
+    return wrong
+
+
+def _gd_is_adam(opt):
+    def wrong(params, configs):
+        from minilib import replicas
+
+        return replicas.StackedOptimizer(params, "adam", lr=[c.lr / 5 for c in configs])
+    return wrong
+
+
+def _pre_is_post(representations):
+    def wrong(self, r, x):
+        _, post = representations(self, r, x)
+        return post, post
+    return wrong
+
+
+def _reweight_up(reweight):
+    return lambda h, kappa: reweight(h, 1 / kappa)
+
+
+def _subclass_is_class(sample_classes):
+    def wrong(*args, **kwargs):
+        x, cls, _ = sample_classes(*args, **kwargs)
+        return x, cls, cls.clone()
+    return wrong
+
+
+MUTANTS = [
+    Mutant("P1 positive moment uses ρ", "E[x x⁺ᵀ] = diag(a²ρ) instead of diag(a²(1 − ρ))",
+           f"{PROJ}.data:second_moments", _moments_with_rho, (MC_CHECK, MIN_CHECK)),
+    Mutant("P2 S = diag(a)", "the second moment E[x xᵀ] uses a instead of a²",
+           f"{PROJ}.data:second_moments", _moments_with_a, (MC_CHECK,)),
+    Mutant("P3 augmentation keeps the dropped features", "augmentation redraws z_k with probability 1 − ρ_k",
+           f"{PROJ}.data:augment", _redraw_kept, (AUG_CHECK, MC_CHECK)),
+    Mutant("P4 positive term without its factor 2", "the population loss is −Tr(WMWᵀ) + ‖WSWᵀ‖², not −2·Tr",
+           f"{PROJ}.losses:spectral_population", _positive_term_once, (MC_CHECK, MIN_CHECK)),
+    Mutant("P5 feature weights as row norms", "‖W[k, :]‖ (a row: one output unit) instead of the column ‖W[:, k]‖",
+           f"{PROJ}.models:feature_weights", _row_norms,
+           ("test_feature_weights_are_the_column_norms_of_each_replica",)),
+    Mutant("P6 SupCon counts the anchor in its denominator", "Σ over every view a, the anchor itself included",
+           f"{PROJ}.losses:supcon", _anchor_in_denominator, (SUPCON_CHECK,)),
+    Mutant("P7 SupCon without normalisation", "the embeddings are not projected to the unit sphere",
+           f"{PROJ}.losses:supcon", _not_normalised, (SUPCON_CHECK,)),
+    Mutant("P8 probe penalises the intercept", "the L2 penalty also shrinks the intercept",
+           f"{PROJ}.probe:fit", _intercept_penalised, (PROBE_CHECK,)),
+    Mutant("P9 probe fitted on test points", "the probe learns from labelled test points and is scored on them",
+           f"{PROJ}.probe:accuracy", _fit_on_test, (HELD_OUT_CHECK,)),
+    Mutant("P10 gd trains with Adam", "optimizer='gd' builds an Adam optimiser", f"{PROJ}.experiment:_opt",
+           _gd_is_adam, (GD_CHECK,)),
+    Mutant("P11 pre-projection taken after the head", "the 'pre' representation is the model's output",
+           f"{PROJ}.experiment:_Linear.representations", _pre_is_post,
+           ("test_the_pre_projection_representation_is_the_encoder_output",)),
+    Mutant("P12 reweighting head multiplies by κ^i", "z_i = h_i κ^(+i): the later features are amplified",
+           f"{PROJ}.models:reweight", _reweight_up, ("test_the_reweighting_head_divides_feature_i_by_kappa_to_the_i",)),
+    Mutant("P13 the sub-class is the class", "the ignored sub-class label is a copy of the class label",
+           f"{PROJ}.data:sample_classes", _subclass_is_class,
+           ("test_supcon_data_has_a_class_and_an_ignored_subclass_seen_through_a_rotation",)),
+]

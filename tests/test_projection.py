@@ -1,0 +1,166 @@
+"""Unit tests of minilib.projection at tiny sizes: configs (per-feature tuples), runs, sweeps, probes."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from minilib import cache, replicas
+from minilib import projection as p
+from minilib.projection import data, probe
+from minilib.runs import ConfigError, Run
+
+TINY = p.Config(steps=40, num_logs=4, probe_trials=3, device="cpu")
+TINY_SUPCON = p.supcon_config(steps=6, num_logs=3, batch_size=32, hidden=16, head_dim=8, input_dim=8,
+                              probe_trials=2, probe_labels=20, device="cpu")
+
+
+# --- configs ------------------------------------------------------------------------------------------
+
+
+def test_the_linear_config_is_the_construction_of_the_chapter():
+    c = p.LinearConfig()
+    assert c.feature_scales == (3.0, 2.0, 1.5, 1.0, 1.0, 0.7, 0.5, 0.3)
+    assert c.drop_probs == (0.0, 0.5, 0.2, 0.0, 0.9, 0.3, 0.0, 0.6)
+    assert (c.hidden, c.head_dim, c.depth, c.init_scale, c.optimizer) == (16, 16, 2, 0.03, "gd")
+    assert isinstance(c, p.Config) and c.model == "linear"
+
+
+@pytest.mark.parametrize("given", [[1, 2.5], np.array([1.0, 2.5]), "1, 2.5", "(1.0, 2.5)", "[1; 2.5]"])
+def test_a_per_feature_field_is_stored_as_a_tuple_of_floats(given):
+    c = p.Config(feature_scales=given, drop_probs=(0, 0.5), probe_feature=1)
+    assert c.feature_scales == (1.0, 2.5) and isinstance(c.feature_scales, tuple)
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(drop_probs=(0.0, 0.5, 1.2, 0.0, 0.9, 0.3, 0.0, 0.6)),
+     r"Config.drop_probs\[2\]=1.2 is out of range: allowed 0.0 <= drop_probs\[k\] <= 1.0"),
+    (dict(feature_scales=(3.0, -2.0, 1.5, 1.0, 1.0, 0.7, 0.5, 0.3)),
+     r"Config.feature_scales\[1\]=-2.0 is out of range: allowed 0.001 <= feature_scales\[k\] <= 100.0"),
+    (dict(feature_scales=(1.0, float("nan"), 1, 1, 1, 1, 1, 1)), r"feature_scales\[1\]=nan is out of range"),
+    (dict(drop_probs=(0.0, 0.5)), r"drop_probs has 2 entries but feature_scales has 8"),
+    (dict(feature_scales=()), r"must be a non-empty tuple of numbers"),
+    (dict(feature_scales="1, two"), r"must be numbers separated by commas"),
+    (dict(drop_probs=(0, 0.5, "x", 0, 0.9, 0.3, 0, 0.6)), r"drop_probs\[2\]='x' has the wrong type"),
+    (dict(probe_feature=8), r"probe_feature=8 is out of range: allowed 0 <= probe_feature <= 7"),
+    (dict(model="resnet"), r"model='resnet' is not allowed: one of 'linear', 'supcon'"),
+    (dict(optimizer="sgd"), r"optimizer='sgd' is not allowed: one of 'gd', 'adam'"),
+    (dict(depth=0), r"depth=0 is out of range: allowed 1 <= depth <= 6"),
+    (dict(lr=0.0), r"lr=0.0 is out of range"),
+    (dict(head="reweight"), r"head='reweight' is for model='supcon' only"),
+    (dict(probe_labels=5000), r"probe_labels=5000 is out of range"),
+    (dict(hidden=1.5), r"hidden=1.5 has the wrong type: expected int"),
+])
+def test_bad_configs_are_refused_naming_the_field_and_the_allowed_range(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        p.Config(**changes)
+
+
+def test_per_feature_fields_are_part_of_the_cache_key_and_survive_a_save(tmp_path):
+    a, b = p.Config(), p.Config(drop_probs=(0.0, 0.5, 0.2, 0.0, 0.8, 0.3, 0.0, 0.6))
+    assert a.key() != b.key() and cache.entry_key(p, a) != cache.entry_key(p, b)
+    assert p.Config.from_dict(json.loads(json.dumps(a.to_dict()))) == a
+    run = p.run(TINY, progress=False)
+    back = Run.load(run.save(tmp_path / "r.npz"))
+    assert back.config == TINY and isinstance(back.config.drop_probs, tuple)
+
+
+# --- the data and the losses ------------------------------------------------------------------------
+
+
+def test_the_second_moments_of_the_feature_model():
+    m, s = data.second_moments(torch.tensor([2.0, 1.0]), torch.tensor([0.5, 0.0]))
+    assert m.tolist() == [2.0, 1.0] and s.tolist() == [4.0, 1.0]
+
+
+def test_augmentation_keeps_every_feature_when_nothing_is_dropped_and_none_when_all_are():
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(500, 3, generator=gen)
+    assert torch.equal(data.augment(z, torch.zeros(3), gen), z)
+    assert not (data.augment(z, torch.ones(3), gen) == z).any()
+
+
+def test_the_spectral_minimum_of_the_chapter_is_minus_4_55():
+    m, s = data.second_moments(torch.tensor(p.FEATURE_SCALES), torch.tensor(p.DROP_PROBS))
+    assert math.isclose(float(p.spectral_minimum(m, s)), -4.55, rel_tol=1e-6)
+
+
+def test_supcon_is_lowest_when_classes_are_separated():
+    labels = torch.tensor([[0, 0, 1, 1]])
+    apart = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [-1.0, 0.0]]])
+    mixed = torch.tensor([[[1.0, 0.0], [-1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]]])
+    assert float(p.supcon(apart, labels, 0.1)) < float(p.supcon(mixed, labels, 0.1))
+
+
+def test_a_probe_draw_that_asks_for_more_labels_than_the_pool_has_is_refused():
+    with pytest.raises(ValueError, match="a probe with 10 labels needs 5"):
+        probe.draw_labelled(torch.tensor([0, 0, 0, 1, 1, 1, 1, 1]), 10, 1, torch.Generator().manual_seed(0))
+
+
+# --- runs --------------------------------------------------------------------------------------------
+
+
+def test_a_linear_run_logs_every_metric_and_the_feature_weights():
+    run = p.run(TINY, progress=False)
+    assert run.status == "completed" and run.history["step"][-1] == 40
+    assert set(run.history) == {"step", *p.METRICS}
+    assert run.artifacts["pre_weights"].shape == (8,) and run.artifacts["post_weights"].shape == (8,)
+    assert run.artifacts["layer_weights"].shape == (2, 8)
+    assert run.history["loss"][-1] < run.history["loss"][0] < 0
+    assert np.isnan(run.history["class_pre"]).all()
+    assert ((run.artifacts["probe_pre_grid"] >= 0) & (run.artifacts["probe_pre_grid"] <= 1)).all()
+
+
+def test_runs_are_deterministic_and_seeded():
+    a, b = p.run(TINY, progress=False), p.run(TINY, progress=False)
+    c = p.run(TINY.replace(seed=1), progress=False)
+    np.testing.assert_array_equal(a.history["loss"], b.history["loss"])
+    assert not np.array_equal(a.history["loss"], c.history["loss"])
+
+
+def test_a_supcon_run_logs_probes_of_class_and_subclass():
+    run = p.run(TINY_SUPCON, progress=False)
+    assert run.status == "completed" and set(run.history) == {"step", *p.METRICS}
+    assert np.isfinite(run.history["class_pre"]).all() and np.isnan(run.history["slope"]).all()
+    assert run.artifacts["class_post_grid"].shape == (len(p.PROBE_GRID),)
+
+
+def test_the_reweighting_head_and_no_head_train_the_encoder_alone():
+    for cfg in (TINY_SUPCON.replace(head="reweight", depth=2, kappa=1.5), TINY_SUPCON.replace(depth=1)):
+        assert p.run(cfg, progress=False).status == "completed"
+
+
+@pytest.mark.parametrize("base", [TINY, TINY_SUPCON], ids=["linear", "supcon"])
+def test_a_sweep_of_two_shapes_equals_single_runs(base):
+    configs = [base.replace(seed=0), base.replace(seed=1, lr=base.lr / 2), base.replace(hidden=8),
+               base.replace(hidden=8, seed=2)]
+    swept = p.run_sweep(configs, progress=False)
+    for cfg, run in zip(configs, swept):
+        alone = p.run(cfg, progress=False)
+        for k in alone.history:
+            np.testing.assert_allclose(run.history[k], alone.history[k], rtol=1e-5, atol=1e-7, err_msg=k)
+    with replicas.force_stacked(True):
+        batched = p.run_sweep(configs[:2], progress=False)
+    for a, b in zip(swept[:2], batched):
+        np.testing.assert_allclose(b.history["loss"], a.history["loss"], rtol=2e-4, err_msg="stacked path")
+
+
+def test_a_stop_ends_the_run_early():
+    class Stop:
+        calls = 0
+
+        def is_set(self):
+            Stop.calls += 1
+            return Stop.calls > 5
+
+    run = p.run(TINY, stop=Stop(), progress=False)
+    assert run.status == "stopped"
+
+
+def test_run_refuses_another_config_type():
+    from minilib import curvefit
+
+    with pytest.raises(TypeError, match="needs a projection.Config"):
+        p.run(curvefit.Config(), progress=False)
