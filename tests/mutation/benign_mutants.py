@@ -1,0 +1,138 @@
+"""Plausible bugs in chapter 2 (minilib.benign), each of which tests/test_science_benign.py must catch."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .registry import Mutant
+
+BEN = "minilib.benign"
+DATA_CHECK = "test_xor_clusters_have_orthogonal_means_unit_noise_the_flip_rate_and_clean_test_labels"
+GD_CHECK = "test_gd_update_is_minus_lr_times_the_autograd_gradient_of_the_mean_logistic_loss"
+STEP_CHECK = "test_a_run_logs_the_initial_state_at_step_0_and_one_gd_update_at_step_1"
+THEORY_CHECK = "test_the_eigenframework_predicts_the_simulated_risks"
+KERNEL_CHECK = "test_random_features_average_to_the_kernel"
+BAYES_CHECK = "test_in_the_kernel_limit_with_beta_equal_alpha_the_best_ridge_is_the_noise_variance"
+FIT_CHECK = "test_ridge_fit_solves_the_regularised_system_with_the_ridge_on_the_summed_kernel"
+
+
+def _summed_loss(gd_update):
+    def summed(W, a, x, y, lr, pre=None):
+        return gd_update(W, a, x, y, lr, pre=pre) * x.shape[1]  # the 1/n of the mean loss forgotten
+    return summed
+
+
+def _every_relu_active(gd_update):
+    def all_active(W, a, x, y, lr, pre=None):
+        from minilib.benign import models
+
+        f = models.network(W, a, x)
+        coeff = models.loss_derivative(f, y) * y
+        grad_dir = torch.bmm(coeff[:, None, :], x).expand(-1, W.shape[1], -1)  # ReLU' taken as 1 everywhere
+        lr_t = torch.as_tensor(lr, dtype=x.dtype).reshape(-1, 1, 1)
+        return lr_t / x.shape[1] * a[:, :, None] * grad_dir
+    return all_active
+
+
+def _ascent(gd_update):
+    def up(W, a, x, y, lr, pre=None):
+        return -gd_update(W, a, x, y, lr, pre=pre)
+    return up
+
+
+def _noisy_test_labels(draw):
+    def noisy(config, generator):
+        out = draw(config, generator)
+        flip = torch.rand(config.n_test, generator=torch.Generator().manual_seed(1)) < config.label_noise
+        out["clean_test"] = torch.where(flip, -out["clean_test"], out["clean_test"])
+        return out
+    return noisy
+
+
+def _double_flip_rate(xor_clusters):
+    def doubled(n, means, label_noise, generator):
+        return xor_clusters(n, means, min(2 * label_noise, 0.49), generator)
+    return doubled
+
+
+def _skewed_means(cluster_means):
+    def skewed(dim, mu_norm, generator, dtype=torch.float64):
+        mu = cluster_means(dim, mu_norm, generator, dtype)
+        second = (mu[1] + 0.3 * mu[0]) / math.sqrt(1.09)  # 17° off orthogonal, the same norm
+        return torch.stack([mu[0], second])
+    return skewed
+
+
+def _extra_update_on_the_first_step(step):
+    def twice(self, i):
+        loss = step(self, i)
+        if i == 0:
+            self._pre = None
+            step(self, i)
+        return loss
+    return twice
+
+
+def _train_risk_not_squared(eigenlearning):
+    def unsquared(eigvals, target_power, n, k, ridge, noise):
+        out = eigenlearning(eigvals, target_power, n, k, ridge, noise)
+        ratio = (out["train_risk"] / out["test_risk"]) ** 0.5
+        out["train_risk"] = ratio * out["test_risk"]
+        return out
+    return unsquared
+
+
+def _ridge_per_sample(ridge_fit):
+    def mean_convention(Phi, y, ridges):
+        return ridge_fit(Phi, y, ridges * Phi.shape[0])  # δ·n: the ridge of a mean, not a summed, loss
+    return mean_convention
+
+
+def _features_without_eigenvalues(random_features):
+    def flat(x, eigvals, Z):
+        return random_features(x, torch.ones_like(eigvals), Z)
+    return flat
+
+
+def _kernel_limit_bias_not_squared(eigenlearning):
+    import numpy as np
+
+    def linear_bias(eigvals, target_power, n, k, ridge, noise):
+        out = eigenlearning(eigvals, target_power, n, k, ridge, noise)
+        gamma, omega = np.asarray(out["gamma"]), np.asarray(out["overfitting_coefficient"])
+        L = np.asarray(eigvals)[None, :] / (np.asarray(eigvals)[None, :] + gamma.reshape(-1, 1))
+        bias = (1 - L) @ np.asarray(target_power)  # (1 − L_i) instead of (1 − L_i)²
+        noise_b = np.broadcast_to(np.asarray(noise, float), gamma.shape).ravel()
+        out["test_risk"] = (omega.ravel() * (bias + noise_b)).reshape(gamma.shape)
+        return out
+    return linear_bias
+
+
+MUTANTS = [
+    Mutant("B1 summed loss", "the GD step differentiates the summed logistic loss, not the mean (no 1/n)",
+           f"{BEN}.models:gd_update", _summed_loss, (GD_CHECK,)),
+    Mutant("B2 every ReLU active", "the GD step drops ReLU'(<w_j, x_i>): every neuron sees every sample",
+           f"{BEN}.models:gd_update", _every_relu_active, (GD_CHECK,)),
+    Mutant("B3 gradient ascent", "the GD step adds +lr ∇L instead of −lr ∇L", f"{BEN}.models:gd_update",
+           _ascent, (GD_CHECK, STEP_CHECK)),
+    Mutant("B4 g_i fixed at 1/2", "the loss derivative g_i is taken as 1/2 always (valid only while |f| ≪ 1)",
+           f"{BEN}.models:loss_derivative", lambda fn: (lambda f, y: torch.full_like(f, 0.5)), (GD_CHECK,)),
+    Mutant("B5 noisy test labels", "test accuracy is measured against flipped labels, not clean ones",
+           f"{BEN}.experiment:draw", _noisy_test_labels, (DATA_CHECK, STEP_CHECK)),
+    Mutant("B6 flip rate doubled", "labels are flipped with probability 2·label_noise",
+           f"{BEN}.data:xor_clusters", _double_flip_rate, (DATA_CHECK,)),
+    Mutant("B7 means not orthogonal", "μ2 is 17° off orthogonal to μ1", f"{BEN}.data:cluster_means",
+           _skewed_means, (DATA_CHECK,)),
+    Mutant("B8 two updates at step 1", "the first logged step is after two GD updates (an off-by-one)",
+           f"{BEN}.experiment:_Experiment.step", _extra_update_on_the_first_step, (STEP_CHECK,)),
+    Mutant("B9 train risk not squared", "the theory's train risk is (δ/nκ)·E_te instead of (δ/nκ)²·E_te",
+           f"{BEN}.ridge:eigenlearning", _train_risk_not_squared, (THEORY_CHECK,)),
+    Mutant("B10 ridge per sample", "the simulation adds n·δ to the kernel (the mean-loss convention)",
+           f"{BEN}.ridge:ridge_fit", _ridge_per_sample, (FIT_CHECK, THEORY_CHECK)),
+    Mutant("B11 features ignore the spectrum", "random features drop Λ^(1/2): the kernel is flat, not i^(−α)",
+           f"{BEN}.ridge:random_features", _features_without_eigenvalues, (KERNEL_CHECK, THEORY_CHECK)),
+    Mutant("B12 bias not squared", "the theory's bias term uses (1 − L_i) where kernel regression has (1 − L_i)²",
+           f"{BEN}.ridge:eigenlearning", _kernel_limit_bias_not_squared, (BAYES_CHECK, THEORY_CHECK)),
+]

@@ -1,0 +1,163 @@
+"""Science checks of chapter 2 (benign overfitting): each claim the chapter rests on, against a reference.
+
+tests/mutation/benign_mutants.py injects plausible bugs and requires at least one of these checks to
+fail with each. So the checks take no fixtures and reach library functions through their modules at call
+time (`models.gd_update`, not a name imported here), so that a patched function is the one checked.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from minilib import benign, replicas
+from minilib.benign import experiment, models, ridge
+
+TINY = benign.XorConfig(dim=300, n_train=20, n_test=40, width=12, mu_norm=8.0, label_noise=0.2, init_scale=1e-3,
+                        lr=1e-2, steps=3, device="cpu")
+
+
+# --- Part A: the data ---------------------------------------------------------------------------------
+
+
+def test_xor_clusters_have_orthogonal_means_unit_noise_the_flip_rate_and_clean_test_labels():
+    c = TINY.replace(dim=400, n_train=4000, n_test=4000, mu_norm=30.0, label_noise=0.2)
+    d = experiment.draw(c, torch.Generator().manual_seed(5))
+    mu = d["means"]
+    assert abs(float(mu[0] @ mu[1])) < 1e-9 * c.mu_norm**2, "the two cluster means are not orthogonal"
+    assert torch.allclose(mu.norm(dim=1), torch.full((2,), c.mu_norm, dtype=mu.dtype)), "‖μ_k‖ != mu_norm"
+    for x, labels, n in ((d["x"], d["clean"], c.n_train), (d["x_test"], d["clean_test"], c.n_test)):
+        # The nearest of ±μ1, ±μ2 (‖μ‖ = 30 ≫ the noise's projection) names each point's cluster.
+        proj = x @ mu.T  # [n, 2]
+        cluster = proj.abs().argmax(1)
+        expected = torch.where(labels > 0, 0, 1)
+        assert (cluster == expected).all(), "a point sits on a cluster of the other clean class"
+        noise = x - torch.sign(proj.gather(1, cluster[:, None])) * mu[cluster]
+        per_dim = float(noise.pow(2).mean())
+        assert abs(per_dim - 1) < 0.02, f"ξ has variance {per_dim:.3f} per coordinate, not 1"
+        assert abs(float((labels > 0).double().mean()) - 0.5) < 4 * math.sqrt(0.25 / n), "the classes are not fair"
+    flipped = float((d["y"] != d["clean"]).double().mean())
+    bound = 4 * math.sqrt(0.2 * 0.8 / c.n_train)
+    assert abs(flipped - 0.2) < bound, f"{flipped:.3f} of the training labels are flipped, not 0.2 ± {bound:.3f}"
+    assert set(d["clean_test"].tolist()) == {-1.0, 1.0}
+
+
+# --- Part A: the network and its gradient-descent step ----------------------------------------------------
+
+
+def test_gd_update_is_minus_lr_times_the_autograd_gradient_of_the_mean_logistic_loss():
+    # Weights of scale 1, so f is of order 1 and g_i = sigmoid(−y_i f_i) differs between samples.
+    gen = torch.Generator().manual_seed(0)
+    R, n, p, m = 2, 9, 7, 5
+    W = torch.randn(R, m, p, generator=gen, dtype=torch.float64)
+    a = (torch.randint(0, 2, (R, m), generator=gen) * 2 - 1).double() / math.sqrt(m)
+    x = torch.randn(R, n, p, generator=gen, dtype=torch.float64) * 2
+    y = (torch.randint(0, 2, (R, n), generator=gen) * 2 - 1).double()
+    lr = torch.tensor([0.3, 0.05], dtype=torch.float64)
+    Wg = W.clone().requires_grad_()
+    f = (x @ Wg.transpose(1, 2)).relu() @ a[:, :, None]  # the network written out, [R, n, 1]
+    loss = torch.log1p(torch.exp(-y * f[..., 0])).mean(1)  # (1/n) Σ log(1 + e^(−y f)) per replica
+    (grad,) = torch.autograd.grad(loss.sum(), Wg)
+    expected = -lr[:, None, None] * grad
+    got = models.gd_update(W, a, x, y, lr)
+    assert torch.allclose(got, expected, rtol=1e-10, atol=1e-14), \
+        f"ΔW differs from −lr ∇L: max |difference| {float((got - expected).abs().max()):.3g}"
+    assert torch.allclose(models.network(W, a, x), f[..., 0], rtol=1e-12)
+
+
+def test_a_run_logs_the_initial_state_at_step_0_and_one_gd_update_at_step_1():
+    c = TINY
+    run = benign.run(c, progress=False)
+    assert run.history["step"].tolist() == list(range(c.steps + 1)), "not logged at every step from 0"
+    # The same data and weights, drawn in the same order from the seed, updated by hand.
+    exp = experiment._Experiment([c])
+    W0 = exp.W.clone()
+    at_init = exp.evaluate()
+    for k, v in at_init.items():
+        np.testing.assert_allclose(run.history[k][0], v[0], rtol=1e-12, err_msg=f"{k} at step 0 is not the init's")
+    s = exp.sets
+    manual = W0 + models.gd_update(W0, exp.a, s["x"], s["y"], c.lr)
+    f_train = models.network(manual, exp.a, s["x"])[0]
+    f_test = models.network(manual, exp.a, s["x_test"])[0]
+    train_acc = float((torch.sign(f_train) == s["y"][0]).double().mean())  # against the observed labels
+    test_acc = float((torch.sign(f_test) == s["clean_test"][0]).double().mean())  # against clean labels
+    assert run.history["train_acc"][1] == pytest.approx(train_acc), "train accuracy at step 1 is not after one update"
+    assert run.history["test_acc"][1] == pytest.approx(test_acc), "test accuracy at step 1 is not after one update"
+    flipped = s["y"][0] != s["clean"][0]
+    fit = float(((torch.sign(f_train) == s["y"][0]) & flipped).double().sum() / flipped.double().sum())
+    assert run.history["flipped_fit"][1] == pytest.approx(fit)
+
+
+def test_the_benign_overfitting_signature_at_a_small_size():
+    # Xu et al.'s regime (lr/init = 1000, p ≫ n): all noisy labels fitted after ONE step, test near chance
+    # then; test near 1 a few steps later, with the noisy labels still fitted.
+    base = benign.XorConfig(dim=3000, n_train=30, n_test=300, width=60, mu_norm=25.0, label_noise=0.1,
+                            steps=8, device="cpu")
+    runs = benign.run_sweep([base.replace(seed=s) for s in range(4)], progress=False)
+    train1 = np.median([r.history["train_acc"][1] for r in runs])
+    test1 = np.median([r.history["test_acc"][1] for r in runs])
+    test_end = np.median([r.final("test_acc") for r in runs])
+    assert train1 == 1.0, f"median train accuracy after one step {train1}"
+    assert abs(test1 - 0.5) <= 0.15, f"median test accuracy after one step {test1}: not near chance"
+    assert test_end >= 0.9, f"median test accuracy after {base.steps} steps {test_end}"
+    assert np.median([r.final("train_acc") for r in runs]) >= 0.95, "the noisy labels are no longer fitted"
+
+
+def test_the_batched_path_forced_on_a_cpu_trains_like_one_replica_at_a_time():
+    configs = [TINY.replace(seed=s, lr=lr) for s, lr in ((0, 1e-2), (1, 3e-2), (2, 1e-2))]
+    alone = benign.run_sweep(configs, progress=False)
+    with replicas.force_stacked(True):
+        batched = benign.run_sweep(configs, progress=False)
+    for a, b in zip(alone, batched):
+        for k in a.history:
+            np.testing.assert_allclose(b.history[k], a.history[k], rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+# --- Part B: random-feature ridge regression -------------------------------------------------------------
+
+
+def test_random_features_average_to_the_kernel():
+    gen = torch.Generator().manual_seed(1)
+    M, k = 30, 200_000
+    lam = torch.arange(1, M + 1, dtype=torch.float64) ** -1.5
+    x = torch.randn(4, M, generator=gen, dtype=torch.float64)
+    Z = torch.randn(k, M, generator=gen, dtype=torch.float64)
+    phi = ridge.random_features(x, lam, Z)
+    kernel = (x * lam) @ x.T
+    assert torch.allclose(phi @ phi.T, kernel, atol=0.02 * float(kernel.diag().max())), "φ·φ' is not Σ λ_i x_i x'_i"
+
+
+def test_ridge_fit_solves_the_regularised_system_with_the_ridge_on_the_summed_kernel():
+    gen = torch.Generator().manual_seed(2)
+    for n, k in ((12, 5), (5, 12)):
+        Phi = torch.randn(n, k, generator=gen, dtype=torch.float64)
+        y = torch.randn(n, generator=gen, dtype=torch.float64)
+        ridges = torch.tensor([0.3, 2.0], dtype=torch.float64)
+        got = ridge.ridge_fit(Phi, y, ridges)
+        for j, d in enumerate(ridges):
+            ref = Phi.T @ torch.linalg.solve(Phi @ Phi.T + d * torch.eye(n, dtype=torch.float64), y)
+            assert torch.allclose(got[:, j], ref, atol=1e-10), f"n={n}, k={k}, ridge={float(d)}"
+
+
+def test_the_eigenframework_predicts_the_simulated_risks():
+    # Simon et al. 2023: theory and simulation agree within ~5–10% away from the interpolation peak.
+    base = benign.RidgeConfig(n_latent=600, n_train=60, n_features=90, noise=0.5, n_trials=24, seed=3)
+    changes = (dict(ridge=0.05), dict(n_features=30, ridge=0.05), dict(ridge=1.0), dict(n_features=400, ridge=1e-4))
+    for change in changes:
+        c = base.replace(**change)
+        th, sim = benign.ridge_theory(c), benign.ridge_simulate(c)
+        for key in ("test_risk", "train_risk"):
+            assert sim[key] == pytest.approx(th[key], rel=0.12), f"{change}: {key} simulated {sim[key]:.4g}, " \
+                                                                 f"theory {th[key]:.4g}"
+
+
+def test_in_the_kernel_limit_with_beta_equal_alpha_the_best_ridge_is_the_noise_variance():
+    # β = α: v_i² = λ_i, the target's power is the GP prior whose covariance is the kernel; kernel ridge
+    # regression with (K + δ I)^(−1) is then the posterior mean exactly when δ = σ², so δ = σ² is optimal.
+    for noise in (0.1, 0.5, 2.0):
+        c = benign.RidgeConfig(n_latent=2000, alpha=1.5, beta=1.5, noise=noise, n_train=100)
+        ridges = np.geomspace(noise / 30, noise * 30, 601)
+        risk = benign.ridge_theory(c, n_features=np.inf, ridge=ridges)["test_risk"]
+        best = ridges[np.argmin(risk)]
+        assert best == pytest.approx(noise, rel=0.03), f"σ² = {noise}: the theory's best ridge is {best:.4g}"
