@@ -279,7 +279,6 @@ class Explorer:
         self._gen = 0  # bumped by every start/cancel; a thread of an older generation never touches the widgets
         self._lock = threading.RLock()
         self._set_status("press Run to train with these settings", "info")
-        self._show_expected(base_config)
 
         old = _LIVE.get(module.__name__)
         if old is not None and old is not self:
@@ -319,29 +318,29 @@ class Explorer:
                 self._hline_index[label] = len(fig.data) - 1
         self._n_titles = len(fig.layout.annotations)
         fig.update_layout(template=plots.LAYOUT, title=dict(text=self.title), hovermode="x unified")
+        # Set up before the widget exists: a change sent before the browser draws it would be lost.
+        self._show_expected(self.base_config, fig)
+        self._hint(_HINT, fig)
         return go.FigureWidget(fig)
 
-    def _hint(self, text: str | None):
+    def _hint(self, text: str | None, fig=None):
         """Show (or with None remove) a note in the middle of the empty figure."""
-        keep = list(self.figure.layout.annotations[:self._n_titles])
+        fig = self.figure if fig is None else fig
+        keep = list(fig.layout.annotations[:self._n_titles])
         if text:
             keep.append(go.layout.Annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5,
                                              showarrow=False, font=dict(size=15, color="#888")))
-        self.figure.layout.annotations = keep
+        fig.layout.annotations = keep
 
-    def _show_expected(self, cfg: Config):
+    def _show_expected(self, cfg: Config, fig=None):
         """Axes for the run about to happen: x from 0 to the config's steps, guide lines at their values."""
+        fig = self.figure if fig is None else fig
         total = max(int(self.module.num_steps(cfg)), 1)
-        with self.figure.batch_update():
-            self.figure.update_xaxes(range=[0, math.log10(total)] if self.log_x else [0, total])
-            lines = self.hlines(cfg) if self.hlines is not None else {}
-            for label, idx in self._hline_index.items():
-                y = float(lines[label])
-                self.figure.data[idx].x = [1 if self.log_x else 0, total]
-                self.figure.data[idx].y = [y, y]
-                self.figure.data[idx].visible = bool(y > 0 or self.log_y is False)
-            if self.run is None:
-                self._hint(_HINT)
+        fig.update_xaxes(range=[0, math.log10(total)] if self.log_x else [0, total])
+        lines = self.hlines(cfg) if self.hlines is not None else {}
+        for label, idx in self._hline_index.items():
+            y = float(lines[label])
+            fig.data[idx].update(x=[1 if self.log_x else 0, total], y=[y, y], visible=bool(y > 0 or not self.log_y))
 
     def _show(self, steps, columns: dict[str, list], opacity: float = 1.0):
         """Put the data so far into the figure, as one batched update."""
@@ -414,9 +413,10 @@ class Explorer:
         with self._lock:
             self._gen += 1
             gen = self._gen
-            self._show([], {m: [] for m in self.metrics})
-            self._show_expected(cfg)
-            self._hint(None)
+            with self.figure.batch_update():
+                self._show([], {m: [] for m in self.metrics})
+                self._show_expected(cfg)
+                self._hint(None)
             self.progress.max, self.progress.bar_style = total, ""
             self._set_progress(0, total, 0.0)
             self._set_status("running…", "info")
