@@ -1,0 +1,189 @@
+"""Unit tests of minilib.opposing at tiny size: configs, data, runs, sweeps, the measurement kit."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from minilib import opposing as o
+from minilib import replicas
+from minilib.opposing import analysis, sharpness
+from minilib.runs import ConfigError
+
+TINY = o.Config(n=60, dim=6, width=4, steps=30, sharpness_every=5, device="cpu")
+TINY_DIGITS = o.digits_config(n=200, width=8, steps=20, log_every=5, sharpness_every=10, device="cpu")
+
+
+# --- configs ------------------------------------------------------------------------------------------
+
+
+def test_the_defaults_are_the_toy_of_the_issue():
+    c = o.ToyConfig()
+    assert o.ToyConfig is o.Config
+    assert (c.task, c.n, c.dim, c.group_a, c.group_b, c.alpha, c.core, c.noise, c.width, c.lr, c.optimizer,
+            c.steps) == ("toy", 1000, 50, 0.06, 0.04, 8.0, 0.2, 0.05, 32, 0.08, "gd", 1500)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(n=5), r"Config.n=5 is out of range: allowed 10 <= n <= 100000"),
+    (dict(alpha=-1.0), r"Config.alpha=-1.0 is out of range: allowed 0.0 <= alpha <= 1000.0"),
+    (dict(group_a=1.5), r"Config.group_a=1.5 is out of range: allowed 0.0 <= group_a <= 1.0"),
+    (dict(group_a=0.7, group_b=0.6), r"group_a \+ group_b = 1.3 is out of range"),
+    (dict(optimizer="sgd"), r"Config.optimizer='sgd' is not allowed: one of 'gd', 'adam'"),
+    (dict(task="cifar"), r"Config.task='cifar' is not allowed: one of 'toy', 'digits'"),
+    (dict(lr=0.0), r"Config.lr=0.0 is out of range: allowed 1e-06 <= lr <= 100.0"),
+    (dict(batch_size=2000), r"Config.batch_size=2000 is out of range: allowed 0 <= batch_size <= n = 1000"),
+    (dict(log_every=3, sharpness_every=10), r"sharpness_every=10 must be a multiple of log_every=3"),
+    (dict(task="digits", n=1797), r"Config.n=1797 is out of range for task='digits': allowed 10 <= n <= 1796"),
+    (dict(width=0), r"Config.width=0 is out of range: allowed 1 <= width <= 4096"),
+    (dict(steps=2.5), r"Config.steps=2.5 has the wrong type: expected int"),
+])
+def test_a_bad_config_names_the_field_and_the_allowed_range(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        o.Config(**bad)
+
+
+def test_run_refuses_another_config():
+    with pytest.raises(TypeError, match="run\\(\\) needs an opposing.Config"):
+        o.run(object())
+
+
+# --- runs ---------------------------------------------------------------------------------------------
+
+
+def test_a_toy_run_logs_every_step_and_sharpness_on_its_schedule():
+    run = o.run(TINY, progress=False)
+    h = run.history
+    assert set(h) == {"step", "loss", "loss_a", "loss_b", "loss_rest", "sharpness"}
+    assert list(h["step"]) == list(range(31)) and run.status == "completed"
+    measured = np.isfinite(h["sharpness"])
+    assert list(h["step"][measured]) == list(range(0, 31, 5)), "sharpness every 5 steps, NaN between"
+    assert (h["sharpness"][measured] > 0).all()
+    assert set(run.artifacts) == {"group", "jump_step", "jump_before", "jump_after"}
+    assert run.artifacts["jump_before"].shape == (60,) and run.artifacts["jump_step"] >= 3
+
+
+def test_runs_repeat_with_the_seed_and_change_with_it():
+    a, b, c = (o.run(TINY.replace(seed=s), progress=False) for s in (0, 0, 1))
+    assert np.array_equal(a.history["loss"], b.history["loss"])
+    assert not np.array_equal(a.history["loss"], c.history["loss"])
+
+
+def test_no_sharpness_when_switched_off_and_an_empty_group_is_nan():
+    run = o.run(TINY.replace(sharpness_every=0, group_b=0.0), progress=False)
+    assert np.isnan(run.history["sharpness"]).all() and np.isnan(run.history["loss_b"]).all()
+    assert np.isfinite(run.history["loss_a"]).all()
+
+
+def test_a_digits_run_with_minibatches_logs_every_log_every_steps():
+    run = o.run(TINY_DIGITS, progress=False)
+    assert list(run.history["step"]) == [0, 5, 10, 15, 20]
+    assert np.isfinite(run.history["sharpness"]).sum() == 3
+    assert run.history["loss"][-1] < run.history["loss"][0]
+
+
+def test_a_huge_learning_rate_diverges_and_says_when():
+    run = o.run(TINY.replace(lr=50.0, steps=200), progress=False)
+    assert run.status == "diverged" and run.diverged_at is not None and run.diverged_at < 200
+
+
+def test_stop_and_on_step():
+    seen, flag = [], threading.Event()
+
+    def on_step(step, m):
+        seen.append(m)
+        if step >= 10:
+            flag.set()
+
+    run = o.run(TINY, on_step=on_step, stop=flag, progress=False)
+    assert run.status == "stopped" and run.history["step"][-1] == 10
+    assert all(isinstance(m["loss"], float) for m in seen)
+
+
+def test_a_sweep_of_two_shapes_equals_single_runs_on_both_paths():
+    configs = [TINY, TINY.replace(seed=1, lr=0.05, alpha=4.0), TINY.replace(width=3),
+               TINY.replace(seed=2, width=3, clip=0.5)]
+    swept = o.run_sweep(configs, progress=False)
+    with replicas.force_stacked(True):
+        batched = o.run_sweep(configs, progress=False)
+    for cfg, s, b in zip(configs, swept, batched):
+        alone = o.run(cfg, progress=False)
+        assert s.config == cfg and set(s.meta) >= {"seconds", "replicas", "code_version"}
+        for k in alone.history:
+            np.testing.assert_allclose(s.history[k], alone.history[k], rtol=1e-10, err_msg=k)
+            np.testing.assert_allclose(b.history[k], alone.history[k], rtol=1e-8, err_msg=k)
+        for k in alone.artifacts:
+            np.testing.assert_allclose(s.artifacts[k], alone.artifacts[k], rtol=1e-10, err_msg=k)
+    assert {r.meta["replicas"] for r in swept} == {2}
+
+
+# --- the kit ------------------------------------------------------------------------------------------
+
+
+def test_hessian_helper_and_power_iteration_agree_on_a_tiny_network():
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(1, 12, 3, generator=gen, dtype=torch.float64), torch.randn(1, 12, generator=gen,
+                                                                                 dtype=torch.float64)
+    params = [torch.randn(1, 3, 2, generator=gen, dtype=torch.float64), torch.randn(1, 2, 1, generator=gen,
+                                                                                     dtype=torch.float64)]
+    loss_fn = lambda ps: o.models.squared_loss(o.models.TwoLayerLinear.forward(ps, x), y).mean(1)
+    H = sharpness.hessian(loss_fn, params)
+    assert H.shape == (8, 8) and torch.allclose(H, H.T)
+    eigs = torch.linalg.eigvalsh(H)
+    top = eigs[eigs.abs().argmax()]  # power iteration finds the eigenvalue of largest magnitude
+    assert torch.allclose(sharpness.sharpness(loss_fn, params, iters=500, generator=gen), top[None], rtol=1e-6)
+    with pytest.raises(ValueError, match="iters=0 must be >= 1"):
+        sharpness.power_iteration(loss_fn, params, iters=0)
+
+
+def test_warm_started_power_iteration_needs_few_products():
+    gen = torch.Generator().manual_seed(1)
+    A = torch.diag(torch.tensor([5.0, 1.0, 0.5], dtype=torch.float64))
+    quad = lambda ps: 0.5 * torch.einsum("ri,ij,rj->r", ps[0], A, ps[0])
+    theta = [torch.ones(1, 3, dtype=torch.float64)]
+    eig, vec = sharpness.power_iteration(quad, theta, iters=50, generator=gen)
+    again, _ = sharpness.power_iteration(quad, theta, iters=1, start=vec)
+    assert torch.allclose(again, eig) and abs(float(eig) - 5.0) < 1e-9
+
+
+def test_analysis_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="k=0 is out of range: allowed 1 <= k <= 3"):
+        analysis.top_changes(np.zeros(3), np.ones(3), 0)
+    with pytest.raises(ValueError, match="before and after must be 1-D of equal length"):
+        analysis.top_changes(np.zeros(3), np.ones(4), 1)
+    with pytest.raises(ValueError, match="skip=1.0 is out of range"):
+        analysis.spike(np.ones(4), np.arange(4), skip=1.0)
+    assert analysis.spike(np.array([1.0, 0.5, np.inf, 0.1]), np.arange(4))[0] == np.inf
+
+
+# --- the chapter's coded exercises ----------------------------------------------------------------------
+
+EXERCISES = ("opposing.hvp", "opposing.top_eigenvalue", "opposing.top_changes")
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_each_exercise_passes_its_reference_and_catches_its_recorded_mistakes(name):
+    from minilib import exercises
+
+    ex = exercises.get(name)
+    assert ex.chapter == "03_opposing_signals" and len(ex.mistakes) >= 2
+    assert exercises.verdict(name, ex.reference).status == "passed"
+    for mistake in ex.mistakes:
+        verdict = exercises.verdict(name, mistake.fn)
+        assert verdict.status == "failed", (mistake.what, verdict.message)
+        assert f"hint: {mistake.hint}" in verdict.message, (mistake.what, verdict.message)
+
+
+def test_the_exercise_references_agree_with_the_library():
+    from minilib.opposing import exercises as ex
+
+    gen = torch.Generator().manual_seed(4)
+    before, after = (torch.rand(50, generator=gen, dtype=torch.float64) for _ in range(2))
+    assert ex.top_changes(before, after, 7).tolist() == list(analysis.top_changes(before.numpy(), after.numpy(), 7))
+    A = torch.diag(torch.tensor([3.0, 1.0], dtype=torch.float64))
+    quad = lambda ps: 0.5 * torch.einsum("ri,ij,rj->r", ps[0], A, ps[0])
+    theta, v = torch.tensor([0.3, -1.0], dtype=torch.float64), torch.tensor([1.0, 2.0], dtype=torch.float64)
+    ours = sharpness.hvp(quad, [theta[None]], [v[None]])[0][0]
+    assert torch.allclose(ex.hvp(lambda t: quad([t[None]])[0], theta, v), ours)
+    assert abs(ex.top_eigenvalue(lambda u: A @ u, torch.ones(2, dtype=torch.float64), 60) - 3.0) < 1e-12
