@@ -227,7 +227,8 @@ def test_final_vs_draws_the_median_and_band_of_seeds():
     fig = plots.final_vs(runs, "lr", "loss", title="t")
     (tr,) = fig.data
     assert list(tr.x) == [0.1, 0.3] and np.allclose(tr.y, [3.0, 5.0])
-    assert np.allclose(tr.error_y.array, [1.2, 1.2]) and np.allclose(tr.error_y.arrayminus, [1.2, 1.2]) and "median of 5" in tr.name
+    assert np.allclose(tr.error_y.array, [1.2, 1.2]) and np.allclose(tr.error_y.arrayminus, [1.2, 1.2])
+    assert "median of 5" in tr.name
     with pytest.raises(ValueError, match="by='depth' is not a config field"):
         plots.final_vs(runs, "depth", "loss", title="t")
 
