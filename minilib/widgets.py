@@ -16,6 +16,7 @@ Introduced in chapter 0 (`nbs/00_start_here.py`); the choices behind it are in `
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import sys
 import threading
@@ -40,6 +41,7 @@ JOIN_SECONDS = 30.0  # how long a cancel waits for the old run to reach its next
 #: unstable: it did not diverge to NaN, but its curve is dominated by a spike, not by learning.
 UNSTABLE_FACTOR = 10.0
 THREAD_PREFIX = "minilib-explorer"  # every training thread's name starts with this (tests count them)
+_RUN_NUMBERS = itertools.count(1)  # numbers the threads' names: thread idents are reused, names are not
 BOOK_NOTE = (
     "<div class='minilib-explorer-note' style='border-left:4px solid #888;padding:0.5em 1em;"
     "background:#f6f6f6'><b>Live explorer.</b> The live explorer needs a running Python kernel: open this "
@@ -433,7 +435,7 @@ class Explorer:
 
         self._flag = _StopFlag(tick)
         self._thread = threading.Thread(target=self._work, args=(gen, cfg, self._flag, total, t0),
-                                        name=f"{THREAD_PREFIX}-{self.name}", daemon=True)
+                                        name=f"{THREAD_PREFIX}-{self.name}-{next(_RUN_NUMBERS)}", daemon=True)
         self._thread.start()
 
     def stop(self, reason: str = "stopped"):
