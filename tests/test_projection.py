@@ -147,6 +147,12 @@ def test_a_sweep_of_two_shapes_equals_single_runs(base):
         np.testing.assert_allclose(b.history["loss"], a.history["loss"], rtol=2e-4, err_msg="stacked path")
 
 
+def test_a_diverging_run_ends_as_diverged_with_its_metrics_undefined():
+    run = p.run(TINY.replace(lr=1.0, init_scale=0.5, steps=200, num_logs=3, log_spaced=False), progress=False)
+    assert run.status == "diverged" and run.diverged_at is not None
+    assert np.isnan(run.history["slope"][-1]) and np.isnan(run.history["probe_pre"][-1])
+
+
 def test_a_stop_ends_the_run_early():
     class Stop:
         calls = 0
@@ -164,3 +170,39 @@ def test_run_refuses_another_config_type():
 
     with pytest.raises(TypeError, match="needs a projection.Config"):
         p.run(curvefit.Config(), progress=False)
+
+
+# --- the coded exercises -----------------------------------------------------------------------------
+
+from minilib import exercises  # noqa: E402 - the chapter's exercises are registered by importing projection
+
+PROJECTION_EXERCISES = sorted(n for n in exercises.EXERCISES if n.startswith("projection."))
+
+
+def test_the_chapter_registers_two_coded_exercises():
+    assert PROJECTION_EXERCISES == ["projection.balanced_encoder_weights", "projection.spectral_loss"]
+
+
+@pytest.mark.parametrize("name", PROJECTION_EXERCISES)
+def test_the_reference_passes_and_every_recorded_mistake_fails_with_its_hint(name):
+    ex = exercises.EXERCISES[name]
+    assert exercises.verdict(name, ex.reference).status == "passed"
+    assert len(ex.mistakes) >= 2
+    for mistake in ex.mistakes:
+        verdict = exercises.verdict(name, mistake.fn)
+        assert verdict.status == "failed" and f"hint: {mistake.hint}" in verdict.message, verdict.message
+
+
+def test_the_explorer_shows_a_per_feature_field_as_text_and_reads_it_back():
+    from minilib import widgets
+
+    ex = widgets.Explorer(p, TINY, fields=["drop_probs", "depth"], metrics=["loss", "probe_pre"])
+    try:
+        assert ex.controls["drop_probs"].value == str(TINY.drop_probs)
+        ex.controls["drop_probs"].value = "0, 0.5, 0.2, 0, 0.99, 0.3, 0, 0.6"
+        assert ex.config().drop_probs == (0.0, 0.5, 0.2, 0.0, 0.99, 0.3, 0.0, 0.6)
+        ex.controls["drop_probs"].value = "0, 0.5, 0.2"
+        with pytest.raises(ConfigError, match="drop_probs has 3 entries but feature_scales has 8"):
+            ex.config()
+    finally:
+        ex.close()

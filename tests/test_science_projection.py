@@ -110,6 +110,7 @@ def test_the_pre_projection_representation_is_the_encoder_output():
     x = torch.randn(7, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
     pre, post = exp.representations(0, x)
     W1, W2, W3 = (w[0].detach() for w in exp.weights)
+    assert pre.shape == (7, 5) and post.shape == (7, 4), (pre.shape, post.shape)
     assert torch.allclose(pre, x @ W1.T) and torch.allclose(post, x @ (W3 @ W2 @ W1).T)
     table = exp.feature_table(0)
     assert np.allclose(table[0], W1.norm(dim=0).numpy()) and np.allclose(table[-1], (W3 @ W2 @ W1).norm(dim=0).numpy())

@@ -202,6 +202,8 @@ def _opt(params, configs):
 
 def slope(pre: np.ndarray, post: np.ndarray) -> float:
     """Least-squares slope of log(pre) against log(post) over the features the map keeps (post > 0)."""
+    if not (np.isfinite(pre).all() and np.isfinite(post).all()):
+        return math.nan  # a diverged run
     keep = post > 1e-9 * post.max()
     if keep.sum() < 2 or np.ptp(np.log(post[keep])) < 1e-9:
         return math.nan
@@ -210,6 +212,8 @@ def slope(pre: np.ndarray, post: np.ndarray) -> float:
 
 def spread(magnitudes: np.ndarray) -> float:
     """Largest over smallest feature magnitude, over features the map keeps (a measure of unequal weighting)."""
+    if not np.isfinite(magnitudes).all() or magnitudes.max() <= 0:
+        return math.nan  # a diverged (or all-zero) map
     keep = magnitudes > 1e-9 * magnitudes.max()
     return float(magnitudes[keep].max() / magnitudes[keep].min())
 
@@ -269,6 +273,8 @@ class _Linear:
         (px, py), (tx, ty), draws = self.probes[r]
         pre_pool, post_pool = self.representations(r, px)
         pre_test, post_test = self.representations(r, tx)
+        if not (torch.isfinite(post_pool).all() and torch.isfinite(pre_pool).all()):
+            return math.nan, math.nan  # a diverged run has no representation to probe
         py, ty, idx = py.to(self.device), ty.to(self.device), draws[n].to(self.device)
         return (float(probe.accuracy(pre_pool, py, pre_test, ty, idx).mean()),
                 float(probe.accuracy(post_pool, py, post_test, ty, idx).mean()))
