@@ -47,13 +47,16 @@ def digits() -> list[Config]:
 # (sharpness): it grows towards the spike near step 170, so 100 steps with rtol 1e-5. Digits, seeds 0 and
 # 1, first 200 steps: at most 5.9e-15 (minibatch SGD far from any spike there), so rtol 1e-6.
 EARLY_TOY = Tolerance(steps=100, rtol=1e-5)
+# The map includes alpha 10 and 12 at lr 0.08, which reach their spike sooner: by step 100 alpha 10 deviated
+# by 4.2e-4 (loss_a), within 50 steps the worst over the 12 runs was 1.0e-6, so 50 steps with rtol 1e-5.
+EARLY_MAP = Tolerance(steps=50, rtol=1e-5)
 EARLY_DIGITS = Tolerance(steps=200, rtol=1e-6)
 
 SHIPPED = {
     "toy": Shipped(toy, "the toy (alpha 8, GD lr 0.08, 1500 steps), 5 seeds", EARLY_TOY),
     "toy_controls": Shipped(toy_controls, "the toy without the outlier feature, at lr 0.04, and with Adam "
                                           "lr 0.01, 3 seeds each", EARLY_TOY),
-    "toy_map": Shipped(toy_map, "the toy over alpha (0-12) x lr (0.04, 0.08), seed 0, 800 steps", EARLY_TOY),
+    "toy_map": Shipped(toy_map, "the toy over alpha (0-12) x lr (0.04, 0.08), seed 0, 800 steps", EARLY_MAP),
     "digits": Shipped(digits, "digits MLP, SGD lr 0.3 batch 64, 2000 steps: patch +8, no patch, Adam 1e-3; "
                               "2 seeds each", EARLY_DIGITS),
 }

@@ -1,0 +1,606 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Outliers with opposing signals: loss spikes, sharpening and Adam vs SGD
+#
+# **The claim.** Training losses of neural networks do not fall smoothly: they spike, sometimes by orders
+# of magnitude, and recover. {cite:t}`rosenfeld2024opposing` trace many of these spikes to a few training
+# examples with *opposing signals*: two groups of outliers share one large feature (a bright sky, say)
+# whose association with the label is opposite between the groups. Early in training the network balances
+# the two groups in a narrow valley. As the network grows the weights that read the large feature, the
+# loss becomes ever sharper along it (*progressive sharpening*); once the curvature passes $2/\eta$ for a
+# step size $\eta$, gradient descent cannot stay in the valley. The two groups' losses then oscillate out
+# of phase, one high while the other is low, until the total loss spikes. This connects to the *edge of
+# stability* of {cite:t}`cohen2021eos`: full-batch gradient descent drives the top eigenvalue of the loss
+# Hessian (the *sharpness*) up to about $2/\eta$ and hovers there. The paper also argues that Adam is
+# less affected than SGD.
+#
+# This chapter measures it on this machine, in the order of the argument: a loss spike on real images
+# (scikit-learn's digits) and the examples responsible for it; the paper's kind of toy model, in which
+# the spike is clean; sharpness against $2/\eta$; the mechanism in closed form, which predicts how large
+# the outlier feature must be; and Adam against SGD.
+
+# %%
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from IPython.display import Markdown, display
+
+from minilib import cache, exercises, opposing, plots, runtime, widgets
+from minilib.opposing import analysis, mechanism, shipped
+
+torch.set_num_threads(1)
+print(runtime.describe())
+FAST = runtime.FAST
+
+# %%
+exercises.timing_note("03_opposing_signals")
+
+# %% [markdown]
+# ## The experiment in one object
+#
+# `opposing.Config` holds every choice of one run. Its defaults are the toy model of this chapter (task
+# `"toy"`); `opposing.digits_config()` gives the digits recipe. Each run logs, at every logged step, the
+# training loss of all examples, of group A, of group B and of the rest, and every `sharpness_every`
+# steps the sharpness: the top eigenvalue of the loss's Hessian, found by power iteration on
+# Hessian-vector products (`opposing.sharpness`). Bad values are refused with the allowed range:
+
+# %%
+for bad in (dict(alpha=-1.0), dict(group_a=0.7, group_b=0.6), dict(optimizer="sgd"),
+            dict(task="digits", n=1797), dict(log_every=3, sharpness_every=10)):
+    try:
+        opposing.Config(**bad)
+    except ValueError as err:
+        print(err)
+
+# %% [markdown]
+# ## A loss spike in the wild: digits with a bright patch
+#
+# scikit-learn ships the UCI handwritten digits (1797 images of 8×8 pixels), so nothing is downloaded.
+# The recipe: pixels scaled to $[0, 1]$, an MLP $64 \to 128 \to 128 \to 10$ with ReLU, cross-entropy,
+# minibatch SGD with $\eta = 0.3$ and batches of 64 for 2000 steps, 1500 training images. The opposing
+# signal is injected: on a random 30% of the training 3s (group A) and 30% of the training 8s (group B)
+# the four pixels of the top-left corner are raised by 8, a feature 8 times brighter than any pixel and
+# present in two classes. As controls, the same seeds without the patch, and with Adam ($\eta = 10^{-3}$)
+# instead of SGD. The full training loss is evaluated every 10 steps, the sharpness every 500. These runs
+# are shipped with the book (regenerate: `python -m minilib precompute opposing --only digits`); digits
+# are the real-data stand-in for the paper's image datasets, small enough for a CPU.
+
+# %%
+digit_runs = cache.run_or_load_many(opposing, shipped.digits(), progress=False, shipped=True)
+by_kind = {}
+for r in digit_runs:
+    kind = "Adam" if r.config.optimizer == "adam" else ("SGD, patched" if r.config.alpha > 0 else "SGD, no patch")
+    by_kind.setdefault(kind, []).append(r)
+spikes = {k: [analysis.spike(r.history["loss"], r.history["step"]) for r in rs] for k, rs in by_kind.items()}
+first = {k: rs[0] for k, rs in by_kind.items()}
+plots.curves(list(first.values()), ["loss"], labels=list(first), log_y=True,
+             title=f"Digits: training loss, seed {shipped.DIGIT_SEEDS[0]}",
+             y_title="training loss (cross-entropy, nats, log scale)")
+
+# %% [markdown]
+# *Figure: the full training loss of the digits MLP every 10 steps, with the patch under SGD, without it
+# under SGD, and with the patch under Adam (log scale).*
+
+# %%
+patched = by_kind["SGD, patched"][0]
+ratio, at = spikes["SGD, patched"][0]
+k = int(np.flatnonzero(patched.history["step"] == at)[0])
+fig = plots.curves(patched, ["loss_a", "loss_b", "loss_rest"], log_y=True,
+                   title="Digits with the patch (SGD): the loss of each group",
+                   y_title="training loss (cross-entropy, nats, log scale)")
+fig.add_vline(x=at, line_dash="dot", line_color="#888")
+fig
+
+# %% [markdown]
+# *Figure: the training loss of the patched 3s (group A), the patched 8s (group B) and every other image;
+# the dotted line marks the largest spike.*
+
+# %% tags=["remove-input"]
+fmt = lambda xs: ", ".join(f"{x:.1f}×" for x, _ in xs)
+display(Markdown(
+    f"Measured (shipped runs, seeds {', '.join(map(str, shipped.DIGIT_SEEDS))}): the largest spike of the "
+    f"training loss, against its running minimum, is **{fmt(spikes['SGD, patched'])}** with the patch, "
+    f"**{fmt(spikes['SGD, no patch'])}** without it and **{fmt(spikes['Adam'])}** with Adam. At the spike of "
+    f"seed {patched.config.seed} (step {at}) the loss of the patched 3s is "
+    f"**{patched.history['loss_a'][k]:.3g}**, of the patched 8s **{patched.history['loss_b'][k]:.3g}** and "
+    f"of all other images **{patched.history['loss_rest'][k]:.3g}**. A spike here is the largest "
+    "ratio $L_t / \\min_{s \\le t} L_s$ after the first 10% of the steps: SGD's noise alone produces a few× "
+    "late in training, when the running minimum is tiny, so what matters is the contrast on the same seeds."
+))
+
+# %%
+# Signature 1 (real data): on every seed the patched SGD run spikes several times more than SGD without
+# the patch and than Adam; at its spike one patched group carries the loss.
+for (p, _), (u, _), (a, _) in zip(spikes["SGD, patched"], spikes["SGD, no patch"], spikes["Adam"]):
+    assert p >= 2 * u and p >= 4 * a and p >= 10, (p, u, a)
+group_at_spike = max(patched.history["loss_a"][k], patched.history["loss_b"][k])
+assert group_at_spike >= 50 * patched.history["loss_rest"][k], group_at_spike
+print("check passed: patched SGD spikes", fmt(spikes["SGD, patched"]), "vs", fmt(spikes["SGD, no patch"]),
+      "unpatched and", fmt(spikes["Adam"]), "with Adam")
+
+# %% [markdown]
+# ## Who is responsible? The |Δℓ| detector
+#
+# The paper finds the opposing groups without knowing them: compare every training example's loss just
+# before a spike and at it, and list the examples whose loss changed most, $|\ell_i(t) - \ell_i(t-1)|$.
+# Every run keeps the per-example losses at its largest spike and at the logged step before it
+# (`run.artifacts`), and `analysis.top_changes` ranks them.
+
+# %%
+def detector_figure(run, title):
+    """|Δℓ| of every training example at the run's spike, sorted, coloured by group."""
+    art = run.artifacts
+    change = np.abs(art["jump_after"] - art["jump_before"])
+    order = np.argsort(-change, kind="stable")
+    fig = go.Figure()
+    names = {0: "other examples", 1: "group A", 2: "group B"}
+    for g, color in zip((1, 2, 0), (plots.COLORS[1], plots.COLORS[2], "#999")):
+        ranks = np.flatnonzero(art["group"][order] == g)
+        fig.add_scatter(x=ranks + 1, y=change[order][ranks], mode="markers", name=names[g],
+                        marker=dict(color=color, size=5))
+    fig.update_layout(template=plots.LAYOUT, title=dict(text=title))
+    fig.update_xaxes(title_text="rank by |Δℓ| (1 = largest change)", type="log")
+    fig.update_yaxes(title_text="|Δℓ|: change of the example's loss (nats)", type="log")
+    return fig
+
+
+detector_figure(patched, f"Digits: who changes at the spike (step {int(patched.artifacts['jump_step'])})")
+
+# %% [markdown]
+# *Figure: each training image's loss change between the logged step before the spike and the spike,
+# sorted from the largest; colour = group (patched 3s, patched 8s, the rest). Log axes.*
+
+# %% tags=["remove-input"]
+digit_precision = [analysis.detector_precision(r.artifacts["jump_before"], r.artifacts["jump_after"],
+                                               r.artifacts["group"]) for r in by_kind["SGD, patched"]]
+base_rate = float(np.mean(patched.artifacts["group"] != 0))
+shares = ", ".join(f"{p:.0%}" for p in digit_precision)
+display(Markdown(
+    f"Measured: of the 20 images whose loss changed most at the spike, **{shares}** (per seed) are patched, "
+    f"while only **{base_rate:.1%}** of the training images are."
+))
+
+# %%
+assert min(digit_precision) >= 0.9 and base_rate < 0.1, (digit_precision, base_rate)
+print(f"check passed: the detector's top 20 are >= 90% patched images (base rate {base_rate:.1%})")
+
+# %% [markdown]
+# ## The toy model, live
+#
+# The paper explains the effect on a minimal model; this is one of that kind. $n = 1000$ points in
+# $d = 50$ dimensions, labels $y = \pm 1$ at random, $x = 0.05\,\mathcal N(0, I_d)$ plus a weak *core*
+# feature $x_0 \mathrel{+}= 0.2\,y$. Group A is 6% of the points, all with $y = +1$; group B is 4%, all
+# with $y = -1$; both get the large shared feature $x_1 \mathrel{+}= \alpha$ with $\alpha = 8$: the same
+# feature says "+1" in group A and "−1" in group B. The network is linear with two layers,
+# $f(x) = v^\top W x$ of width 32 ($W \sim \mathcal N(0, 1/d)$, $v \sim \mathcal N(0, 1/32)$), trained on
+# $\tfrac12\,\mathrm{mean}\,(f - y)^2$ by full-batch gradient descent with $\eta = 0.08$, so
+# $2/\eta = 25$. Sharpness is measured every 10 steps. It runs live (fast mode: the first 400 steps, which
+# contain the spike).
+
+# %%
+TOY_STEPS = runtime.fast(1500, 400)
+toy = opposing.Config(steps=TOY_STEPS)
+run_toy = opposing.run(toy, progress=False)
+h = run_toy.history
+toy_ratio, toy_at = analysis.spike(h["loss"], h["step"])
+toy_onset = analysis.onset(h["loss"], h["step"])
+fig = plots.curves(run_toy, ["loss", "loss_a", "loss_b", "loss_rest"], log_y=True,
+                   title="The toy: training loss of each group (alpha 8, GD lr 0.08)",
+                   y_title="training loss ½(f − y)², log scale")
+fig
+
+# %% [markdown]
+# *Figure: the total training loss and the losses of group A, group B and the other 90% of the points,
+# at every step (log scale).*
+
+# %%
+sharp = np.isfinite(h["sharpness"])
+fig = plots.curves(run_toy, ["sharpness"], title="The toy: sharpness rises past 2/η, then falls at the spike",
+                   y_title="top Hessian eigenvalue (sharpness)")
+fig.data[-1].update(x=h["step"][sharp], y=h["sharpness"][sharp])
+plots.add_threshold(fig, 2 / toy.lr, "2/η = 25")
+fig
+
+# %% [markdown]
+# *Figure: the top eigenvalue of the Hessian of the training loss, every 10 steps, and the stability
+# threshold 2/η of gradient descent on a quadratic.*
+
+# %%
+window = (h["step"] > toy_onset - 25) & (h["step"] <= toy_at + 5)
+zoom = plots.curves(run_toy, ["loss_a", "loss_b"], title="Zoom: the two groups take turns before the spike",
+                    y_title="training loss ½(f − y)²")
+for tr, key in zip(zoom.data, ("loss_a", "loss_b")):
+    tr.update(x=h["step"][window], y=h[key][window], mode="lines+markers")
+zoom.add_vline(x=toy_onset, line_dash="dot", line_color="#888")
+zoom
+
+# %% [markdown]
+# *Figure: the losses of groups A and B at every step from 25 steps before the onset of the spike (dotted:
+# the first step at which the total loss is 5% above its running minimum) to just after its peak.*
+
+# %% tags=["remove-input"]
+crossing = int(h["step"][sharp][np.argmax(h["sharpness"][sharp] > 2 / toy.lr)])
+opposite = analysis.opposite_moves(h["loss_a"], h["loss_b"], h["step"], toy_onset, window=20)
+corr = analysis.change_correlation(h["loss_a"], h["loss_b"], h["step"], toy_onset, window=10)
+toy_precision = analysis.detector_precision(run_toy.artifacts["jump_before"], run_toy.artifacts["jump_after"],
+                                            run_toy.artifacts["group"])
+display(Markdown(
+    f"Measured (this run, {run_toy.meta['seconds']:.1f} s): the sharpness starts at "
+    f"**{h['sharpness'][0]:.1f}**, crosses 2/η = 25 at step **{crossing}** and peaks at "
+    f"**{np.nanmax(h['sharpness'][h['step'] <= toy_at]):.1f}** before the spike. The spike begins at step "
+    f"**{toy_onset}** and peaks at step **{toy_at}**, **{toy_ratio:.0f}×** the running minimum of the loss. "
+    f"In the 20 steps before the onset the losses of A and B move in opposite directions at "
+    f"**{opposite:.0%}** of the steps; over the last 10 the correlation of their step-to-step changes is "
+    f"**{corr:.2f}**. The other 90% of the points barely move. Of the 20 points whose loss changed most at "
+    f"the spike, **{toy_precision:.0%}** belong to A ∪ B (10% of the data)."
+))
+
+# %%
+# Signature 2 (toy, as specified): spike >= 20x its running minimum; sharpness above 2/η before it; A and B
+# out of phase in most of the 20 steps before its onset; the |Δℓ| detector's top 20 >= 90% from A ∪ B.
+assert toy_ratio >= 20 and toy_at <= 350, (toy_ratio, toy_at)
+assert crossing < toy_onset and np.nanmax(h["sharpness"][h["step"] < toy_onset]) > 2 / toy.lr
+assert opposite > 0.5 and corr < -0.5, (opposite, corr)
+assert toy_precision >= 0.9, toy_precision
+print(f"check passed: spike {toy_ratio:.0f}x at step {toy_at}, sharpness > 2/η from step {crossing}, "
+      f"A/B opposite at {opposite:.0%} of the 20 steps before, detector {toy_precision:.0%}")
+
+# %% [markdown]
+# Two controls, also live: the same seed without the shared feature ($\alpha = 0$), and full-batch Adam
+# ($\eta = 0.01$) with it.
+
+# %%
+controls = opposing.run_sweep([toy.replace(alpha=0.0), toy.replace(optimizer="adam", lr=0.01)], progress=False)
+control_spikes = [analysis.spike(r.history["loss"], r.history["step"])[0] for r in controls]
+fig = plots.curves([run_toy, *controls], ["loss"], labels=["GD, alpha 8", "GD, alpha 0", "Adam lr 0.01, alpha 8"],
+                   log_y=True, title="Controls: no outlier feature, or Adam", y_title="training loss, log scale")
+fig
+
+# %% [markdown]
+# *Figure: the total training loss of the toy with the outlier feature under GD, without it under GD, and
+# with it under Adam.*
+
+# %%
+assert max(control_spikes) < 1.5, control_spikes
+print(f"check passed: largest spike without the feature {control_spikes[0]:.2f}x, with Adam {control_spikes[1]:.2f}x")
+
+# %% [markdown]
+# ## Five seeds and the controls at full size
+#
+# The toy was also run for 1500 steps on five seeds, and three of them without the feature, at half the
+# step ($\eta = 0.04$, $2/\eta = 50$) and with Adam (shipped: `python -m minilib precompute opposing --only
+# toy toy_controls`).
+
+# %%
+toy_runs = cache.run_or_load_many(opposing, shipped.toy(), progress=False, shipped=True)
+control_runs = cache.run_or_load_many(opposing, shipped.toy_controls(), progress=False, shipped=True)
+rows = []
+for r in toy_runs:
+    hh = r.history
+    ratio_r, at_r = analysis.spike(hh["loss"], hh["step"])
+    onset_r = analysis.onset(hh["loss"], hh["step"])
+    ok = np.isfinite(hh["sharpness"])
+    rows.append(dict(seed=r.config.seed, ratio=ratio_r, at=at_r, onset=onset_r,
+                     cross=int(hh["step"][ok][np.argmax(hh["sharpness"][ok] > 2 / r.config.lr)]),
+                     peak=float(np.nanmax(hh["sharpness"][hh["step"] <= at_r])),
+                     after=float(hh["sharpness"][ok][-1]),
+                     opposite=analysis.opposite_moves(hh["loss_a"], hh["loss_b"], hh["step"], onset_r),
+                     precision=analysis.detector_precision(r.artifacts["jump_before"], r.artifacts["jump_after"],
+                                                           r.artifacts["group"])))
+
+
+def control_label(c):
+    return "Adam lr 0.01" if c.optimizer == "adam" else ("alpha 0" if c.alpha == 0 else f"GD lr {c.lr:g}")
+
+
+control_spike = {}
+for r in control_runs:
+    control_spike.setdefault(control_label(r.config), []).append(analysis.spike(r.history["loss"],
+                                                                               r.history["step"])[0])
+fig = plots.curves(toy_runs, ["sharpness"], labels=[f"seed {r.config.seed}" for r in toy_runs],
+                   title="Sharpness of the toy, five seeds", y_title="top Hessian eigenvalue (sharpness)")
+for tr, r in zip(fig.data, toy_runs):
+    ok = np.isfinite(r.history["sharpness"])
+    tr.update(x=r.history["step"][ok], y=r.history["sharpness"][ok])
+plots.add_threshold(fig, 25, "2/η = 25")
+fig
+
+# %% [markdown]
+# *Figure: the sharpness of the toy over 1500 steps for five seeds, measured every 10 steps, with 2/η.*
+
+# %% tags=["remove-input"]
+table = ["| seed | spike (× running min) | peak step | onset | sharpness > 2/η from | peak sharpness | "
+         "sharpness at the end | A/B opposite (20 steps before) | detector top 20 in A ∪ B |",
+         "|---|---|---|---|---|---|---|---|---|"]
+table += [f"| {w['seed']} | {w['ratio']:.0f} | {w['at']} | {w['onset']} | {w['cross']} | {w['peak']:.1f} | "
+          f"{w['after']:.1f} | {w['opposite']:.0%} | {w['precision']:.0%} |" for w in rows]
+display(Markdown("Measured (shipped runs):\n\n" + "\n".join(table) + "\n\nLargest spike of the controls, per "
+                 "seed: " + "; ".join(f"{k}: {', '.join(f'{v:.2f}×' for v in vs)}" for k, vs in control_spike.items())
+                 + "."))
+
+# %%
+# Signature 2 on every seed, and the controls (alpha 0, half the step, Adam) never spike.
+for w in rows:
+    assert w["ratio"] >= 20 and w["cross"] < w["onset"] and w["peak"] > 25, w
+    assert w["opposite"] > 0.5 and w["precision"] >= 0.9 and w["after"] < 25, w
+assert all(max(v) < 1.5 for v in control_spike.values()), control_spike
+print(f"check passed on {len(rows)} seeds; controls' largest spike {max(max(v) for v in control_spike.values()):.2f}x")
+
+# %% [markdown]
+# ## The mechanism in closed form
+#
+# Shrink the network to one hidden unit and the data to its population: $f(x) = v\,(w_c x_c + w_s x_s)$,
+# with $x_c = 0.2\,y$ for every point (the core feature, without noise) and $x_s = \alpha$ on groups A and B
+# (shares $p_A = 0.06$, $p_B = 0.04$). Two weights in the first layer, one in the second.
+# `opposing.mechanism` writes the loss, its gradient and its $3 \times 3$ Hessian out by hand. Two facts
+# follow:
+#
+# - the curvature along the outlier weight is $\partial^2 L / \partial w_s^2 = (p_A + p_B)\,\alpha^2 v^2$:
+#   it grows with the *square* of the second layer's weight;
+# - fitting the weak core feature needs $v\,w_c = 1/0.2 = 5$, and gradient descent from a small balanced
+#   start keeps $v \approx w_c$, so $v^2$ grows to about 5.
+#
+# So the second layer grows to fit the core feature and, by growing, sharpens the loss along the outlier
+# feature to about $(p_A + p_B)\,\alpha^2 / 0.2$: the predicted sharpness. Gradient descent with step $\eta$
+# leaves the valley once that passes $2/\eta$, at $\alpha^* = \sqrt{2 \cdot 0.2 / (\eta\,(p_A + p_B))}$,
+# $\approx 7.07$ for $\eta = 0.08$.
+
+# %%
+MECH_LR = 0.08
+mech = {alpha: mechanism.gradient_descent(alpha, MECH_LR, 1500) for alpha in (6.0, 8.0)}
+fig = go.Figure()
+for i, (alpha, m) in enumerate(mech.items()):
+    fig.add_scatter(x=m["step"], y=m["sharpness"], name=f"alpha {alpha:g}: sharpness",
+                    line=dict(color=plots.COLORS[i]))
+    fig.add_scatter(x=[0, 1500], y=[mechanism.predicted_sharpness(alpha)] * 2, mode="lines",
+                    name=f"alpha {alpha:g}: predicted (p_A + p_B) α² / 0.2",
+                    line=dict(color=plots.COLORS[i], dash="dot"))
+fig.update_layout(template=plots.LAYOUT, title=dict(text="Closed form: sharpness of the one-unit network"))
+fig.update_xaxes(title_text="step (parameter updates)")
+fig.update_yaxes(title_text="top eigenvalue of the 3×3 Hessian")
+plots.add_threshold(fig, 2 / MECH_LR, "2/η = 25")
+fig
+
+# %% [markdown]
+# *Figure: the exact top Hessian eigenvalue of the one-unit network under gradient descent (η = 0.08) for
+# α = 6 and α = 8, with the predicted plateau (dotted) and 2/η.*
+
+# %%
+fig = go.Figure()
+for i, (alpha, m) in enumerate(mech.items()):
+    fig.add_scatter(x=m["step"], y=m["loss"], name=f"alpha {alpha:g}: loss", line=dict(color=plots.COLORS[i]))
+    fig.add_scatter(x=m["step"], y=m["v"] ** 2, name=f"alpha {alpha:g}: v²", yaxis="y2",
+                    line=dict(color=plots.COLORS[i], dash="dash"))
+fig.update_layout(template=plots.LAYOUT, title=dict(text="Closed form: the loss spikes and the second layer shrinks"),
+                  yaxis2=dict(title="v² (second-layer weight squared)", overlaying="y", side="right"))
+fig.update_xaxes(title_text="step (parameter updates)")
+fig.update_yaxes(title_text="population loss ½E[(f − y)²] (log scale)", type="log")
+fig
+
+# %% [markdown]
+# *Figure: the population loss (left axis, log scale) and the squared second-layer weight $v^2$ (right
+# axis) of the one-unit network, for α = 6 and α = 8.*
+
+# %% tags=["remove-input"]
+m8, m6 = mech[8.0], mech[6.0]
+mech_ratio8, mech_at8 = analysis.spike(m8["loss"], m8["step"])
+display(Markdown(
+    f"Computed: with α = 6 the sharpness levels off at **{np.nanmax(m6['sharpness']):.2f}** (predicted "
+    f"{mechanism.predicted_sharpness(6.0):.2f}) and the loss falls smoothly; with α = 8 it reaches "
+    f"**{np.nanmax(m8['sharpness']):.2f}** (predicted {mechanism.predicted_sharpness(8.0):.2f}), past 2/η = 25, "
+    f"the loss spikes at step **{mech_at8}**, and $v^2$ falls from {m8['v'][mech_at8 - 20] ** 2:.2f} to "
+    f"**{m8['v'][-1] ** 2:.2f}**: the network leaves the sharp region for a flatter one, where the sharpness "
+    f"ends at **{m8['sharpness'][-1]:.2f}**, just below 2/η. The predicted critical strength is "
+    f"α* = {mechanism.critical_alpha(MECH_LR):.2f} at η = 0.08 and {mechanism.critical_alpha(0.04):.2f} at "
+    "η = 0.04."
+))
+
+# %%
+assert analysis.spike(m6["loss"], m6["step"])[0] < 1.5 and mech_ratio8 > 20, mech_ratio8
+assert abs(np.nanmax(m8["sharpness"]) / mechanism.predicted_sharpness(8.0) - 1) < 0.03
+assert m8["sharpness"][-1] < 2 / MECH_LR and m8["v"][-1] ** 2 < m8["v"][mech_at8 - 20] ** 2
+print("check passed: the closed form spikes above alpha*, not below, and ends below 2/η")
+
+# %% [markdown]
+# The prediction carries over to the toy network of width 32 and 50 noisy dimensions. The map below is
+# shipped (regenerate: `python -m minilib precompute opposing --only toy_map`): the toy's largest spike over
+# 800 steps, one seed, for each $\alpha$ and two step sizes, with the predicted $\alpha^*$ of each step
+# size marked.
+
+# %%
+map_runs = cache.run_or_load_many(opposing, shipped.toy_map(), progress=False, shipped=True)
+grid = {(r.config.alpha, r.config.lr): analysis.spike(r.history["loss"], r.history["step"])[0] for r in map_runs}
+z = np.array([[grid[(a, lr)] for a in shipped.MAP_ALPHAS] for lr in shipped.MAP_LRS])
+fig = plots.heatmap(np.log10(np.minimum(z, 1e12)), [f"{a:g}" for a in shipped.MAP_ALPHAS],
+                    [f"{lr:g}" for lr in shipped.MAP_LRS], title="The toy: largest loss spike over alpha and η",
+                    x_title="alpha (strength of the outlier feature)", y_title="learning rate η",
+                    z_title="log10 spike (× running min)", text_fmt=".1f")
+fig
+
+# %% [markdown]
+# *Figure: log10 of the largest ratio of the toy's loss to its running minimum within 800 steps, for each
+# outlier strength α and step size η (0 = no spike; a diverged run counts as 12).*
+
+# %% tags=["remove-input"]
+display(Markdown(
+    "Measured: " + "; ".join(f"η = {lr:g} (predicted α* = {mechanism.critical_alpha(lr):.1f}): "
+                             + ", ".join(f"α {a:g} → {grid[(a, lr)]:.3g}×" for a in shipped.MAP_ALPHAS)
+                             for lr in shipped.MAP_LRS) + "."
+))
+
+# %%
+# The closed form's threshold, on the toy: no spike well below alpha*, a spike above it.
+for lr in shipped.MAP_LRS:
+    star = mechanism.critical_alpha(lr)
+    assert all(grid[(a, lr)] < 2 for a in shipped.MAP_ALPHAS if a < 0.85 * star), (lr, grid)
+assert all(grid[(a, 0.08)] > 20 for a in shipped.MAP_ALPHAS if a > 1.1 * mechanism.critical_alpha(0.08)), grid
+print("check passed: the toy spikes above the predicted alpha* and not below 0.85 alpha*")
+
+# %% [markdown]
+# ## Adam against SGD
+#
+# Adam divides each coordinate's step by a running root-mean-square of its gradient. The weights that read
+# the large outlier feature get large gradients, so their steps shrink exactly where the loss is sharp:
+# the effective step along the sharp direction is not $\eta$ but roughly $\eta / \sqrt{v_t}$, and the
+# $2/\eta$ threshold of plain gradient descent does not apply. The toy's controls above and the digits
+# runs at the top compare Adam and SGD on the same seeds; here is the sharpness Adam ran at:
+
+# %% tags=["remove-input"]
+adam_runs = [r for r in control_runs if r.config.optimizer == "adam"]
+peaks = lambda runs, f: ", ".join(format(np.nanmax(r.history["sharpness"]), f) for r in runs)
+adam_spikes = ", ".join(f"{v:.2f}×" for v in control_spike["Adam lr 0.01"])
+display(Markdown(
+    f"Measured (shipped toy runs, Adam η = 0.01): peak sharpness **{peaks(adam_runs, '.1f')}**; largest spike "
+    f"{adam_spikes}. Digits with Adam (η = 10⁻³): peak sharpness **{peaks(by_kind['Adam'], '.0f')}**, against "
+    f"**{peaks(by_kind['SGD, patched'], '.1f')}** for patched SGD, whose 2/η is {2 / 0.3:.1f}."
+))
+
+# %% [markdown]
+# ## Explore
+#
+# The explorer trains live with the controls you choose (in Jupyter; on the website it shows a note). Try
+# α = 6 and α = 7 (on either side of α*), a smaller step, `group_b = 0` (no opposing group), `optimizer =
+# "adam"`, or the digits task.
+
+# %%
+widgets.explorer(opposing, opposing.Config(steps=400),
+                 fields=["task", "alpha", "group_a", "group_b", "lr", "optimizer", "width", "steps", "seed"],
+                 log_y=["training loss by group"], title="Opposing signals explorer")
+
+# %% [markdown]
+# Below, precomputed (the map's runs at η = 0.08): the slider switches between outlier strengths α.
+
+# %%
+slider_runs = {r.config.alpha: r for r in map_runs if r.config.lr == 0.08}
+plots.sweep_slider([slider_runs[a] for a in shipped.MAP_ALPHAS], list(shipped.MAP_ALPHAS),
+                   metrics=["loss_a", "loss_b", "loss_rest"], slider_label="alpha", log_y=True,
+                   title="The toy at η = 0.08", y_title="training loss ½(f − y)², log scale")
+
+# %% [markdown]
+# *Figure: the losses of groups A, B and the rest over 800 steps for one outlier strength at a time (move
+# the slider).*
+#
+# ## Exercises
+#
+# 1. Predict the smallest α at which the toy spikes with η = 0.04, then check it in the map above.
+#
+# :::{dropdown} Solution
+# $\alpha^* = \sqrt{2 \cdot 0.2 / (0.04 \cdot 0.1)} = 10$. The map's η = 0.04 row stays flat up to the
+# largest α below 10 and spikes above it; α = 10 itself is on the edge, where the noise of the data and
+# the finite width decide.
+# :::
+#
+# 2. Set `group_b = 0` in the explorer: group A keeps its large feature, but nothing opposes it. Predict
+#    whether the toy still spikes at α = 8.
+#
+# :::{dropdown} Solution
+# The closed form says the curvature along the outlier weight is $(p_A + p_B)\,\alpha^2 v^2$: with
+# $p_B = 0$ it is $0.06 \cdot 64 \cdot 5 \approx 19 < 25$, so no instability at η = 0.08. A stronger
+# feature ($\alpha \ge \sqrt{2 \cdot 0.2 / (0.08 \cdot 0.06)} \approx 9.1$) brings it back: what matters
+# for the instability is the share of points carrying the large feature; the opposite labels decide
+# what the oscillation looks like (the two groups take turns).
+# :::
+#
+# 3. Why does the detector work even though it is never told which examples are outliers?
+#
+# :::{dropdown} Solution
+# During the oscillation the network's output moves mostly along the outlier feature, whose value is α
+# on A ∪ B and about 0 elsewhere. A step along it changes $f$ by a multiple of α on those points and by
+# almost nothing on the others, so their losses change by orders of magnitude more.
+# :::
+#
+# ### Coded exercises
+#
+# Each coded exercise asks for a function and ends with `exercises.check(name, your_function)`, which
+# compares it with the library's reference on fixed and random inputs and prints one verdict. In the
+# student edition (`make classroom`) the solution is replaced by `raise NotImplementedError(...)`.
+#
+# 4. The Hessian-vector product by double backprop: for a scalar loss $L(\theta)$ of a flat parameter
+#    vector, $H v = \nabla_\theta\,(\nabla_\theta L \cdot v)$. Write it with `torch.autograd.grad`.
+
+# %% tags=["hide-input"]
+# Exercise: return H·v, the Hessian of loss_fn at theta times v, by differentiating the gradient's dot product with v.
+def my_hvp(loss_fn, theta, v):
+    ### BEGIN SOLUTION
+    theta = theta.detach().requires_grad_()
+    (g,) = torch.autograd.grad(loss_fn(theta), theta, create_graph=True)  # keep the graph: g is differentiated
+    (hv,) = torch.autograd.grad(g @ v, theta)
+    return hv
+    ### END SOLUTION
+
+
+exercises.check("opposing.hvp", my_hvp)
+
+# %% [markdown]
+# 5. Power iteration given only $v \mapsto Hv$: start from $v_0/\lVert v_0\rVert$, and each round compute
+#    $\lambda = v \cdot Hv$ and $v \leftarrow Hv / \lVert Hv \rVert$; return the last $\lambda$ as a float.
+#    This is how the sharpness above is measured (warm-started from the previous step's vector).
+
+# %% tags=["hide-input"]
+# Exercise: return the top eigenvalue (largest in magnitude) of H by `iters` rounds of power iteration from v0.
+def my_top_eigenvalue(matvec, v0, iters):
+    ### BEGIN SOLUTION
+    v = v0 / v0.norm()
+    eig = 0.0
+    for _ in range(iters):
+        hv = matvec(v)
+        eig = float(v @ hv)  # the Rayleigh quotient keeps the sign; ‖Hv‖ would not
+        v = hv / hv.norm()
+    return eig
+    ### END SOLUTION
+
+
+exercises.check("opposing.top_eigenvalue", my_top_eigenvalue)
+
+# %% [markdown]
+# 6. The detector: the indices of the `k` examples whose loss changed most between two steps, largest
+#    change first (tensors `before`, `after` of per-example losses).
+
+# %% tags=["hide-input"]
+# Exercise: return the indices of the k largest |after - before|, largest first.
+def my_top_changes(before, after, k):
+    ### BEGIN SOLUTION
+    return torch.argsort(-(after - before).abs(), stable=True)[:k]
+    ### END SOLUTION
+
+
+exercises.check("opposing.top_changes", my_top_changes)
+
+# %% [markdown]
+# ## Sizes, and what was reduced
+#
+# The paper trains image classifiers on standard vision datasets with GPUs. Here the real data are
+# scikit-learn's bundled digits, because the book downloads nothing and its shipped results must
+# regenerate on a 2-core CPU; the digits comparison ships two seeds per variant for the same reason (the
+# toy ships five). The toy's sizes are not reduced: they are the construction this chapter set out to
+# check. In fast mode the live toy runs its first 400 of 1500 steps, which contain the spike; every check
+# on the full 1500 steps uses the shipped runs.
+#
+# ## Performance note
+#
+# Tracking the sharpness is the expensive measurement: one estimate from a random start costs
+# `COLD_ITERS` = 40 Hessian-vector products, each about two backward passes. Runs warm-start the power
+# iteration from the previous eigenvector and need only `WARM_ITERS` = 6 products per estimate.
+# `benchmarks/opposing.py` measures, side by side, a training step, a cold and a warm estimate, and how
+# close the warm estimates stay to a converged power iteration along a run.
+#
+# ## What to read next
+#
+# - {cite:t}`rosenfeld2024opposing`: the opposing-signals paper, with the experiments on image datasets,
+#   the analysis of a two-layer linear network, and the case study of Adam against SGD.
+# - {cite:t}`cohen2021eos`: sharpness measured by Hessian-vector products, progressive sharpening and the
+#   edge of stability of full-batch gradient descent.
+# - Chapter 1 (grokking) for another way in which the scale of the weights, not only their direction,
+#   decides what gradient descent does.
