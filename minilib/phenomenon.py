@@ -19,7 +19,7 @@ from .checks import Tolerance
 from .runs import Config
 
 #: Every phenomenon module of the book, in chapter order. A new chapter adds its module here.
-PHENOMENA = ("minilib.curvefit", "minilib.grokking", "minilib.benign", "minilib.projection")
+PHENOMENA = ("minilib.curvefit", "minilib.grokking", "minilib.benign", "minilib.opposing", "minilib.projection")
 
 
 class ProtocolError(TypeError):
