@@ -5,9 +5,10 @@ import json
 import pytest
 import torch
 
-from minilib import exercises
+from minilib import exercises, phenomenon
 from minilib.grokking import losses
 
+phenomenon.phenomena()  # each chapter's module registers its exercises when imported: test them all
 NAMES = sorted(exercises.EXERCISES)
 MISTAKES = [(name, m) for name in NAMES for m in exercises.EXERCISES[name].mistakes]
 
