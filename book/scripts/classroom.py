@@ -180,6 +180,9 @@ def editions(path: Path):
 
 def validate_checks(exercises: list[Exercise]) -> None:
     from minilib import exercises as registry
+    from minilib import phenomenon
+
+    phenomenon.phenomena()  # each chapter's module registers its checks when imported
 
     for ex in exercises:
         if ex.check not in registry.EXERCISES:
