@@ -185,7 +185,20 @@ class _InterruptHandler:
             self.previous(signum, frame)
 
 
-_CELL_HOOK = []  # the IPython shell whose post_run_cell event is watched (at most one)
+_CELL_HOOK = []  # the IPython shell whose cell events are watched (at most one)
+_CELL = {"id": None}  # the notebook cell now executing, as the front end names it (None outside Jupyter)
+
+
+def _before_cell(info):
+    """A cell that made an explorer runs again: its output is already cleared, so stop that run now.
+
+    Waiting for the new explorer would let the old run send updates to a figure the page no longer has.
+    """
+    _CELL["id"] = info.cell_id
+    if info.cell_id is not None:
+        for ex in list(_LIVE.values()):
+            if ex.cell_id == info.cell_id:
+                ex.stop("its cell runs again")
 
 
 def _after_cell(result):
@@ -210,6 +223,7 @@ def _watch_interrupts():
     if shell is None:
         return
     if shell not in _CELL_HOOK:
+        shell.events.register("pre_run_cell", _before_cell)
         shell.events.register("post_run_cell", _after_cell)
         _CELL_HOOK.append(shell)
     kernel = getattr(shell, "kernel", None)  # a terminal IPython has no kernel
@@ -276,6 +290,7 @@ class Explorer:
         self.error: BaseException | None = None
         self.stopped_at: int | None = None  # the step a stopped run actually ended at
         self.closed = False
+        self.cell_id = _CELL["id"]  # the cell that made this explorer
         self._thread: threading.Thread | None = None
         self._flag: _StopFlag | None = None
         self._gen = 0  # bumped by every start/cancel; a thread of an older generation never touches the widgets
@@ -565,3 +580,7 @@ def explorer(module, base_config: Config, fields=None, metrics=None, *, log_x=Fa
     if runtime.IN_BOOK:
         return BookNote()
     return Explorer(module, base_config, fields, metrics, log_x=log_x, log_y=log_y, title=title, hlines=hlines)
+
+
+# Imported in a chapter's first cells: watching from then on gives the explorer's own cell an id.
+_watch_interrupts()

@@ -403,3 +403,14 @@ def test_book_build_makes_no_widgets(monkeypatch):
     note = widgets.explorer(fake, FakeConfig())
     assert isinstance(note, widgets.BookNote)
     assert "needs a running Python kernel" in note._repr_mimebundle_()["text/html"]
+
+
+def test_running_the_explorers_cell_again_stops_its_run_before_the_cell_body(ex):
+    ex.cell_id = "cell-7"  # in Jupyter, the id of the cell that made it (pre_run_cell records it)
+    ex.controls["steps"].value = 50_000
+    ex.start()
+    wait_for(lambda: ex.progress.value > 0)
+    widgets._before_cell(types.SimpleNamespace(cell_id="cell-8"))  # another cell: the run goes on
+    assert ex.running
+    widgets._before_cell(types.SimpleNamespace(cell_id="cell-7"))
+    assert ex.wait(30).status == "stopped" and "(its cell runs again)" in ex.message
