@@ -198,7 +198,7 @@ def _before_cell(info):
     if info.cell_id is not None:
         for ex in list(_LIVE.values()):
             if ex.cell_id == info.cell_id:
-                ex.stop("its cell runs again")
+                ex._cancel("its cell runs again")  # ends the run and drops its last updates too
 
 
 def _after_cell(result):
