@@ -456,7 +456,9 @@ exercises.check("projection.balanced_encoder_weights", my_balanced_encoder_weigh
 # %%
 gen = torch.Generator().manual_seed(0)
 W = torch.randn(5, 8, generator=gen, dtype=torch.float64) * 0.3
-A, RHO = torch.tensor(live.feature_scales, dtype=torch.float64), torch.tensor(live.drop_probs, dtype=torch.float64)
+construction = projection.LinearConfig()  # the chapter's construction: its feature scales and drop probabilities
+A = torch.tensor(construction.feature_scales, dtype=torch.float64)
+RHO = torch.tensor(construction.drop_probs, dtype=torch.float64)
 z, x = projection.sample_linear(100_000, A, gen)
 x_pos = projection.augment(z, RHO, gen) * A
 x_other = projection.sample_linear(100_000, A, gen)[1]
