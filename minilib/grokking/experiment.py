@@ -118,9 +118,9 @@ def code_version(config: Config) -> int:
     Version 2 changed StableMax runs only, so only those were recomputed: log s is taken after the cast
     to float64 (as the paper's code does), `sc_fraction` is the softmax of the raw logits as the paper's
     logger measures it, and `stablemax_sc_fraction` is new. `zero_loss_fraction` now counts exact zeros
-    in the loss precision instead of after a float32 cast, which changes no stored run: a nonzero
-    cross-entropy from log-softmax is at least ln(1 + 2^-52) ≈ 2.2e-16 in float64, far above float32's
-    smallest number, so the cast never turned one into 0.
+    in the loss precision instead of after a float32 cast, which changes no stored run: log-softmax gives
+    a float64 cross-entropy of either exactly 0 or at least about 1e-16 (one rounding unit of its
+    log-sum-exp), far above float32's smallest number, so the cast never turned a loss into 0.
     """
     return CODE_VERSION + 1 if config.loss == "stablemax" else CODE_VERSION
 
