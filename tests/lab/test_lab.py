@@ -204,25 +204,29 @@ def chapters(lab_server, chromium, timings):
     The kernels then execute side by side while the tests drive one explorer after the other, so the
     test's wall time grows with the slowest chapter, not with their sum.
     """
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(PAGE_SECONDS * 1000)
     external: list[str] = []
 
     def block(route):
         external.append(route.request.url)
         route.abort()
 
-    context.route(lambda url: urlsplit(url).hostname not in (None, "127.0.0.1", "localhost"), block)
     opened: dict[str, Chapter] = {}
+    contexts = []
     for stem in chapter_stems():
+        # One browser context per chapter, as if each were a student's own browser: Lab tabs that share
+        # one browser's storage coordinate with each other, which is not what is tested here.
+        context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(PAGE_SECONDS * 1000)
+        context.route(lambda url: urlsplit(url).hostname not in (None, "127.0.0.1", "localhost"), block)
+        contexts.append(context)
         page = context.new_page()
         ch = Chapter(stem, page, None, SCENARIOS.get(stem), external=external, before=(NBS / f"{stem}.py").read_bytes(),
                      status_before=git_status(f"nbs/{stem}.py"), t0=time.monotonic())
         page.on("console", lambda m, ch=ch: ch.console.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e, ch=ch: ch.console.append(f"page error: {e}"))
-        page.goto(f"{lab_server.url}/lab/workspaces/{stem}/tree/nbs/{stem}.py?token={lab_server.token}")
+        # One tab at a time until its kernel is up (tabs loading at once left the kernel unstarted).
+        page.goto(f"{lab_server.url}/lab/workspaces/{stem}/tree/nbs/{stem}.py?reset&token={lab_server.token}")
         opened[stem] = ch
-    for ch in opened.values():
         ch.page.wait_for_selector(".jp-Notebook")
         ch.kernel = lab_server.kernel_for(f"nbs/{ch.stem}.py")
         ch.page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
@@ -232,7 +236,8 @@ def chapters(lab_server, chromium, timings):
     for ch in opened.values():
         if ch.kernel is not None:
             ch.kernel.close()
-    context.close()
+    for context in contexts:
+        context.close()
 
 
 @pytest.mark.parametrize("stem", chapter_stems())
