@@ -29,4 +29,3 @@ labtest: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/lab
 
 .PHONY: lab labtest
-TEST_STAGES += labtest
