@@ -68,6 +68,8 @@ def train(step: Callable[[int], torch.Tensor], num_steps: int, *, evaluate: Call
     `step` returns the training loss (a scalar tensor, or shape [n] for n batched replicas). The run ends
     "diverged" once every element of the loss has become non-finite, "stopped" when `stop.is_set()`, else
     "completed". `TrainLog.replica(r)` gives one batched replica's history, status and divergence step.
+    `stop.is_set()` is called exactly once before every step: the explorer and `checks.rederive` count
+    the calls to know the step a run stopped at.
     """
     log_at = set(int(s) for s in np.asarray(log_at).ravel())
     records: list[dict] = []
