@@ -543,19 +543,6 @@ print(f"check passed: the paper's transformer fits by epoch {ptf_fit} and passes
       f"epoch {ptf_grok} with ⊥AdamW and no weight decay")
 
 # %% [markdown]
-# ### The paper's transformer
-#
-# The paper's own transformer experiments (its Fig. 6) use a standard encoder layer on two tokens
-# $(a, b)$ with $a, b \in 1..p-1$: feed-forward width 2048, dropout 0.1, LayerNorm, no positional
-# embedding, read out at the last token. The library has it as `model="paper_transformer"`
-# (`grokking.paper_transformer_config()`, tested against `torch.nn.TransformerEncoderLayer`), trained
-# with ⊥AdamW at lr $10^{-3}$ with the $\beta_2 = 0.999$ and $\epsilon = 10^{-8}$ that the authors' code
-# actually runs, and no weight decay. Its 5000-epoch run is **not shipped yet**: it costs about 0.37 s
-# per epoch on one core of the CPU this book was built on (about 31 minutes), and it was not trained to
-# the end here, so this chapter reports no result for it. Train it yourself with
-# `grokking.run(grokking.paper_transformer_config())`.
-
-# %% [markdown]
 # ## Explore
 #
 # The explorer trains the model live with the controls you choose (in Jupyter; on the website it shows a
