@@ -236,7 +236,7 @@ assert perp_step is not None and perp_step <= perp_bound, (perp_step, perp_bound
 # and 0.08% at p = 113 (the shipped adamw_long run at epoch 400). The bound is tight enough to catch a
 # leaky split: with 5% of the training pairs also in the test set, the memorised copies alone are
 # 0.05 · 0.4 / (0.6 + 0.02) = 3.2% of the test set, 1.7x chance at p = 53 and 3.6x at p = 113 (measured
-# with such a leak at p = 47, three seeds: 3.2-3.3%, against 0-0.1% without it).
+# with such a leak, three seeds each: 3.2-3.3% at p = 47 and at p = 113, against 0-0.1% without it).
 assert run_adamw.final("train_acc") == 1.0 and run_adamw.final("test_acc") <= 1 / P, run_adamw.final("test_acc")
 # ... and without weight decay the fitted network drifts along its weights and collapses (shipped run).
 assert long_adamw.final("test_acc") <= 1 / long_adamw.config.modulus, long_adamw.final("test_acc")
