@@ -38,7 +38,11 @@ def param(default, *, low=None, high=None, choices=None, log=False, widget=None,
 
     `widget=(low, high)` narrows the explorer's slider to a range that makes sense for a live demo (a
     valid value outside it can still be set in code); it must lie inside the validation range.
+    A field annotated `tuple` holds a tuple of floats (one per element, e.g. per feature): `low` and
+    `high` bound every element, and a list, array or the text '1, 0.5' given for it is stored as a tuple.
     """
+    if isinstance(default, list):
+        default = tuple(default)  # dataclasses refuse a mutable default; a tuple field stores tuples anyway
     if widget is not None:
         widget = _check_widget_range(widget, low, high, log)
     meta = {"low": low, "high": high, "choices": tuple(choices) if choices else None, "log": log,
@@ -73,18 +77,34 @@ class FieldSpec:
     widget: tuple | None = None  # (low, high) of the explorer's slider, inside [low, high]
 
     def describe_allowed(self) -> str:
+        if self.type is tuple:
+            return "a non-empty tuple of numbers" + (f", {self.describe_range()}" if self.low is not None
+                                                     or self.high is not None else "")
         if self.choices:
             return "one of " + ", ".join(repr(c) for c in self.choices)
-        if self.low is not None and self.high is not None:
-            return f"{self.low} <= {self.name} <= {self.high}"
-        if self.low is not None:
-            return f"{self.name} >= {self.low}"
-        if self.high is not None:
-            return f"{self.name} <= {self.high}"
+        if self.low is not None or self.high is not None:
+            return self.describe_range()
         return f"any {self.type.__name__}"
 
+    def describe_range(self) -> str:
+        """'low <= name <= high' (for a tuple field: of each element, 'name[k]')."""
+        name = f"{self.name}[k]" if self.type is tuple else self.name
+        if self.low is not None and self.high is not None:
+            return f"{self.low} <= {name} <= {self.high}"
+        if self.low is not None:
+            return f"{name} >= {self.low}"
+        if self.high is not None:
+            return f"{name} <= {self.high}"
+        return f"any {name}"
 
-_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "tuple": tuple}
+
+
+def _type_name(annotation) -> str:
+    """'float' for float or "float"; 'tuple' for tuple, tuple[float, ...] or "tuple[float, ...]"."""
+    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return name.split("[", 1)[0].strip()
 
 
 @dataclass(frozen=True)
@@ -105,15 +125,11 @@ class Config:
             value = getattr(self, spec.name)
             if spec.choices is not None and value not in spec.choices:
                 raise ConfigError(f"{name}.{spec.name}={value!r} is not allowed: {spec.describe_allowed()}")
-            if spec.type in (int, float):
-                if isinstance(value, float) and not math.isfinite(value):
-                    raise ConfigError(f"{name}.{spec.name}={value!r} must be a finite number")
-                low_bad = spec.low is not None and value < spec.low
-                high_bad = spec.high is not None and value > spec.high
-                if low_bad or high_bad:
-                    raise ConfigError(
-                        f"{name}.{spec.name}={value!r} is out of range: allowed {spec.describe_allowed()}"
-                    )
+            if spec.type is tuple:  # every element against the field's range, named by its index
+                for k, v in enumerate(value):
+                    _check_number(f"{name}.{spec.name}[{k}]", v, spec)
+            elif spec.type in (int, float):
+                _check_number(f"{name}.{spec.name}", value, spec)
 
     @classmethod
     def field_specs(cls) -> list[FieldSpec]:
@@ -121,9 +137,10 @@ class Config:
         if cls not in Config._specs:
             specs = []
             for f in dataclasses.fields(cls):
-                typ = _TYPES.get(f.type if isinstance(f.type, str) else getattr(f.type, "__name__", ""), None)
+                typ = _TYPES.get(_type_name(f.type))
                 if typ is None:
-                    raise TypeError(f"{cls.__name__}.{f.name}: Config fields must be int, float, str or bool")
+                    raise TypeError(f"{cls.__name__}.{f.name}: Config fields must be int, float, str, bool or "
+                                    "tuple (of floats)")
                 m = f.metadata
                 specs.append(
                     FieldSpec(f.name, typ, f.default, m.get("low"), m.get("high"), m.get("choices"),
@@ -156,8 +173,41 @@ class Config:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _check_number(label: str, value, spec: FieldSpec) -> None:
+    """A number (a scalar field, or one element of a tuple field) against the field's range."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{label}={value!r} must be a finite number")
+    if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
+        raise ConfigError(f"{label}={value!r} is out of range: allowed {spec.describe_range()}")
+
+
+def _floats(name: str, spec: FieldSpec, value) -> tuple:
+    """A tuple field's value as a tuple of floats, from a tuple, list, array or the text '1, 0.5, 0.2'."""
+    if isinstance(value, str):  # the explorer's text field
+        parts = [p for p in value.strip().strip("()[]").replace(";", ",").split(",") if p.strip()]
+        try:
+            value = [float(p) for p in parts]
+        except ValueError:
+            raise ConfigError(f"{name}={value!r} must be numbers separated by commas, e.g. '1, 0.5, 0.2' "
+                              f"(allowed: {spec.describe_allowed()})") from None
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
+    if not isinstance(value, (tuple, list)) or not value:
+        raise ConfigError(f"{name}={value!r} has the wrong type: expected {spec.describe_allowed()}")
+    out = []
+    for k, v in enumerate(value):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            bounded = spec.low is not None or spec.high is not None
+            raise ConfigError(f"{name}[{k}]={v!r} has the wrong type: expected a number"
+                              + (f", {spec.describe_range()}" if bounded else ""))
+        out.append(float(v))
+    return tuple(out)
+
+
 def _coerce(cfg, spec: FieldSpec, value):
     name = f"{type(cfg).__name__}.{spec.name}"
+    if spec.type is tuple:
+        return _floats(name, spec, value)
     if spec.type is bool:
         if isinstance(value, (bool, np.bool_)):
             return bool(value)

@@ -147,3 +147,81 @@ def test_widget_range_is_metadata_inside_the_validation_range():
         param(5, low=1, high=10, widget=(5, 5))
     with pytest.raises(ValueError, match=r"log=True\) needs a positive low end"):
         param(0.5, low=0.0, high=1.0, log=True, widget=(0.0, 1.0))
+
+
+# --- tuple-of-float fields (one number per element, e.g. per feature) ---------------------------------
+
+
+@dataclass(frozen=True)
+class PerFeature(Config):
+    scales: tuple = param((3.0, 2.0, 1.0), low=1e-3, high=100.0, help="one scale per feature")
+    drops: tuple[float, ...] = param([0.0, 0.5, 0.9], low=0.0, high=1.0)
+    free: tuple = param((0.5,))
+    n: int = param(8, low=2, high=100)
+
+
+@pytest.mark.parametrize("given", [[1, 2.5], (1, 2.5), np.array([1.0, 2.5]), [np.int64(1), np.float32(2.5)],
+                                   "1, 2.5", "(1.0, 2.5)", " [1; 2.5] "])
+def test_a_tuple_field_stores_a_tuple_of_floats_whatever_sequence_is_given(given):
+    c = PerFeature(scales=given)
+    assert c.scales == (1.0, 2.5) and type(c.scales) is tuple and all(type(v) is float for v in c.scales)
+    assert PerFeature().drops == (0.0, 0.5, 0.9) and type(PerFeature().drops) is tuple  # a list default too
+
+
+def test_a_tuple_field_is_declared_with_its_element_range():
+    specs = {s.name: s for s in PerFeature.field_specs()}
+    assert specs["scales"].type is tuple and specs["drops"].type is tuple  # `tuple` and `tuple[float, ...]`
+    assert (specs["drops"].low, specs["drops"].high) == (0.0, 1.0)
+    assert specs["drops"].describe_allowed() == "a non-empty tuple of numbers, 0.0 <= drops[k] <= 1.0"
+    assert specs["free"].describe_allowed() == "a non-empty tuple of numbers"
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"drops": (0.0, 1.2, 0.3)}, r"PerFeature\.drops\[1\]=1\.2 is out of range: allowed 0\.0 <= drops\[k\] <= 1\.0$"),
+    ({"scales": [3.0, 2.0, -1.0]}, r"PerFeature\.scales\[2\]=-1\.0 is out of range: allowed 0\.001 <= scales\[k\]"),
+    ({"scales": (1.0, float("nan"))}, r"PerFeature\.scales\[1\]=nan must be a finite number"),
+    ({"free": (float("inf"),)}, r"PerFeature\.free\[0\]=inf must be a finite number"),
+    ({"drops": (0.0, "x")},
+     r"PerFeature\.drops\[1\]='x' has the wrong type: expected a number, 0\.0 <= drops\[k\] <= 1\.0$"),
+    ({"drops": (0.0, True)}, r"PerFeature\.drops\[1\]=True has the wrong type: expected a number"),
+    ({"drops": ()}, r"PerFeature\.drops=\(\) has the wrong type: expected a non-empty tuple of numbers, "
+                    r"0\.0 <= drops\[k\] <= 1\.0$"),
+    ({"free": ("x",)}, r"PerFeature\.free\[0\]='x' has the wrong type: expected a number$"),
+    ({"drops": 0.5}, r"PerFeature\.drops=0\.5 has the wrong type: expected a non-empty tuple"),
+    ({"drops": "0, half"}, r"PerFeature\.drops='0, half' must be numbers separated by commas"),
+    ({"drops": "0, 1.5"}, r"PerFeature\.drops\[1\]=1\.5 is out of range"),  # the text field is checked alike
+    ({"drops": np.zeros((2, 2))}, r"(?s)PerFeature\.drops=array\(.*has the wrong type"),
+])
+def test_a_bad_tuple_field_is_refused_naming_the_element_and_the_range(kwargs, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        PerFeature(**kwargs)
+
+
+def test_a_tuple_field_is_part_of_the_key_and_survives_json_and_a_saved_run(tmp_path):
+    import json
+
+    a = PerFeature(drops=[0.0, 0.5, 0.9])
+    assert a.key() == PerFeature().key() == PerFeature(drops="0, 0.5, 0.9").key()
+    assert a.key() != PerFeature(drops=(0.0, 0.5, 0.8)).key() != PerFeature(drops=(0.0, 0.5)).key()
+    back = PerFeature.from_dict(json.loads(json.dumps(a.to_dict())))  # JSON turns tuples into lists
+    assert back == a and type(back.drops) is tuple
+    run = Run(a, {"step": np.arange(2)})
+    loaded = Run.load(run.save(tmp_path / "r.npz"))
+    assert loaded.config == a and type(loaded.config.scales) is tuple
+    assert a.replace(scales=[1, 2]).scales == (1.0, 2.0)
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=20))
+def test_any_list_of_values_in_range_is_accepted_and_stored_as_that_tuple(values):
+    c = PerFeature(drops=values)
+    assert c.drops == tuple(values) and PerFeature(drops=tuple(values)).key() == c.key()
+
+
+def test_the_explorer_shows_a_tuple_field_as_a_text_field_that_reads_back():
+    from minilib import widgets
+
+    spec = {s.name: s for s in PerFeature.field_specs()}["drops"]
+    control = widgets.control_for(spec, PerFeature().drops)
+    assert control.value == "(0.0, 0.5, 0.9)"
+    control.value = "0.1, 0.2, 0.3, 0.4"
+    assert PerFeature().replace(drops=control.value).drops == (0.1, 0.2, 0.3, 0.4)

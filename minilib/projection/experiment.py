@@ -11,7 +11,6 @@ with an ignored sub-class. Both log linear-probe accuracies before and after the
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
 import time
@@ -22,7 +21,7 @@ import torch
 
 from .. import replicas, runtime
 from ..runs import Config as BaseConfig
-from ..runs import ConfigError, FieldSpec, Run, _coerce, param
+from ..runs import ConfigError, Run, param
 from ..train import log_steps, train
 from . import data, losses, models, probe
 
@@ -38,6 +37,7 @@ FEATURE_SCALES = (3.0, 2.0, 1.5, 1.0, 1.0, 0.7, 0.5, 0.3)
 DROP_PROBS = (0.0, 0.5, 0.2, 0.0, 0.9, 0.3, 0.0, 0.6)
 #: Label counts at which every run measures its final probes (artifacts "probe_grid", ...).
 PROBE_GRID = (10, 20, 50, 100, 200, 500, 1000)
+MAX_FEATURES = 64
 POOL, TEST = 2400, 1000  # labelled pool the probes draw from, held-out test points
 
 METRICS = {
@@ -59,27 +59,6 @@ PLOT_GROUPS = {
     "balance": ("slope", "imbalance"),
 }
 X_TITLE = "training step"
-
-
-# --- per-feature tuple fields ------------------------------------------------------------------------
-def _as_floats(name: str, value) -> tuple:
-    """A tuple of floats from a tuple, list, array or the text '3, 2, 1.5' (the explorer's text field)."""
-    if isinstance(value, str):
-        parts = [p for p in value.strip().strip("()[]").replace(";", ",").split(",") if p.strip()]
-        try:
-            value = [float(p) for p in parts]
-        except ValueError:
-            raise ConfigError(f"{name}={value!r} must be numbers separated by commas, e.g. '1, 0.5, 0.2'") from None
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if not isinstance(value, (tuple, list)) or not value:
-        raise ConfigError(f"{name}={value!r} must be a non-empty tuple of numbers (one per feature)")
-    out = []
-    for k, v in enumerate(value):
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise ConfigError(f"{name}[{k}]={v!r} has the wrong type: expected a number")
-        out.append(float(v))
-    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -122,45 +101,16 @@ class Config(BaseConfig):
     num_logs: int = param(61, low=2, high=100_000, widget=(5, 200), help="evaluations along the run")
     log_spaced: bool = param(True, help="evaluate at log-spaced steps")
 
-    # The core Config knows int, float, str and bool fields; per-feature tuples are added here.
-    @classmethod
-    def field_specs(cls) -> list[FieldSpec]:
-        if cls not in BaseConfig._specs:
-            types = {"int": int, "float": float, "str": str, "bool": bool, "tuple": tuple}
-            specs = []
-            for f in dataclasses.fields(cls):
-                typ = types[f.type if isinstance(f.type, str) else f.type.__name__]
-                m = f.metadata
-                specs.append(FieldSpec(f.name, typ, f.default, m.get("low"), m.get("high"), m.get("choices"),
-                                       m.get("log", False), m.get("help", ""), m.get("widget")))
-            BaseConfig._specs[cls] = specs
-        return BaseConfig._specs[cls]
-
-    def __post_init__(self):
-        name = type(self).__name__
-        for spec in self.field_specs():
-            value = getattr(self, spec.name)
-            value = _as_floats(f"{name}.{spec.name}", value) if spec.type is tuple else _coerce(self, spec, value)
-            object.__setattr__(self, spec.name, value)
-        self.validate()
-
     def validate(self) -> None:
-        super().validate()  # ranges and choices of the scalar fields (tuple fields are checked below)
+        super().validate()  # every field's range and choices, per-feature tuples element by element
         self._validate_tuples()
 
     def _validate_tuples(self) -> None:
         name = type(self).__name__
-        for spec in self.field_specs():
-            if spec.type is not tuple:
-                continue
-            values = getattr(self, spec.name)
-            if len(values) > 64:
-                raise ConfigError(f"{name}.{spec.name} has {len(values)} entries: allowed 1 to 64 features")
-            for k, v in enumerate(values):
-                if not math.isfinite(v) or (spec.low is not None and v < spec.low) or \
-                        (spec.high is not None and v > spec.high):
-                    raise ConfigError(f"{name}.{spec.name}[{k}]={v!r} is out of range: allowed "
-                                      f"{spec.low} <= {spec.name}[k] <= {spec.high}")
+        for field in ("feature_scales", "drop_probs"):
+            if len(getattr(self, field)) > MAX_FEATURES:
+                raise ConfigError(f"{name}.{field} has {len(getattr(self, field))} entries: allowed 1 to "
+                                  f"{MAX_FEATURES} features")
         d = len(self.feature_scales)
         if len(self.drop_probs) != d:
             raise ConfigError(f"{name}.drop_probs has {len(self.drop_probs)} entries but feature_scales has {d}: "
