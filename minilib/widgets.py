@@ -329,9 +329,12 @@ class Explorer:
             fig.update_yaxes(title_text=g, type="log" if log_y else None, row=1, col=col)
         self._hline_index: dict[str, int] = {}
         if self.hlines is not None:
+            # The panel the lines go on: the module's optional HLINES_PANEL (a PLOT_GROUPS title), else the first.
+            panel = getattr(self.module, "HLINES_PANEL", None)
+            col = next((i for i, (g, _) in enumerate(groups, start=1) if g == panel), 1)
             for label in self.hlines(self.base_config):
                 fig.add_trace(go.Scatter(x=[], y=[], mode="lines", name=label, hoverinfo="name+y",
-                                         line=dict(color="#666", dash="dash", width=1.5)), row=1, col=1)
+                                         line=dict(color="#666", dash="dash", width=1.5)), row=1, col=col)
                 self._hline_index[label] = len(fig.data) - 1
         self._n_titles = len(fig.layout.annotations)
         fig.update_layout(template=plots.LAYOUT, title=dict(text=self.title), hovermode="x unified")

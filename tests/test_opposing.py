@@ -187,3 +187,26 @@ def test_the_exercise_references_agree_with_the_library():
     ours = sharpness.hvp(quad, [theta[None]], [v[None]])[0][0]
     assert torch.allclose(ex.hvp(lambda t: quad([t[None]])[0], theta, v), ours)
     assert abs(ex.top_eigenvalue(lambda u: A @ u, torch.ones(2, dtype=torch.float64), 60) - 3.0) < 1e-12
+
+
+# --- the explorer ---------------------------------------------------------------------------------------
+
+
+def test_the_explorer_draws_two_over_eta_on_the_sharpness_panel_and_hides_it_for_adam():
+    from minilib import widgets
+
+    e = widgets.Explorer(o, TINY, fields=["lr", "optimizer"], log_y=["training loss by group"],
+                         hlines=o.stability_line)
+    try:
+        (line,) = [t for t in e.figure.data if t.name.startswith("2/η")]
+        sharp = next(t for t in e.figure.data if t.meta == "sharpness")
+        loss = next(t for t in e.figure.data if t.meta == "loss")
+        assert (line.xaxis, line.yaxis) == (sharp.xaxis, sharp.yaxis) != (loss.xaxis, loss.yaxis), \
+            "the 2/η line must share the sharpness panel's axes"
+        assert tuple(line.y) == pytest.approx((25.0, 25.0)) and tuple(line.x) == (0, 30)
+        e._show_expected(TINY.replace(lr=0.04))
+        assert tuple(line.y) == pytest.approx((50.0, 50.0)) and line.visible is not False
+        e._show_expected(TINY.replace(optimizer="adam", lr=0.01))
+        assert line.visible is False, "Adam has no 2/η threshold: the line must be hidden"
+    finally:
+        e.close()

@@ -11,6 +11,7 @@ from . import analysis, data, exercises, mechanism, models, sharpness  # exercis
 from .experiment import (
     CHAPTER,
     CODE_VERSION,
+    HLINES_PANEL,
     METRICS,
     OPTIMIZERS,
     PLOT_GROUPS,
@@ -26,9 +27,11 @@ from .experiment import (
     num_steps,
     run,
     run_sweep,
+    stability_line,
 )
 from .shipped import SHIPPED
 
-__all__ = ["CHAPTER", "CODE_VERSION", "METRICS", "OPTIMIZERS", "PLOT_GROUPS", "REPLICA_FIELDS", "SHIPPED", "TASKS",
-           "TITLE", "X_TITLE", "Config", "ToyConfig", "analysis", "clip_gradients", "data", "digits_config",
-           "exercises", "group_mean", "mechanism", "models", "num_steps", "run", "run_sweep", "sharpness"]
+__all__ = ["CHAPTER", "CODE_VERSION", "HLINES_PANEL", "METRICS", "OPTIMIZERS", "PLOT_GROUPS", "REPLICA_FIELDS",
+           "SHIPPED", "TASKS", "TITLE", "X_TITLE", "Config", "ToyConfig", "analysis", "clip_gradients", "data",
+           "digits_config", "exercises", "group_mean", "mechanism", "models", "num_steps", "run", "run_sweep",
+           "sharpness", "stability_line"]

@@ -11,6 +11,7 @@ training set and of each group, and the sharpness.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ PLOT_GROUPS = {
     "sharpness": ("sharpness",),
 }
 X_TITLE = "step (parameter updates)"
+#: The explorer draws its reference lines (stability_line) on this panel of PLOT_GROUPS.
+HLINES_PANEL = "sharpness"
 
 TASKS = ("toy", "digits")
 OPTIMIZERS = ("gd", "adam")
@@ -111,6 +114,12 @@ def digits_config(**changes) -> Config:
     base = dict(task="digits", n=1500, group_a=0.3, group_b=0.3, alpha=8.0, width=128, lr=0.3,
                 optimizer="gd", batch_size=64, steps=2000, log_every=10, sharpness_every=500)
     return Config(**(base | changes))
+
+
+def stability_line(config: Config) -> dict[str, float]:
+    """The explorer's reference line on the sharpness panel: 2/η, the sharpness above which gradient descent
+    with step η is unstable on a quadratic (Cohen et al. 2021). Adam has no such threshold: NaN hides it."""
+    return {"2/η (gradient descent's stability threshold)": 2 / config.lr if config.optimizer == "gd" else math.nan}
 
 
 def num_steps(config: Config) -> int:
