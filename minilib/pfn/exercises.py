@@ -1,0 +1,1 @@
+"""The coded exercises of chapter 5 (nbs/05_pfn.py), registered with minilib.exercises."""
