@@ -86,6 +86,8 @@ class Config(BaseConfig):
     weight_decay: float = param(0.0, low=0.0, high=10.0, widget=(0.0, 0.1), help="AdamW decoupled weight decay")
     warmup_fraction: float = param(0.1, low=0.0, high=1.0, widget=(0.0, 0.5),
                                    help="share of the steps with a linear warm-up (then cosine decay to 0)")
+    min_context: int = param(0, low=0, high=1999, widget=(0, 20),
+                             help="smallest context size drawn in training (uniform up to seq_len − 1)")
     eval_datasets: int = param(256, low=8, high=100_000, log=True, widget=(32, 1024),
                                help="fresh datasets per context size in each logged evaluation")
     seed: int = param(0, low=0, high=2**31 - 1, widget=(0, 20), help="seeds the initial weights and the data")
@@ -100,6 +102,9 @@ class Config(BaseConfig):
         name = type(self).__name__
         if self.d_model % self.n_heads:
             raise ConfigError(f"{name}.n_heads={self.n_heads} must divide d_model={self.d_model}")
+        if self.min_context >= self.seq_len:
+            raise ConfigError(f"{name}.min_context={self.min_context} must be below seq_len={self.seq_len}: "
+                              "every training dataset keeps at least one query")
         if self.checkpoint and self.checkpoint != self.prior:
             raise ConfigError(f"{name}.checkpoint={self.checkpoint!r} is the checkpoint of prior "
                               f"{self.checkpoint!r}, but prior={self.prior!r}")
@@ -287,7 +292,8 @@ def fit(config: Config, *, on_step=None, stop=None, progress: bool = True) -> tu
         prior.sampler(config), n_buckets=config.n_buckets, d_model=config.d_model, n_layers=config.n_layers,
         n_heads=config.n_heads, d_ff=config.d_ff, x_dim=prior.x_dim, steps=config.steps,
         batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
-        warmup_fraction=config.warmup_fraction, seed=config.seed, device=config.device, evaluate=evaluate,
+        warmup_fraction=config.warmup_fraction, min_context=config.min_context, seed=config.seed,
+        device=config.device, evaluate=evaluate,
         num_logs=config.num_logs, log_spaced=config.log_spaced, on_step=on_step, stop=stop, progress=progress,
         desc=f"PFN {config.prior}")
     log, predictor = result.log, result.predictor
