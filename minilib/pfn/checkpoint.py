@@ -30,26 +30,32 @@ PRETRAINED = {"gp": "gp", "gp_hyper": "gp_hyper", "lc": "lc"}
 
 
 def _plain(value, where="meta"):
-    """Check that meta holds only what torch.load(weights_only=True) reads back (no objects)."""
+    """A copy of meta made of the plain types torch.load(weights_only=True) reads back (no objects).
+
+    str and number subclasses (torch.__version__ is one) become plain str/int/float; anything else is refused.
+    """
     if isinstance(value, dict):
+        out = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise TypeError(f"checkpoint {where}: key {k!r} must be a str")
-            _plain(v, f"{where}[{k!r}]")
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            _plain(v, f"{where}[{i}]")
-    elif not (value is None or isinstance(value, (str, int, float, bool))):
-        raise TypeError(f"checkpoint {where} is a {type(value).__name__}; only str, numbers, bools, None, lists "
-                        "and dicts can be stored")
-    return value
+            out[str(k)] = _plain(v, f"{where}[{k!r}]")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if value is None or isinstance(value, bool):
+        return value
+    for kind in (str, int, float):
+        if isinstance(value, kind):
+            return kind(value)
+    raise TypeError(f"checkpoint {where} is a {type(value).__name__}; only str, numbers, bools, None, lists "
+                    "and dicts can be stored")
 
 
 def save_checkpoint(path, predictor: Predictor, meta: dict | None = None) -> Path:
     """Write `predictor` (weights, model shape, borders) and `meta` to `path` atomically."""
     path = Path(path)
-    meta = {**predictor.meta, **(meta or {})}
-    _plain(meta)
+    meta = _plain({**predictor.meta, **(meta or {})})
     blob = {
         "format": FORMAT,
         "state_dict": {k: v.detach().cpu().clone() for k, v in predictor.model.state_dict().items()},
