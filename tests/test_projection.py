@@ -15,6 +15,8 @@ from minilib.runs import ConfigError, Run
 TINY = p.Config(steps=40, num_logs=4, probe_trials=3, device="cpu")
 TINY_SUPCON = p.supcon_config(steps=6, num_logs=3, batch_size=32, hidden=16, head_dim=8, input_dim=8,
                               probe_trials=2, probe_labels=20, device="cpu")
+TINY_SIMCLR = p.simclr_config(steps=4, num_logs=3, batch_size=16, hidden=8, head_dim=4, probe_trials=1,
+                              probe_labels=10, device="cpu")
 
 
 # --- configs ------------------------------------------------------------------------------------------
@@ -47,12 +49,15 @@ def test_a_per_feature_field_is_stored_as_a_tuple_of_floats(given):
     (dict(feature_scales="1, two"), r"must be numbers separated by commas"),
     (dict(drop_probs=(0, 0.5, "x", 0, 0.9, 0.3, 0, 0.6)), r"drop_probs\[2\]='x' has the wrong type"),
     (dict(probe_feature=8), r"probe_feature=8 is out of range: allowed 0 <= probe_feature <= 7"),
-    (dict(model="resnet"), r"model='resnet' is not allowed: one of 'linear', 'supcon'"),
+    (dict(model="resnet"), r"model='resnet' is not allowed: one of 'linear', 'supcon', 'simclr'"),
     (dict(optimizer="sgd"), r"optimizer='sgd' is not allowed: one of 'gd', 'adam'"),
     (dict(depth=0), r"depth=0 is out of range: allowed 1 <= depth <= 6"),
     (dict(lr=0.0), r"lr=0.0 is out of range"),
-    (dict(head="reweight"), r"head='reweight' is for model='supcon' only"),
+    (dict(head="reweight"), r"head='reweight' is for the SupCon and SimCLR models only"),
     (dict(probe_labels=5000), r"probe_labels=5000 is out of range"),
+    (dict(model="simclr", probe_labels=5), r"probe_labels=5 is out of range for the digits: allowed 10 <= "),
+    (dict(model="simclr", batch_size=2000), r"batch_size=2000 is out of range for the digits: allowed 2 <= batch_size "
+                                            r"<= 1297"),
     (dict(hidden=1.5), r"hidden=1.5 has the wrong type: expected int"),
 ])
 def test_bad_configs_are_refused_naming_the_field_and_the_allowed_range(changes, message):
@@ -129,12 +134,25 @@ def test_a_supcon_run_logs_probes_of_class_and_subclass():
     assert run.artifacts["class_post_grid"].shape == (len(p.PROBE_GRID),)
 
 
+def test_a_simclr_run_logs_digit_probes_before_and_after_the_head_and_a_pixel_baseline():
+    run = p.run(TINY_SIMCLR, progress=False)
+    assert run.status == "completed" and set(run.history) == {"step", *p.METRICS}
+    assert np.isfinite(run.history["probe_pre"]).all() and np.isfinite(run.history["probe_post"]).all()
+    assert np.isnan(run.history["class_pre"]).all() and np.isnan(run.history["slope"]).all()
+    for k in ("probe_pre_grid", "probe_post_grid", "probe_input_grid"):
+        assert run.artifacts[k].shape == (len(p.PROBE_GRID),) and (run.artifacts[k] > 0.1).all(), k
+    # the pixel baseline depends on the seed's label draws only, not on training: the same for another head
+    other = p.run(TINY_SIMCLR.replace(head="reweight", depth=2, kappa=1.2), progress=False)
+    np.testing.assert_array_equal(other.artifacts["probe_input_grid"], run.artifacts["probe_input_grid"])
+
+
 def test_the_reweighting_head_and_no_head_train_the_encoder_alone():
-    for cfg in (TINY_SUPCON.replace(head="reweight", depth=2, kappa=1.5), TINY_SUPCON.replace(depth=1)):
+    for cfg in (TINY_SUPCON.replace(head="reweight", depth=2, kappa=1.5), TINY_SUPCON.replace(depth=1),
+                TINY_SIMCLR.replace(head="reweight", depth=2, kappa=1.5), TINY_SIMCLR.replace(depth=1)):
         assert p.run(cfg, progress=False).status == "completed"
 
 
-@pytest.mark.parametrize("base", [TINY, TINY_SUPCON], ids=["linear", "supcon"])
+@pytest.mark.parametrize("base", [TINY, TINY_SUPCON, TINY_SIMCLR], ids=["linear", "supcon", "simclr"])
 def test_a_sweep_of_two_shapes_equals_single_runs(base):
     configs = [base.replace(seed=0), base.replace(seed=1, lr=base.lr / 2), base.replace(hidden=8),
                base.replace(hidden=8, seed=2)]
@@ -165,6 +183,7 @@ def test_a_stop_ends_the_run_early():
 
     run = p.run(TINY, stop=Stop(), progress=False)
     assert run.status == "stopped"
+    assert "pre_weights" in run.artifacts and "probe_pre_grid" not in run.artifacts  # no grids for a stopped run
 
 
 def test_run_refuses_another_config_type():

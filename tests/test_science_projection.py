@@ -199,3 +199,124 @@ def test_a_probe_is_fitted_on_its_labelled_draw_and_scored_on_held_out_points():
     assert abs(float(acc.mean()) - 0.5) < 0.05, float(acc.mean())
     real = probe.accuracy(pool, pool_y, test, (test[:, 0] > 0).long(), idx)
     assert float(real.mean()) > 0.6
+
+
+# --- SimCLR on the digits ------------------------------------------------------------------------------
+
+
+def test_simclr_loss_is_nt_xent_written_as_a_cross_entropy():
+    # NT-Xent (Chen et al. 2020): for view i of image b, a softmax over the other 2B − 1 views at temperature τ,
+    # the other view of b the target. The SupCon loss with one label per image must be exactly that.
+    gen = torch.Generator().manual_seed(11)
+    B, tau = 6, 0.5
+    z = torch.randn(1, 2 * B, 5, generator=gen, dtype=torch.float64)
+    u = torch.nn.functional.normalize(z[0], dim=-1)
+    logits = (u @ u.T / tau).fill_diagonal_(float("-inf"))
+    target = torch.cat([torch.arange(B, 2 * B), torch.arange(B)])
+    ref = float(torch.nn.functional.cross_entropy(logits, target))
+    b = torch.arange(B)
+    ours = float(losses.supcon(z, torch.cat([b, b])[None], tau)[0])
+    assert math.isclose(ours, ref, rel_tol=1e-12), (ours, ref)
+
+
+def _simclr_config(**changes):
+    base = dict(model="simclr", hidden=8, head_dim=4, depth=3, optimizer="adam", lr=1e-3, steps=1, num_logs=2,
+                batch_size=16, temperature=0.5, view_noise=0.1, probe_labels=10, probe_trials=1, device="cpu")
+    return experiment.Config(**(base | changes))
+
+
+def test_simclr_batches_pair_two_views_of_one_pool_image():
+    from unittest import mock
+
+    exp = experiment._SimCLR([_simclr_config(seed=3), _simclr_config(seed=4)])
+    with mock.patch.object(data, "augment_digits", lambda x, noise, generator: x):  # views = the images
+        x, labels = exp._batch()
+    R, N = labels.shape
+    assert x.shape == (2, 32, 8, 8) and N == 32
+    pool = {tuple(v) for v in exp.pool_x.flatten(1).tolist()}
+    test = {tuple(v) for v in exp.test_x.flatten(1).tolist()}
+    for r in range(R):
+        flat = x[r].flatten(1)
+        same = labels[r][:, None] == labels[r][None, :]
+        equal = (flat[:, None, :] == flat[None, :, :]).all(-1)
+        assert torch.equal(same, equal), "the views sharing a label must be exactly the views of one image"
+        assert (same.sum(1) == 2).all(), "each view has exactly one positive"
+        rows = {tuple(v) for v in flat.tolist()}
+        assert rows <= pool and not rows & test, "a training batch holds only pool images, never test images"
+
+
+def test_digit_augmentation_shifts_erases_and_adds_noise():
+    gen = torch.Generator().manual_seed(12)
+    n = 20_000
+    ones = torch.ones(n, 8, 8)
+    state = gen.get_state()
+    clean = data.augment_digits(ones, 0.0, gen)
+    noisy = data.augment_digits(ones, 0.3, torch.Generator().set_state(state))  # the same shifts and squares
+    assert abs(float((noisy - clean).std()) - 0.3) < 0.005 and abs(float((noisy - clean).mean())) < 0.005
+    # A shift by (dy, dx) moves |dy| zero rows and |dx| zero columns in from the edge; each of the nine
+    # shifts of at most SHIFT = 1 pixel is equally likely.
+    zero_row = (clean == 0).all(2)  # [n, 8]
+    zero_col = (clean == 0).all(1)
+    dy = zero_row[:, 0].long() - zero_row[:, -1].long()  # +1: a row moved in at the top
+    dx = zero_col[:, 0].long() - zero_col[:, -1].long()
+    counts = torch.bincount((dy + 1) * 3 + (dx + 1), minlength=9).double() / n
+    assert torch.allclose(counts, torch.full((9,), 1 / 9, dtype=torch.float64), atol=0.01), counts
+    # Besides the shifted-in edge, the only zeros are one ERASE × ERASE square, in about half the images (a
+    # square always reaches into the inner 6 × 6, where no shift puts a zero).
+    inner = clean[:, 1:-1, 1:-1] == 0
+    zeros = (clean == 0).sum((1, 2)) - 8 * (dy != 0) - 8 * (dx != 0) + ((dy != 0) & (dx != 0)).long()
+    erased = inner.any((1, 2))
+    assert abs(float(erased.double().mean()) - data.ERASE_PROB) < 0.02, float(erased.double().mean())
+    assert int(zeros.max()) == data.ERASE**2 and int(zeros[erased].min()) >= 1 and (zeros[~erased] == 0).all()
+
+
+def test_the_digits_split_is_fixed_disjoint_and_has_every_class():
+    pool_x, pool_y, test_x, test_y = data.load_digits()
+    again = data.load_digits()
+    assert all(torch.equal(a, b) for a, b in zip((pool_x, pool_y, test_x, test_y), again))
+    assert pool_x.shape == (1297, 8, 8) and test_x.shape == (500, 8, 8)
+    assert float(pool_x.min()) == 0.0 and float(pool_x.max()) == 1.0
+    assert set(pool_y.tolist()) == set(test_y.tolist()) == set(range(10))
+    assert torch.bincount(pool_y).min() >= 100, "a probe with 1000 labels needs 100 pool images of each digit"
+    from sklearn.datasets import load_digits
+
+    everything = torch.tensor(load_digits().images / 16.0, dtype=torch.float32).flatten(1)
+    index = {tuple(v): i for i, v in enumerate(everything.tolist())}
+    pool_i = {index[tuple(v)] for v in pool_x.flatten(1).tolist()}
+    test_i = {index[tuple(v)] for v in test_x.flatten(1).tolist()}
+    assert not pool_i & test_i and len(pool_i | test_i) >= 1790, "pool and test images overlap"
+
+
+def test_the_multiclass_probe_is_scikit_learns_one_vs_rest():
+    from sklearn.multiclass import OneVsRestClassifier
+
+    gen = torch.Generator().manual_seed(13)
+    T, n, d, C, m = 2, 60, 5, 4, 300
+    centres = torch.randn(C, d, generator=gen, dtype=torch.float64) * 1.5
+    y = torch.randint(0, C, (T, n), generator=gen)
+    X = centres[y] + torch.randn(T, n, d, generator=gen, dtype=torch.float64)
+    test_y = torch.randint(0, C, (m,), generator=gen)
+    test = centres[test_y] + torch.randn(m, d, generator=gen, dtype=torch.float64)
+    theta = probe.fit_multiclass(X, y, C)
+    pred = probe.predict_multiclass(theta, test)
+    for t in range(T):
+        ref = OneVsRestClassifier(LogisticRegression(C=probe.C, tol=1e-12, max_iter=10_000)).fit(X[t], y[t])
+        coefs = np.stack([e.coef_[0] for e in ref.estimators_])
+        np.testing.assert_allclose(theta[t, :, :-1].numpy(), coefs, atol=1e-5)
+        np.testing.assert_array_equal(pred[t].numpy(), ref.predict(test.numpy()))
+    assert float((pred == test_y).double().mean()) > 0.6  # well above chance (0.25): the classes are learnable
+
+
+def test_the_stacked_cnn_computes_each_replica_like_torch_layers():
+    gens = [torch.Generator().manual_seed(s) for s in (14, 15, 16)]
+    cnn = models.DigitsCNN(6, 3, 2, "mlp", 1.0, gens, "cpu")
+    x = torch.randn(3, 5, 8, 8, generator=gens[0])
+    h = cnn.encode(x)
+    F = torch.nn.functional
+    for r in range(3):
+        p = [w[r].detach() for w in cnn.params]
+        a = F.relu(F.conv2d(x[r][:, None], p[0], p[1], padding=1))
+        a = F.relu(F.conv2d(a, p[2], p[3], stride=2, padding=1))
+        ref = F.relu(a.flatten(1) @ p[4] + p[5])
+        assert torch.allclose(h[r], ref, atol=1e-5), r
+        assert torch.allclose(cnn.project(h)[r], h[r] @ p[6] + p[7], atol=1e-5)

@@ -1,5 +1,5 @@
-"""The data of chapter 4: the linear model's latent features and its augmentation, and the classes with
-an ignored sub-class that the SupCon model sees.
+"""The data of chapter 4: the linear model's latent features and its augmentation, the classes with an
+ignored sub-class that the SupCon model sees, and the handwritten digits the SimCLR model sees.
 
 Linear model (Xue et al. 2024, Section 4): x = Σ_k a_k z_k e_k with z ~ N(0, I); an augmentation x⁺
 redraws z_k with probability ρ_k, so feature k survives augmentation with probability 1 − ρ_k. Its
@@ -7,6 +7,9 @@ second moments are all the population loss needs: E[x xᵀ] = diag(a²), E[x x�
 
 SupCon model: latents with a class sign (±class_scale on axis 0), a sub-class sign that the class label
 ignores (±sub_scale on axis 1) and Gaussian noise on the other axes, seen through a random rotation.
+
+SimCLR model: scikit-learn's bundled 8×8 handwritten digits (1797 images, no download), with shifts,
+random erasing and pixel noise as augmentations.
 """
 
 from __future__ import annotations
@@ -59,3 +62,41 @@ def sample_classes(n: int, rot: torch.Tensor, generator: torch.Generator, *, cla
 def noisy_view(x: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
     """One augmented view: x plus N(0, std²) noise on every coordinate."""
     return x + torch.randn(x.shape, generator=generator) * std
+
+
+# --- real data: scikit-learn's bundled handwritten digits --------------------------------------------
+#: SimCLR-style augmentations of an 8×8 digit: a shift of up to SHIFT pixels in each direction (zeros
+#: shifted in), with probability ERASE_PROB a random ERASE×ERASE square set to 0, then N(0, noise²) pixel noise.
+SHIFT, ERASE, ERASE_PROB = 1, 3, 0.5
+DIGITS_TEST = 500  # held-out images the probes are scored on; the other 1297 are the training/labelled pool
+DIGITS_SPLIT_SEED = 0  # the split is the same for every run, so every probe is scored on the same images
+
+
+def load_digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """scikit-learn's 1797 bundled 8×8 digits, pixels scaled to [0, 1]: (pool images [1297, 8, 8], pool
+    labels, test images [500, 8, 8], test labels), split by a fixed random permutation (nothing downloaded)."""
+    from sklearn.datasets import load_digits as sk_load
+
+    bunch = sk_load()
+    images = torch.tensor(bunch.images / 16.0, dtype=torch.float32)
+    labels = torch.tensor(bunch.target, dtype=torch.long)
+    perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(DIGITS_SPLIT_SEED))
+    test, pool = perm[:DIGITS_TEST], perm[DIGITS_TEST:]
+    return images[pool], labels[pool], images[test], labels[test]
+
+
+def augment_digits(x: torch.Tensor, noise: float, generator: torch.Generator) -> torch.Tensor:
+    """One augmented view of images x [n, h, w]: random shift, random erasing, Gaussian pixel noise."""
+    n, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (SHIFT, SHIFT, SHIFT, SHIFT))
+    dy = torch.randint(0, 2 * SHIFT + 1, (n,), generator=generator)  # the crop's corner in the padded image
+    dx = torch.randint(0, 2 * SHIFT + 1, (n,), generator=generator)
+    rows, cols = torch.arange(h), torch.arange(w)
+    out = padded[torch.arange(n)[:, None, None], (dy[:, None] + rows)[:, :, None], (dx[:, None] + cols)[:, None, :]]
+    erase = torch.rand(n, generator=generator) < ERASE_PROB
+    ey = torch.randint(0, h - ERASE + 1, (n,), generator=generator)
+    ex = torch.randint(0, w - ERASE + 1, (n,), generator=generator)
+    in_rows = (rows[None, :] >= ey[:, None]) & (rows[None, :] < ey[:, None] + ERASE)  # [n, h]
+    in_cols = (cols[None, :] >= ex[:, None]) & (cols[None, :] < ex[:, None] + ERASE)  # [n, w]
+    out = out.masked_fill(in_rows[:, :, None] & in_cols[:, None, :] & erase[:, None, None], 0.0)
+    return out + torch.randn(out.shape, generator=generator) * noise

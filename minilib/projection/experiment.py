@@ -6,7 +6,10 @@ Representation Learning"); SimCLR (Chen et al. 2020) for the practice. Chapter: 
 model="linear": a deep linear network trained on the exact population spectral contrastive loss of the
 feature model in `data` (gradient descent on the expectation itself: no sampling noise).
 model="supcon": a ReLU encoder and head trained with the SupCon loss on fresh minibatches of classes
-with an ignored sub-class. Both log linear-probe accuracies before and after the head.
+with an ignored sub-class.
+model="simclr": a small CNN and head trained SimCLR-style (the two views of an image are each other's
+only positive) on scikit-learn's bundled 8×8 digits, probed for the digit.
+All log linear-probe accuracies before and after the head.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ CODE_VERSION = 1
 
 TITLE = "Projection heads: feature weights before and after the head"
 CHAPTER = "nbs/04_projection_heads.py"
-MODELS = ("linear", "supcon")
+MODELS = ("linear", "supcon", "simclr")
 OPTIMIZERS = ("gd", "adam")  # gd: plain gradient descent (full batch on the population loss for "linear")
 #: The paper-style construction of issue 13: eight latent features, their scales a_k and drop rates ρ_k.
 FEATURE_SCALES = (3.0, 2.0, 1.5, 1.0, 1.0, 0.7, 0.5, 0.3)
@@ -39,6 +42,7 @@ DROP_PROBS = (0.0, 0.5, 0.2, 0.0, 0.9, 0.3, 0.0, 0.6)
 PROBE_GRID = (10, 20, 50, 100, 200, 500, 1000)
 MAX_FEATURES = 64
 POOL, TEST = 2400, 1000  # labelled pool the probes draw from, held-out test points
+DIGITS_IMAGES, DIGITS_CLASSES = 1797, 10  # scikit-learn's digits: images, classes
 
 METRICS = {
     "loss": "training loss (linear: population spectral loss; SupCon: minibatch loss)",
@@ -67,11 +71,14 @@ class Config(BaseConfig):
     gradient descent (lr 0.02: at 0.05 it diverges here, see the chapter) from N(0, 0.03²) weights.
 
     `feature_scales` and `drop_probs` are per-feature tuples (a list or the text '3, 2, 1' is stored as a
-    tuple), validated element by element. `supcon_config()` gives the SupCon model's defaults.
+    tuple), validated element by element. `supcon_config()` and `simclr_config()` give the SupCon and
+    SimCLR models' defaults; fields marked "SupCon" apply to both (SimCLR: `view_noise` is the pixel
+    noise of its augmentation), `input_dim`, `class_scale`, `sub_scale` and `noise` to SupCon only.
     """
 
     model: str = param("linear", choices=MODELS, help="linear: deep linear net on the population spectral "
-                                                      "loss; supcon: ReLU encoder + head, SupCon loss")
+                                                      "loss; supcon: ReLU encoder + head, SupCon loss; "
+                                                      "simclr: CNN + head on the digits, SimCLR loss")
     feature_scales: tuple = param(FEATURE_SCALES, low=1e-3, high=100.0,
                                   help="a_k: the scale of each latent feature (linear model)")
     drop_probs: tuple = param(DROP_PROBS, low=0.0, high=1.0,
@@ -119,8 +126,16 @@ class Config(BaseConfig):
             raise ConfigError(f"{name}.probe_feature={self.probe_feature} is out of range: allowed "
                               f"0 <= probe_feature <= {d - 1} (there are {d} features)")
         if self.model == "linear" and self.head != "mlp":
-            raise ConfigError(f"{name}.head={self.head!r} is for model='supcon' only; the linear model's head is "
-                              "its layers 2 … depth")
+            raise ConfigError(f"{name}.head={self.head!r} is for the SupCon and SimCLR models only; the linear "
+                              "model's head is its layers 2 … depth")
+        if self.model == "simclr":
+            if self.probe_labels < DIGITS_CLASSES:
+                raise ConfigError(f"{name}.probe_labels={self.probe_labels} is out of range for the digits: allowed "
+                                  f"{DIGITS_CLASSES} <= probe_labels <= {POOL // 2} (at least one label per class)")
+            pool = DIGITS_IMAGES - data.DIGITS_TEST
+            if self.batch_size > pool:
+                raise ConfigError(f"{name}.batch_size={self.batch_size} is out of range for the digits: allowed "
+                                  f"2 <= batch_size <= {pool} (the images a batch is drawn from)")
         if self.probe_labels > POOL // 2:
             raise ConfigError(f"{name}.probe_labels={self.probe_labels} is out of range: allowed "
                               f"2 <= probe_labels <= {POOL // 2}")
@@ -133,7 +148,14 @@ LinearConfig = Config
 def supcon_config(**changes) -> Config:
     """The SupCon model: 32-d inputs, encoder 32-64-64 ReLU, head 64-64-32, τ 0.1, batch 256, Adam 1e-3."""
     base = dict(model="supcon", hidden=64, head_dim=32, depth=3, optimizer="adam", lr=1e-3, steps=1500,
-                probe_labels=200, probe_trials=10, num_logs=16, log_spaced=False)
+                probe_labels=200, probe_trials=10, num_logs=31)
+    return Config(**(base | changes))
+
+
+def simclr_config(**changes) -> Config:
+    """The SimCLR model on the digits: CNN encoder (h: 64), head 64-64-32, τ 0.5, batch 256, Adam 1e-3."""
+    base = dict(model="simclr", hidden=64, head_dim=32, depth=3, optimizer="adam", lr=1e-3, steps=1000,
+                temperature=0.5, view_noise=0.1, probe_labels=50, probe_trials=10, num_logs=21)
     return Config(**(base | changes))
 
 
@@ -261,12 +283,13 @@ class _Linear:
             out["class_post"].append(math.nan)
         return {k: np.asarray(v, dtype=float) for k, v in out.items()}
 
-    def artifacts(self, r: int) -> dict:
+    def artifacts(self, r: int, grids: bool = True) -> dict:
         table = self.feature_table(r)
-        grid = np.array(PROBE_GRID)
-        accs = np.array([self.probe_accuracies(r, n) for n in PROBE_GRID])
-        return {"pre_weights": table[0], "post_weights": table[-1], "layer_weights": table,
-                "probe_grid": grid, "probe_pre_grid": accs[:, 0], "probe_post_grid": accs[:, 1]}
+        out = {"pre_weights": table[0], "post_weights": table[-1], "layer_weights": table}
+        if grids:
+            accs = np.array([self.probe_accuracies(r, n) for n in PROBE_GRID])
+            out |= {"probe_grid": np.array(PROBE_GRID), "probe_pre_grid": accs[:, 0], "probe_post_grid": accs[:, 1]}
+        return out
 
 
 # --- the SupCon model --------------------------------------------------------------------------------
@@ -371,12 +394,95 @@ class _SupCon:
             out["class_post"].append(cls_post)
         return {k: np.asarray(v, dtype=float) for k, v in out.items()}
 
-    def artifacts(self, r: int) -> dict:
+    def artifacts(self, r: int, grids: bool = True) -> dict:
+        if not grids:
+            return {}
         grid = np.array(PROBE_GRID)
         sub = np.array([self.probe_accuracies(r, n, "sub") for n in PROBE_GRID])
         cls = np.array([self.probe_accuracies(r, n, "class") for n in PROBE_GRID])
         return {"probe_grid": grid, "probe_pre_grid": sub[:, 0], "probe_post_grid": sub[:, 1],
                 "class_pre_grid": cls[:, 0], "class_post_grid": cls[:, 1]}
+
+
+# --- the SimCLR model on the digits ------------------------------------------------------------------
+class _SimCLR(_SupCon):
+    """R replicas of the digits CNN + head trained SimCLR-style: a batch of images, two augmented views of
+    each; the SupCon loss with one label per image is SimCLR's NT-Xent loss (the other view is the only
+    positive, every other view a negative)."""
+
+    def __init__(self, configs: list[Config]):
+        c0 = self.c0 = configs[0]
+        self.configs = configs
+        self.device = runtime.pick_device(c0.device)
+        self.gens = [runtime.seed_everything(c.seed) for c in configs]
+        self.pool_x, self.pool_y, self.test_x, self.test_y = data.load_digits()
+        # the probes' label draws first, so that they depend on the seed only (not on the model's size)
+        sizes = sorted({c0.probe_labels, *PROBE_GRID})
+        self.draws = [{n: probe.draw_labelled(self.pool_y, n, c0.probe_trials, g, DIGITS_CLASSES) for n in sizes}
+                      for g in self.gens]
+        self.model = models.DigitsCNN(c0.hidden, c0.head_dim, c0.depth, c0.head, c0.kappa, self.gens, self.device)
+        self.trainable = len(self.model.params) > 0
+        self.opt = _opt(self.model.params, configs)
+        self.tau = torch.tensor([c.temperature for c in configs], device=self.device)
+        self.images = torch.cat([self.pool_x, self.test_x]).to(self.device)
+        self.labels = (self.pool_y.to(self.device), self.test_y.to(self.device))
+
+    def _views(self, r: int, gen: torch.Generator) -> torch.Tensor:
+        """Two augmented views [2B, 8, 8] of B distinct pool images drawn with replica r's generator."""
+        idx = torch.randperm(len(self.pool_x), generator=gen)[:self.c0.batch_size]
+        x = self.pool_x[idx]
+        noise = self.c0.view_noise
+        return torch.cat([data.augment_digits(x, noise, gen), data.augment_digits(x, noise, gen)])
+
+    def _instances(self) -> torch.Tensor:
+        b = torch.arange(self.c0.batch_size, device=self.device)
+        return torch.cat([b, b])[None].expand(len(self.configs), -1)
+
+    def _batch(self):
+        xs = torch.stack([self._views(r, self.gens[r]) for r in range(len(self.configs))])
+        return xs.to(self.device), self._instances()
+
+    @torch.no_grad()
+    def representations(self, r: int, x: torch.Tensor):
+        views = [w[r:r + 1] for w in self.model.params]
+        h = self.model.encode(x[None], views)
+        return h[0], self.model.project(h, views)[0]
+
+    def probe_accuracies(self, r: int, n: int, target: str = "digit") -> tuple[float, float]:
+        pre, post = self.representations(r, self.images)
+        return tuple(self._probe(rep, r, n) for rep in (pre, post))
+
+    def _probe(self, rep: torch.Tensor, r: int, n: int) -> float:
+        P = len(self.pool_x)
+        idx = self.draws[r][n].to(self.device)
+        return float(probe.accuracy(rep[:P], self.labels[0], rep[P:], self.labels[1], idx, DIGITS_CLASSES).mean())
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        out = {k: [] for k in METRICS}
+        for r in range(len(self.configs)):
+            # the loss of a batch drawn from a generator of its own (logging never changes the training batches)
+            gen = torch.Generator().manual_seed(self.configs[r].seed + 7919)
+            views = self._views(r, gen)[None].to(self.device)
+            ps = [w[r:r + 1] for w in self.model.params]
+            loss = self._loss(views, self._instances()[:1], ps, self.tau[r:r + 1])
+            out["loss"].append(float(loss[0]))
+            for k in ("excess_loss", "slope", "imbalance", "pre_spread", "post_spread", "class_pre", "class_post"):
+                out[k].append(math.nan)
+            pre_acc, post_acc = self.probe_accuracies(r, self.c0.probe_labels)
+            out["probe_pre"].append(pre_acc)
+            out["probe_post"].append(post_acc)
+        return {k: np.asarray(v, dtype=float) for k, v in out.items()}
+
+    def artifacts(self, r: int, grids: bool = True) -> dict:
+        if not grids:
+            return {}
+        grid = np.array(PROBE_GRID)
+        pre, post = self.representations(r, self.images)
+        pixels = self.images.flatten(1)
+        accs = np.array([[self._probe(rep, r, n) for rep in (pre, post, pixels)] for n in PROBE_GRID])
+        return {"probe_grid": grid, "probe_pre_grid": accs[:, 0], "probe_post_grid": accs[:, 1],
+                "probe_input_grid": accs[:, 2]}
 
 
 def _schedule(config: Config) -> np.ndarray:
@@ -387,15 +493,19 @@ def _train(configs: list[Config], on_step, stop, progress, desc) -> list[Run]:
     """One stacked run of configs that differ only in REPLICA_FIELDS."""
     replicas.check_group(configs, REPLICA_FIELDS)
     start = time.perf_counter()
-    exp = (_Linear if configs[0].model == "linear" else _SupCon)(configs)
+    exp = {"linear": _Linear, "supcon": _SupCon, "simclr": _SimCLR}[configs[0].model](configs)
     log = train(exp.step, num_steps(configs[0]), evaluate=exp.evaluate, log_at=_schedule(configs[0]),
                 on_step=on_step, stop=stop, progress=progress, desc=desc)
+    # The probe grids describe a finished run: a stopped one (the explorer's Stop, a re-derivation of an early
+    # stretch) ends without them, which saves the largest part of a short run's cost.
+    grids = log.status != "stopped"
     return replicas.split(sys.modules[__package__], configs, log, seconds=time.perf_counter() - start,
-                          device=exp.device, artifacts=exp.artifacts)
+                          device=exp.device, artifacts=lambda r: exp.artifacts(r, grids))
 
 
 def run(config: Config, *, on_step=None, stop=None, progress: bool = True) -> Run:
-    """Train one model and return its Run (history of METRICS; artifacts: feature weights and probe grids)."""
+    """Train one model and return its Run (history of METRICS; artifacts: the linear model's feature weights,
+    and the probe accuracies at PROBE_GRID labels, which a stopped run leaves out)."""
     if not isinstance(config, Config):
         raise TypeError(f"run() needs a projection.Config, got {type(config).__name__}")
     return _train([config], replicas.first_replica(on_step), stop, progress, f"projection {config.model}")[0]

@@ -5,6 +5,8 @@ the projection head the other depth − 1 layers; depth 1 has no head. Weights s
 SupCon MLP: encoder input_dim → hidden → hidden with a ReLU after each layer (its output h is the
 pre-projection representation); head (depth − 1 layers): hidden → … → head_dim with ReLUs between
 (SimCLR's MLP head at depth 3), or the fixed reweighting head z_i = h_i·κ^(−i) of Xue et al. 2024.
+Digits CNN (the SimCLR model): 8×8 image → conv 3×3 (16 channels) → ReLU → conv 3×3 stride 2 (32
+channels, 4×4) → ReLU → linear → hidden → ReLU is the encoder (h); the head is the SupCon model's.
 """
 
 from __future__ import annotations
@@ -88,3 +90,37 @@ def reweight(h: torch.Tensor, kappa: float) -> torch.Tensor:
     """The fixed reweighting head of Xue et al. 2024: z_i = h_i · κ^(−i), i = 0 … hidden − 1."""
     i = torch.arange(h.shape[-1], device=h.device, dtype=h.dtype)
     return h * kappa ** (-i)
+
+
+class DigitsCNN(SupConMLP):
+    """R stacked small CNNs on 8×8 images with the SupCon model's heads; `params` = [W, b] per layer.
+
+    Conv weights are [R, out, in, 3, 3] and run as one grouped convolution (groups = R), so replicas stay
+    independent in one call; the linear layers are [R, in, out] as in SupConMLP.
+    """
+
+    CHANNELS = (16, 32)
+
+    def __init__(self, hidden, head_dim, depth, head, kappa, generators, device):
+        c1, c2 = self.CHANNELS
+        mlp_head = [(hidden, hidden)] * (depth - 2) + [(hidden, head_dim)] if depth > 1 and head == "mlp" else []
+        self.n_enc, self.head, self.kappa, self.depth = 3, head, kappa, depth
+        self.params = [uniform((c1, 1, 3, 3), 9, generators, device), uniform((c1,), 9, generators, device),
+                       uniform((c2, c1, 3, 3), 9 * c1, generators, device), uniform((c2,), 9 * c1, generators, device),
+                       uniform((16 * c2, hidden), 16 * c2, generators, device),
+                       uniform((1, hidden), 16 * c2, generators, device)]
+        for fan_in, fan_out in mlp_head:
+            self.params += [uniform((fan_in, fan_out), fan_in, generators, device),
+                            uniform((1, fan_out), fan_in, generators, device)]
+
+    def encode(self, x: torch.Tensor, params=None) -> torch.Tensor:
+        """The pre-projection representation h [R, n, hidden] of images x [R, n, 8, 8]."""
+        ps = self.params if params is None else params
+        R, n, height, width = x.shape
+        conv = torch.nn.functional.conv2d
+        h = x.transpose(0, 1)  # [n, R, 8, 8]: replica r's image is input channel r of group r
+        for i, stride in ((0, 1), (1, 2)):
+            w, b = ps[2 * i], ps[2 * i + 1]
+            h = torch.relu(conv(h, w.flatten(0, 1), b.flatten(), stride=stride, padding=1, groups=R))
+        h = h.reshape(n, R, -1).transpose(0, 1)  # [R, n, 32·4·4], each replica's channels together
+        return torch.relu(h @ ps[4] + ps[5])

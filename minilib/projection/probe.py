@@ -4,7 +4,9 @@ A probe is L2-regularised logistic regression, scikit-learn's objective with C =
 penalised): ½‖w‖² + C·Σ_i log(1 + exp(−y_i(w·x_i + b))). `fit` solves it by Newton's method for many
 trials at once (a batch of [T, n, d] problems), so a mean over label draws costs one batched solve.
 Each representation is divided by its root-mean-square norm on the labelled pool before probing, so the
-penalty acts alike on representations of different overall scale (only their shape matters).
+penalty acts alike on representations of different overall scale (only their shape matters). With more
+than two classes (the digits) the probe is one-vs-rest: one such regression per class, the class of the
+largest score predicted (scikit-learn's OneVsRestClassifier around the same LogisticRegression).
 """
 
 from __future__ import annotations
@@ -43,12 +45,15 @@ def predict(theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     return (scores > 0).long()
 
 
-def draw_labelled(labels: torch.Tensor, n: int, trials: int, generator: torch.Generator) -> torch.Tensor:
-    """Indices [trials, n] into a labelled pool: each trial n/2 examples of each class (stratified), no repeats."""
+def draw_labelled(labels: torch.Tensor, n: int, trials: int, generator: torch.Generator,
+                  classes: int = 2) -> torch.Tensor:
+    """Indices [trials, n] into a labelled pool: each trial n / classes examples of each class (stratified;
+    the n % classes left over go to the last classes), no repeats."""
+    counts = [n // classes + (c >= classes - n % classes) for c in range(classes)]
     idx = []
     for _ in range(trials):
         parts = []
-        for cls, k in ((0, n // 2), (1, n - n // 2)):
+        for cls, k in enumerate(counts):
             members = torch.nonzero(labels == cls).ravel()
             if len(members) < k:
                 raise ValueError(f"the labelled pool has {len(members)} examples of class {cls}, a probe with "
@@ -64,9 +69,31 @@ def rms_normalise(pool: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor,
     return pool.double() / scale, test.double() / scale
 
 
+def fit_multiclass(X: torch.Tensor, y: torch.Tensor, classes: int) -> torch.Tensor:
+    """One-vs-rest weights θ [T, classes, d + 1]: for each class c, `fit` of (y == c) on X [T, n, d]."""
+    T, n, d = X.shape
+    Xc = X[:, None].expand(T, classes, n, d).reshape(T * classes, n, d)
+    yc = (y[:, None, :] == torch.arange(classes, device=y.device)[None, :, None]).reshape(T * classes, n)
+    return fit(Xc, yc.long()).reshape(T, classes, d + 1)
+
+
+def predict_multiclass(theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """The class of the largest one-vs-rest score [T, m], for θ [T, classes, d + 1] and a shared X [m, d]."""
+    scores = X.double() @ theta[..., :-1].transpose(1, 2) + theta[:, None, :, -1]  # [T, m, classes]
+    return scores.argmax(-1)
+
+
 def accuracy(pool: torch.Tensor, pool_y: torch.Tensor, test: torch.Tensor, test_y: torch.Tensor,
-             idx: torch.Tensor) -> torch.Tensor:
-    """Test accuracy [T] of probes fitted on pool[idx[t]] (representations [P, d], labels [P]) for each trial t."""
+             idx: torch.Tensor, classes: int = 2) -> torch.Tensor:
+    """Test accuracy [T] of probes fitted on pool[idx[t]] (representations [P, d], labels [P]) for each trial t.
+
+    classes = 2: one logistic regression per trial; more: one-vs-rest over labels 0 … classes − 1.
+    """
+    if pool.device.type == "mps":  # the probe is float64, which mps lacks: fit it on the CPU
+        pool, pool_y, test, test_y, idx = (t.cpu() for t in (pool, pool_y, test, test_y, idx))
     pool, test = rms_normalise(pool, test)
-    theta = fit(pool[idx], pool_y[idx])
-    return (predict(theta, test) == test_y).double().mean(-1)
+    if classes == 2:
+        theta = fit(pool[idx], pool_y[idx])
+        return (predict(theta, test) == test_y).double().mean(-1)
+    theta = fit_multiclass(pool[idx], pool_y[idx], classes)
+    return (predict_multiclass(theta, test) == test_y).double().mean(-1)

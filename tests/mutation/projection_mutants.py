@@ -135,6 +135,63 @@ def _subclass_is_class(sample_classes):
     return wrong
 
 
+def _other_image_is_positive(instances):
+    def wrong(self):
+        labels = instances(self)
+        B = labels.shape[1] // 2
+        return torch.cat([labels[:, :B], labels[:, B:].roll(1, dims=1)], 1)  # view 2 of image b paired with b − 1
+    return wrong
+
+
+def _never_erase(augment_digits):
+    def wrong(x, noise, generator):
+        from minilib.projection import data
+
+        saved, data.ERASE_PROB = data.ERASE_PROB, 0.0
+        try:
+            return augment_digits(x, noise, generator)
+        finally:
+            data.ERASE_PROB = saved
+    return wrong
+
+
+def _test_in_pool(load_digits):
+    def wrong():
+        pool_x, pool_y, test_x, test_y = load_digits()
+        return torch.cat([pool_x, test_x[:100]]), torch.cat([pool_y, test_y[:100]]), test_x, test_y
+    return wrong
+
+
+def _ovr_least_score(predict_multiclass):
+    def wrong(theta, X):
+        scores = X.double() @ theta[..., :-1].transpose(1, 2) + theta[:, None, :, -1]
+        return scores.argmin(-1)
+    return wrong
+
+
+def _ovr_targets_shifted(fit_multiclass):
+    def wrong(X, y, classes):
+        return fit_multiclass(X, (y + 1) % classes, classes)  # class c's regression learns class c + 1
+    return wrong
+
+
+def _replicas_mixed(encode):
+    def wrong(self, x, params=None):
+        ps = self.params if params is None else params
+        R, n = x.shape[:2]
+        h = x.transpose(0, 1)
+        F = torch.nn.functional
+        for i, stride in ((0, 1), (1, 2)):
+            h = torch.relu(F.conv2d(h, ps[2 * i].flatten(0, 1), ps[2 * i + 1].flatten(), stride=stride, padding=1,
+                                    groups=R))
+        h = h.reshape(R, n, -1)  # [n, R·C, 4, 4] read as [R, n, ·]: images and replicas mixed
+        return torch.relu(h @ ps[4] + ps[5])
+    return wrong
+
+
+SIMCLR_PAIRS = "test_simclr_batches_pair_two_views_of_one_pool_image"
+OVR_CHECK = "test_the_multiclass_probe_is_scikit_learns_one_vs_rest"
+
 MUTANTS = [
     Mutant("P1 positive moment uses ρ", "E[x x⁺ᵀ] = diag(a²ρ) instead of diag(a²(1 − ρ))",
            f"{PROJ}.data:second_moments", _moments_with_rho, (MC_CHECK, MIN_CHECK)),
@@ -165,4 +222,18 @@ MUTANTS = [
     Mutant("P13 the sub-class is the class", "the ignored sub-class label is a copy of the class label",
            f"{PROJ}.data:sample_classes", _subclass_is_class,
            ("test_supcon_data_has_a_class_and_an_ignored_subclass_seen_through_a_rotation",)),
+    Mutant("P14 SimCLR pairs views of different images", "the second view of image b is paired with image b − 1",
+           f"{PROJ}.experiment:_SimCLR._instances", _other_image_is_positive, (SIMCLR_PAIRS,)),
+    Mutant("P15 digit augmentation never erases", "random erasing is skipped (probability 0 instead of ERASE_PROB)",
+           f"{PROJ}.data:augment_digits", _never_erase, ("test_digit_augmentation_shifts_erases_and_adds_noise",)),
+    Mutant("P16 test digits in the training pool", "100 test images are also in the pool SimCLR and the probes use",
+           f"{PROJ}.data:load_digits", _test_in_pool,
+           ("test_the_digits_split_is_fixed_disjoint_and_has_every_class", SIMCLR_PAIRS)),
+    Mutant("P17 one-vs-rest predicts the least likely class", "argmin instead of argmax over the class scores",
+           f"{PROJ}.probe:predict_multiclass", _ovr_least_score, (OVR_CHECK,)),
+    Mutant("P18 one-vs-rest targets off by one", "regression c is fitted on the labels of class c + 1",
+           f"{PROJ}.probe:fit_multiclass", _ovr_targets_shifted, (OVR_CHECK,)),
+    Mutant("P19 the stacked CNN mixes replicas", "the grouped convolution's output reshaped without the transpose",
+           f"{PROJ}.models:DigitsCNN.encode", _replicas_mixed,
+           ("test_the_stacked_cnn_computes_each_replica_like_torch_layers",)),
 ]
