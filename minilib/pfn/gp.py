@@ -188,3 +188,36 @@ def mle2_lengthscale(x_ctx, y_ctx, grid=MLE_GRID, outputscale: float = 1.0, nois
     """
     lml = torch.stack([log_marginal_likelihood(x_ctx, y_ctx, ls, outputscale, noise) for ls in grid], -1)
     return torch.as_tensor(grid, dtype=torch.float64, device=y_ctx.device)[lml.argmax(-1)]
+
+
+def mcmc_hyper_log_prob(x_ctx, y_ctx, x_qry, y_qry, *, steps: int = 2000, burn_in: int = 500,
+                        generator: torch.Generator | None = None, lengthscales=HYPER_LENGTHSCALES,
+                        outputscale: float = 1.0, noise: float = 0.01) -> torch.Tensor:
+    """log p(y*) under the hyperprior, by Metropolis–Hastings over ℓ instead of exact enumeration: (B, M).
+
+    The slow, general route a PFN replaces: a chain per dataset proposes another lengthscale of the set
+    uniformly and accepts with the ratio of marginal likelihoods (one Cholesky per dataset and step); the
+    predictive averages the GP predictives over the kept samples. It converges to `hyper_log_prob`.
+    """
+    if not isinstance(steps, int) or not isinstance(burn_in, int) or not 0 <= burn_in < steps:
+        raise ValueError(f"mcmc: need integers 0 <= burn_in={burn_in!r} < steps={steps!r}")
+    B = y_ctx.shape[0]
+    ls = torch.as_tensor(lengthscales, dtype=torch.float64)
+    L = len(ls)
+    state = torch.randint(L, (B,), generator=generator)
+    lml = log_marginal_likelihood(x_ctx, y_ctx, ls[state], outputscale, noise)
+    counts = torch.zeros(B, L, dtype=torch.float64)
+    rows = torch.arange(B)
+    for step in range(steps):
+        shift = torch.randint(1, L, (B,), generator=generator)  # any other value, uniformly: symmetric
+        prop = (state + shift) % L
+        lml_prop = log_marginal_likelihood(x_ctx, y_ctx, ls[prop], outputscale, noise)
+        u = torch.rand(B, generator=generator, dtype=torch.float64)
+        accept = torch.log(u) < lml_prop - lml
+        state = torch.where(accept, prop, state)
+        lml = torch.where(accept, lml_prop, lml)
+        if step >= burn_in:
+            counts[rows, state] += 1
+    log_w = torch.log(counts / counts.sum(1, keepdim=True))  # -inf for a value the chain never visited
+    comps = torch.stack([gp_log_prob(x_ctx, y_ctx, x_qry, y_qry, float(v), outputscale, noise) for v in ls], -1)
+    return torch.logsumexp(comps + log_w.unsqueeze(1), -1)

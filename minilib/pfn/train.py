@@ -28,7 +28,8 @@ import torch
 
 from .. import runtime
 from ..train import TrainLog, log_steps, train
-from .bar import BarDistribution, borders_from_samples
+from . import bar as bar_lib
+from .bar import BarDistribution
 from .model import PFN, ModelConfig, Predictor
 
 #: Offset of the generator that draws the samples behind the bucket borders (separate from training data).
@@ -67,7 +68,12 @@ def prior_borders(sample_batch: Callable, n_buckets: int, seed: int, samples: in
         _, y = sample_batch(1024, gen)
         ys.append(y.reshape(-1))
         have += ys[-1].numel()
-    return borders_from_samples(torch.cat(ys)[:want], n_buckets)
+    return bar_lib.borders_from_samples(torch.cat(ys)[:want], n_buckets)
+
+
+def split_batch(x: torch.Tensor, y: torch.Tensor, n: int):
+    """The first n points of every dataset are its context, the rest its queries: (x_ctx, y_ctx, x_qry, y_qry)."""
+    return x[:, :n], y[:, :n], x[:, n:], y[:, n:]
 
 
 def _check_positive_int(name, v, low=1):
@@ -129,8 +135,9 @@ def train_pfn(sample_batch: Callable, *, n_buckets: int = 1000, d_model: int = 6
         x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
         for group in opt.param_groups:
             group["lr"] = lr * lr_factor(i, steps, warmup_fraction)
-        logits = model(x[:, :n], y[:, :n], x[:, n:])
-        loss = -borders_dev.log_prob(logits, y[:, n:]).mean()
+        x_ctx, y_ctx, x_qry, y_qry = split_batch(x, y, n)
+        logits = model(x_ctx, y_ctx, x_qry)
+        loss = -borders_dev.log_prob(logits, y_qry).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if clip > 0:

@@ -1,0 +1,153 @@
+"""Chapter 5's figures: the PFN's posterior predictive next to the exact one, and the inference explorer.
+
+`posterior_figure` draws one dataset: the context points, the exact GP predictive (mean and central
+band) and the PFN's (median and the same quantiles of its bar distribution). `context_slider` is the
+static-site version over the number of context points (a plotly slider, no kernel). `posterior_explorer`
+is the live one: sliders for the number of context points, the data's seed and the lengthscale the data
+are drawn with (the PFN and the exact GP both keep the prior's ℓ = 0.2), redrawn instantly (one forward
+pass). `bar_figure` shows a bar distribution's density with its half-normal tails.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import torch
+
+from .. import runtime
+from ..plots import COLORS, LAYOUT
+from . import gp
+from .bar import BarDistribution
+from .model import Predictor
+
+#: The central band drawn for both predictives: 5% to 95%.
+BAND = (0.05, 0.95)
+_Z95 = 1.6448536269514722  # standard normal 95% quantile
+GRID = 200
+
+
+def dataset(seed: int, n: int, lengthscale: float = 0.2, noise: float = 0.01, pool: int = 40):
+    """A dataset drawn from the GP prior with `lengthscale`; its first n points are the context.
+
+    The same seed gives the same pool of points for every n, so the context grows point by point.
+    """
+    x, y = gp.sample_gp(1, pool, torch.Generator().manual_seed(seed), lengthscale=lengthscale, noise=noise)
+    return x[0, :n, 0], y[0, :n]
+
+
+def bands(predictor: Predictor, x_train, y_train, *, lengthscale: float = 0.2, outputscale: float = 1.0,
+          noise: float = 0.01, grid: int = GRID) -> dict[str, torch.Tensor]:
+    """PFN and exact-GP median/mean and 5–95% band on a grid of x in [0, 1]."""
+    xs = torch.linspace(0, 1, grid)
+    pred = predictor.predict(x_train, y_train, xs)
+    lo, mid, hi = (pred.quantile(q).cpu() for q in (BAND[0], 0.5, BAND[1]))
+    mean, var = gp.gp_posterior(x_train, y_train, xs, lengthscale, outputscale, noise)
+    sd = var.sqrt()
+    return {"x": xs, "pfn_lo": lo, "pfn_mid": mid, "pfn_hi": hi, "gp_mean": mean.float(),
+            "gp_lo": (mean - _Z95 * sd).float(), "gp_hi": (mean + _Z95 * sd).float()}
+
+
+def _traces(b: dict, x_train, y_train, visible: bool = True) -> list[go.Scatter]:
+    x = b["x"].tolist()
+    gp_c, pfn_c = COLORS[0], COLORS[1]
+    band = lambda lo, hi, color, name: go.Scatter(
+        x=x + x[::-1], y=hi.tolist() + lo.tolist()[::-1], fill="toself", fillcolor=color, opacity=0.25,
+        line=dict(width=0), name=name, hoverinfo="skip", visible=visible)
+    return [
+        band(b["gp_lo"], b["gp_hi"], gp_c, "exact GP: 5–95% band"),
+        go.Scatter(x=x, y=b["gp_mean"].tolist(), line=dict(color=gp_c, width=2), name="exact GP: mean",
+                   visible=visible),
+        go.Scatter(x=x, y=b["pfn_lo"].tolist(), line=dict(color=pfn_c, width=1.5, dash="dash"),
+                   name="PFN: 5% and 95% quantiles", legendgroup="pfnband", visible=visible),
+        go.Scatter(x=x, y=b["pfn_hi"].tolist(), line=dict(color=pfn_c, width=1.5, dash="dash"),
+                   name="PFN: 95%", legendgroup="pfnband", showlegend=False, visible=visible),
+        go.Scatter(x=x, y=b["pfn_mid"].tolist(), line=dict(color=pfn_c, width=2, dash="dot"), name="PFN: median",
+                   visible=visible),
+        go.Scatter(x=torch.as_tensor(x_train).tolist(), y=torch.as_tensor(y_train).tolist(), mode="markers",
+                   marker=dict(color="#222", size=8), name="context points", visible=visible),
+    ]
+
+
+def _layout(fig: go.Figure, title: str) -> go.Figure:
+    fig.update_layout(template=LAYOUT, title=dict(text=title), height=480)
+    fig.update_xaxes(title_text="x (input)", range=[0, 1])
+    fig.update_yaxes(title_text="y (noisy observation)", range=[-3.5, 3.5])
+    return fig
+
+
+def posterior_figure(predictor: Predictor, x_train, y_train, *, title: str, **gp_kwargs) -> go.Figure:
+    """One dataset: context points, the exact GP predictive and the PFN's, as bands over x."""
+    fig = go.Figure(_traces(bands(predictor, x_train, y_train, **gp_kwargs), x_train, y_train))
+    return _layout(fig, title)
+
+
+def context_slider(predictor: Predictor, counts, *, seed: int = 0, title: str, **gp_kwargs) -> go.Figure:
+    """A plotly slider over the number of context points of one dataset (static: every position precomputed)."""
+    counts = list(counts)
+    fig, owner = go.Figure(), []
+    for k, n in enumerate(counts):
+        x, y = dataset(seed, n)
+        for tr in _traces(bands(predictor, x, y, **gp_kwargs), x, y, visible=k == 0):
+            fig.add_trace(tr)
+            owner.append(k)
+    steps = [dict(method="update", label=str(n), args=[{"visible": [o == k for o in owner]},
+                                                       {"title.text": f"{title} — {n} context points"}])
+             for k, n in enumerate(counts)]
+    fig.update_layout(sliders=[dict(active=0, steps=steps, pad=dict(t=60),
+                                    currentvalue=dict(prefix="context points = "))])
+    return _layout(fig, f"{title} — {counts[0]} context points")
+
+
+def bar_figure(bar: BarDistribution, logits: torch.Tensor, *, title: str, span: float = 1.5) -> go.Figure:
+    """The density of one bar distribution (logits (K,)) on and beyond its borders."""
+    b = bar.borders
+    lo, hi = float(b[0]) - span, float(b[-1]) + span
+    y = torch.linspace(lo, hi, 2001, dtype=torch.float64)
+    y = torch.sort(torch.cat([y, b, b - 1e-9])).values
+    dens = bar.log_prob(logits.double().expand(len(y), -1), y).exp()
+    fig = go.Figure([go.Scatter(x=y.tolist(), y=dens.tolist(), line=dict(color=COLORS[1], width=2),
+                                name="bar density", fill="tozeroy")])
+    for v in b.tolist():
+        fig.add_vline(x=v, line=dict(color="#aaa", width=1, dash="dot"))
+    fig.update_layout(template=LAYOUT, title=dict(text=title), height=380, showlegend=False)
+    fig.update_xaxes(title_text="y (bucket borders dotted)")
+    fig.update_yaxes(title_text="density p(y)")
+    return fig
+
+
+def posterior_explorer(predictor: Predictor, *, max_points: int = 30, prior_lengthscale: float = 0.2,
+                       noise: float = 0.01):
+    """Live: sliders for context points, data seed and data lengthscale; PFN vs exact GP bands redrawn at once.
+
+    On the static site (runtime.IN_BOOK) it returns the explorer note instead (a live figure needs a kernel).
+    """
+    from ..widgets import BookNote  # imported here: ipywidgets is only needed in a live kernel
+
+    if runtime.IN_BOOK:
+        return BookNote()
+    import ipywidgets as W
+
+    n = W.IntSlider(value=5, min=0, max=max_points, description="context points")
+    seed = W.IntSlider(value=0, min=0, max=50, description="data seed")
+    ls = W.FloatLogSlider(value=prior_lengthscale, base=10, min=-1.7, max=0.3, step=0.05,
+                          description="data ℓ", readout_format=".3f")
+    fig = go.FigureWidget(_layout(go.Figure(_traces(bands(predictor, *dataset(0, 5)), *dataset(0, 5))),
+                                  "PFN vs exact posterior"))
+    note = W.HTML()
+
+    def redraw(*_):
+        x, y = dataset(seed.value, n.value, lengthscale=ls.value, noise=noise)
+        b = bands(predictor, x, y, lengthscale=prior_lengthscale, noise=noise)
+        new = _traces(b, x, y)
+        with fig.batch_update():
+            for tr, nt in zip(fig.data, new):
+                tr.x, tr.y = nt.x, nt.y
+            fig.layout.title.text = (f"PFN vs exact posterior (both with the prior's ℓ = {prior_lengthscale}); "
+                                     f"data drawn with ℓ = {ls.value:.3g}")
+        m = predictor.predict(x, y, b["x"]).mean().cpu()
+        note.value = (f"max |PFN mean − exact GP mean| on the grid: <b>{float((m - b['gp_mean']).abs().max()):.3f}</b> "
+                      f"({n.value} context points)")
+
+    for w in (n, seed, ls):
+        w.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox([n, seed, ls]), fig, note])

@@ -1,0 +1,115 @@
+"""Plausible bugs in chapter 5 (minilib.pfn), each of which tests/test_science_pfn.py must catch."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .registry import Mutant
+
+GP_CHECK = "test_the_exact_gp_predictive_of_a_noisy_target_matches_direct_linear_algebra"
+MIX_CHECK = "test_the_hyperprior_predictive_is_the_marginal_likelihood_weighted_mixture"
+SAMPLER_CHECK = "test_prior_samples_have_the_kernels_covariance"
+DENSITY_CHECK = "test_the_bar_density_integrates_to_one_with_half_of_each_tail_inside_its_bucket"
+CDF_CHECK = "test_the_bar_cdf_and_quantile_agree_with_the_integrated_density"
+UNIFORM_CHECK = "test_uniform_logits_on_equal_buckets_score_log_total_width"
+BORDERS_CHECK = "test_quantile_borders_hold_equal_prior_mass"
+ATTENTION_CHECK = "test_each_query_sees_the_context_and_itself_only_as_a_masked_full_attention_does"
+SPLIT_CHECK = "test_training_splits_each_dataset_into_a_context_and_disjoint_queries"
+
+
+def _noise_free_variance(gp_predict):
+    def wrong(x_ctx, y_ctx, x_qry, lengthscale=0.2, outputscale=1.0, noise=0.01):
+        mean, var = gp_predict(x_ctx, y_ctx, x_qry, lengthscale, outputscale, noise)
+        return mean, var - noise  # the variance of f(x*), scored against noisy y*
+    return wrong
+
+
+def _kernel_without_square(rbf_kernel):
+    def wrong(x1, x2, lengthscale, outputscale=1.0):
+        ls = torch.as_tensor(lengthscale, dtype=torch.float64)
+        return rbf_kernel(x1, x2, ls.sqrt(), outputscale)  # exp(−d²/(2ℓ)) instead of exp(−d²/(2ℓ²))
+    return wrong
+
+
+def _prior_weights(hyper_posterior):
+    def wrong(x_ctx, y_ctx, lengthscales=(0.05, 0.1, 0.2, 0.5), outputscale=1.0, noise=0.01):
+        w = hyper_posterior(x_ctx, y_ctx, lengthscales, outputscale, noise)
+        return torch.full_like(w, 1 / w.shape[-1])  # the data never reweigh the lengthscales
+    return wrong
+
+
+def _no_width(log_prob):
+    def wrong(self, logits, y):
+        b = self.borders.to(logits.dtype)
+        w = b[1:] - b[:-1]
+        k = self.bucket_of(torch.as_tensor(y, dtype=logits.dtype))
+        return log_prob(self, logits, y) + torch.log(w.to(logits.device))[k]  # p_k instead of p_k / w_k
+    return wrong
+
+
+def _tail_sigma_is_width(constant):
+    return 1.0  # σ = bucket width instead of width / 0.6745: the tails are no longer half inside their bucket
+
+
+def _cdf_tail_without_sqrt2(cdf):
+    def wrong(self, logits, y):
+        out = cdf(self, logits, y)
+        b = self.borders.to(logits.dtype)
+        s = (b[-1] - b[-2]) / 0.6744897501960817
+        yy = torch.as_tensor(y, dtype=logits.dtype)
+        right = yy > b[-2]
+        p_last = torch.softmax(logits, -1)[..., -1]
+        z = (yy - b[-2]).clamp(min=0)
+        fix = p_last * (torch.erf(z / s) - torch.erf(z / (s * math.sqrt(2))))  # erf(z/σ): a normal's σ√2 dropped
+        return torch.where(right, out + fix, out).clamp(0, 1)
+    return wrong
+
+
+def _linear_borders(borders_from_samples):
+    def wrong(y_samples, n_buckets):
+        y = torch.as_tensor(y_samples, dtype=torch.float64).reshape(-1)
+        return torch.linspace(float(y.min()), float(y.max()), n_buckets + 1, dtype=torch.float64)
+    return wrong
+
+
+def _queries_see_queries(forward):
+    def wrong(self, ctx, qry):
+        B, N, d = ctx.shape
+        h = self.ln1(torch.cat([ctx, qry], 1))
+        q, k, v = (self._heads(t) for t in self.qkv(h).chunk(3, -1))
+        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d // self.n_heads), -1)  # no mask at all
+        o = (att @ v).transpose(1, 2).reshape(B, N + qry.shape[1], d)
+        x = torch.cat([ctx, qry], 1) + self.out(o)
+        x = x + self.ff(self.ln2(x))
+        return x[:, :N], x[:, N:]
+    return wrong
+
+
+def _targets_in_context(split_batch):
+    def wrong(x, y, n):
+        return x, y, x[:, n:], y[:, n:]  # the whole dataset as context: the queries' targets leak in
+    return wrong
+
+
+MUTANTS = [
+    Mutant("M1 predictive without noise", "the exact GP scores noisy targets with the variance of f, not of y",
+           "minilib.pfn.gp:gp_predict", _noise_free_variance, (GP_CHECK,)),
+    Mutant("M2 kernel ℓ not squared", "the RBF kernel divides the squared distance by 2ℓ instead of 2ℓ²",
+           "minilib.pfn.gp:rbf_kernel", _kernel_without_square, (GP_CHECK, SAMPLER_CHECK)),
+    Mutant("M3 mixture with prior weights", "the hyperprior predictive mixes the GPs with their prior weights, "
+           "ignoring the marginal likelihood", "minilib.pfn.gp:hyper_posterior", _prior_weights, (MIX_CHECK,)),
+    Mutant("M4 density without width", "the bar distribution's density is p_k instead of p_k / w_k",
+           "minilib.pfn.bar:BarDistribution.log_prob", _no_width, (UNIFORM_CHECK, DENSITY_CHECK)),
+    Mutant("M5 tail σ = width", "the half-normal tails use σ = bucket width instead of width / 0.6745",
+           "minilib.pfn.bar:HALF_NORMAL_MEDIAN", _tail_sigma_is_width, (DENSITY_CHECK,)),
+    Mutant("M6 tail cdf without √2", "the right tail's cdf uses erf(z/σ) instead of erf(z/(σ√2))",
+           "minilib.pfn.bar:BarDistribution.cdf", _cdf_tail_without_sqrt2, (CDF_CHECK,)),
+    Mutant("M7 equal-width borders", "bucket borders evenly spaced between the samples' extremes instead of at "
+           "their quantiles", "minilib.pfn.bar:borders_from_samples", _linear_borders, (BORDERS_CHECK,)),
+    Mutant("M8 queries see queries", "no attention mask: queries attend to each other and the context to them",
+           "minilib.pfn.model:Block.forward", _queries_see_queries, (ATTENTION_CHECK,)),
+    Mutant("M9 targets in the context", "the training split puts every point, queries included, in the context",
+           "minilib.pfn.train:split_batch", _targets_in_context, (SPLIT_CHECK,)),
+]
