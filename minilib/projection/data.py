@@ -24,15 +24,16 @@ def second_moments(scales: torch.Tensor, drops: torch.Tensor) -> tuple[torch.Ten
 
 
 def sample_linear(n: int, scales: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """n draws of the latents z ~ N(0, I) [n, d] and the inputs x = a ⊙ z [n, d]."""
-    z = torch.randn(n, len(scales), generator=generator, dtype=scales.dtype)
+    """n draws of the latents z ~ N(0, I) [n, d] and the inputs x = a ⊙ z [n, d] (on the device of `scales`,
+    which must be that of the generator)."""
+    z = torch.randn(n, len(scales), generator=generator, dtype=scales.dtype, device=scales.device)
     return z, z * scales
 
 
 def augment(z: torch.Tensor, drops: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """The augmented latents: each z_k redrawn from N(0, 1) with probability ρ_k, else kept."""
-    redraw = torch.rand(z.shape, generator=generator, dtype=z.dtype) < drops
-    fresh = torch.randn(z.shape, generator=generator, dtype=z.dtype)
+    redraw = torch.rand(z.shape, generator=generator, dtype=z.dtype, device=z.device) < drops
+    fresh = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
     return torch.where(redraw, fresh, z)
 
 
