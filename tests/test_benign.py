@@ -1,7 +1,9 @@
 """Unit tests of minilib.benign at tiny size: data, the GD step by hand (eq. 2.2), configs, runs, the ridge theory."""
 
+import json
 import math
-import time
+import runpy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,6 +108,7 @@ def test_initial_weights_have_the_asked_scale_and_second_layer_plus_minus_one_ov
     (dict(dtype="float16"), r"XorConfig.dtype='float16' is not allowed: one of 'float32', 'float64'"),
     (dict(steps=1.5), r"XorConfig.steps=1.5 has the wrong type: expected int"),
     (dict(log_every=0), r"XorConfig.log_every=0 is out of range"),
+    (dict(log_dense_until=-1), r"XorConfig.log_dense_until=-1 is out of range: allowed 0 <= log_dense_until"),
 ])
 def test_bad_xor_configs_are_refused_naming_the_field_and_the_allowed_range(bad, message):
     with pytest.raises(ConfigError, match=message):
@@ -145,6 +148,10 @@ def test_a_run_logs_every_step_from_0_and_is_deterministic():
     assert not np.array_equal(a.history["train_loss"], c.history["train_loss"])
     every = benign.run(TINY.replace(steps=10, log_every=4), progress=False)
     assert every.history["step"].tolist() == [0, 4, 8, 10]
+    dense = benign.run(TINY.replace(steps=30, log_every=10, log_dense_until=3), progress=False)
+    assert dense.history["step"].tolist() == [0, 1, 2, 3, 10, 20, 30]
+    np.testing.assert_array_equal(dense.history["train_loss"][:4], benign.run(TINY.replace(steps=3), progress=False)
+                                  .history["train_loss"])  # logging more often changes no number
 
 
 def test_a_sweep_of_seeds_equals_single_runs_and_groups_by_shape():
@@ -172,6 +179,16 @@ def test_stop_ends_a_run_early_and_on_step_reports_floats():
     r = benign.run(TINY, stop=Stop(), on_step=lambda s, m: seen.append(m), progress=False)
     assert r.status == "stopped" and r.history["step"].tolist() == [0, 1, 2]
     assert all(isinstance(m["test_acc"], float) for m in seen)
+
+
+def test_float64_on_mps_is_refused_before_any_tensor_reaches_it(monkeypatch):
+    from minilib import runtime
+
+    monkeypatch.setattr(runtime, "pick_device", lambda name="auto": torch.device("mps"))
+    with pytest.raises(ConfigError, match=r"XorConfig.dtype='float64' cannot run on device 'mps'"):
+        benign.run(TINY.replace(device="mps"), progress=False)
+    with pytest.raises(ConfigError, match=r"RidgeConfig.device='mps' resolves to mps, which has no float64"):
+        benign.ridge_simulate(benign.RidgeConfig(n_latent=50, n_train=5, n_features=5, device="mps"))
 
 
 def test_float32_runs_in_float32():
@@ -237,12 +254,32 @@ def test_ridgeless_theory_diverges_at_the_interpolation_threshold():
     assert risk[2] > 10 * risk[0] and risk[3] > 10 * risk[-1] and risk[2] > risk[1] and risk[3] > risk[4]
 
 
-def test_a_1000_point_theory_curve_is_fast():
-    c = benign.RidgeConfig()
-    start = time.process_time()
-    out = benign.ridge_theory(c, ridge=np.geomspace(1e-4, 1e2, 1000))
-    assert np.isfinite(out["test_risk"]).all()
-    assert time.process_time() - start < 20  # generous: CPU time, on a busy machine (benchmarks/benign.py times it)
+def test_the_theory_makes_the_same_few_passes_over_the_modes_for_10_points_or_1000(monkeypatch):
+    # Vectorised root finding: the sums over modes (ridge.mode_sums) are computed for all points at once, so
+    # their count does not grow with the number of points (a loop per point would make 1000 times as many).
+    calls = []
+    original = ridge.mode_sums
+    monkeypatch.setattr(ridge, "mode_sums", lambda lam, g, a, b: calls.append(len(g)) or original(lam, g, a, b))
+    c = benign.RidgeConfig(n_latent=2000)
+    counts = {}
+    for points in (10, 1000):
+        calls.clear()
+        out = benign.ridge_theory(c, ridge=np.geomspace(1e-4, 1e2, points))
+        assert np.isfinite(out["test_risk"]).all()
+        counts[points] = len(calls)
+        assert calls[1:] == [points] * (len(calls) - 1), "a pass over the modes did not take every point at once"
+    assert counts[10] == counts[1000] <= 1 + ridge.EXACT_STEPS, counts
+
+
+def test_the_ridgeless_threshold_is_infinite_and_ridgeless_least_squares_keeps_a_train_error():
+    c = benign.RidgeConfig(n_latent=2000, n_train=64, ridge=0.0)
+    at = benign.ridge_theory(c, n_features=np.array([64.0]))
+    assert at["test_risk"][0] == np.inf and at["train_risk"][0] == 0.0
+    # k < n, no ridge: least squares. n = z + δ/κ gives train/test = ((n − z)/n)² = (1 − k/n)² (z = k).
+    under = benign.ridge_theory(c.replace(n_features=16))
+    assert under["train_risk"] == pytest.approx((1 - 16 / 64) ** 2 * under["test_risk"], rel=1e-9)
+    over = benign.ridge_theory(c.replace(n_features=256))
+    assert over["train_risk"] == 0.0 and np.isfinite(over["test_risk"])
 
 
 def test_the_simulation_returns_both_risks_and_follows_the_seed():
@@ -257,3 +294,24 @@ def test_the_simulation_returns_both_risks_and_follows_the_seed():
     th = benign.ridge_theory(c)
     assert set(th) >= {"test_risk", "train_risk"} and isinstance(th["test_risk"], float)
     assert ridge.spectrum(c)[0][0] == 1.0
+
+
+# --- the benchmark's paper-size path (run on a GPU with --device cuda), forced at a tiny size on the CPU ----
+
+
+def test_the_paper_size_benchmark_runs_records_and_stops_at_its_budget(tmp_path, capsys):
+    bench = runpy.run_path(str(Path(__file__).parents[1] / "benchmarks" / "benign.py"), run_name="bench")
+    args = ["--device", "cpu", "--skip-tables", "--paper", "--paper-size", "300,12,10", "--seeds", "2",
+            "--grok-steps", "30", "--record", str(tmp_path)]
+    assert bench["main"](args) == 0
+    rec = json.loads((tmp_path / "benign_paper.json").read_text())
+    assert rec["size"] == {"p": 300, "n": 12, "m": 10, "mu_norm": 2.5 * math.sqrt(300 / 12), "seeds": 2,
+                           "n_test": 500, "dtype": "float64"}
+    assert rec["benign"]["steps_run"] == 40 and rec["grokking"]["steps_run"] == 30
+    assert [e["step"] for e in rec["benign"]["test_acc"]] == [0, 1, 2, 5, 10, 40]
+    assert "lr 1e-16: first step train >= 0.99" in capsys.readouterr().out
+    assert bench["main"](args + ["--budget", "0"]) == 0  # the long run is stopped at once, and says so
+    rec = json.loads((tmp_path / "benign_paper.json").read_text())
+    assert rec["grokking"]["status"] == ["stopped"] and rec["grokking"]["steps_run"] == 0
+    with pytest.raises(SystemExit):
+        bench["main"](["--paper-size", "40000,200"])

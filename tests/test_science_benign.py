@@ -143,7 +143,9 @@ def test_ridge_fit_solves_the_regularised_system_with_the_ridge_on_the_summed_ke
 def test_the_eigenframework_predicts_the_simulated_risks():
     # Simon et al. 2023: theory and simulation agree within ~5–10% away from the interpolation peak.
     base = benign.RidgeConfig(n_latent=600, n_train=60, n_features=90, noise=0.5, n_trials=24, seed=3)
-    changes = (dict(ridge=0.05), dict(n_features=30, ridge=0.05), dict(ridge=1.0), dict(n_features=400, ridge=1e-4))
+    # The last change is ridgeless least squares (k < n, δ = 0): measured train 0.532 vs 0.523 in theory.
+    changes = (dict(ridge=0.05), dict(n_features=30, ridge=0.05), dict(ridge=1.0), dict(n_features=400, ridge=1e-4),
+               dict(n_features=30, ridge=0.0))
     for change in changes:
         c = base.replace(**change)
         th, sim = benign.ridge_theory(c), benign.ridge_simulate(c)

@@ -59,6 +59,8 @@ class XorConfig(BaseConfig):
     lr: float = param(1e-12, low=1e-30, high=100.0, log=True, widget=(1e-18, 1e-6), help="α: GD step size")
     steps: int = param(40, low=0, high=1_000_000, log=True, widget=(1, 3000), help="full-batch GD updates")
     log_every: int = param(1, low=1, high=100_000, widget=(1, 100), help="evaluate every this many steps")
+    log_dense_until: int = param(0, low=0, high=1_000_000, widget=(0, 1000),
+                                 help="also evaluate at every step up to this one (long runs: dense early logs)")
     dtype: str = param("float64", choices=DTYPES, help="floating-point format of data and weights")
     seed: int = param(0, low=0, high=2**31 - 1, widget=(0, 20), help="seeds the data and the initial weights")
     device: str = param("auto", choices=runtime.DEVICE_NAMES, help="where to train")
@@ -97,6 +99,9 @@ class _Experiment:
     def __init__(self, configs: list[XorConfig]):
         c0 = configs[0]
         self.configs, self.device = configs, runtime.pick_device(c0.device)
+        if self.device.type == "mps" and c0.dtype == "float64":
+            raise ConfigError(f"XorConfig.dtype='float64' cannot run on device {c0.device!r} (mps has no float64): "
+                              "choose dtype='float32' or device='cpu'")
         dtype = runtime.as_dtype(c0.dtype)
         gens = [runtime.seed_everything(c.seed) for c in configs]
         drawn = [draw(c, g) for c, g in zip(configs, gens)]
@@ -153,12 +158,19 @@ def mu_alignment(W: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
     return cos.amax(2).mean(1).double()
 
 
+def logged_steps(config: XorConfig) -> np.ndarray:
+    """The steps a run evaluates at: 0, every `log_every`-th, every step up to `log_dense_until`, the last."""
+    every = log_steps(config.steps, every=config.log_every)
+    dense = np.arange(min(config.log_dense_until, config.steps) + 1)
+    return np.union1d(every, dense).astype(int)
+
+
 def _train(configs: list[XorConfig], on_step, stop, progress, desc) -> list[Run]:
     replicas.check_group(configs, REPLICA_FIELDS)
     start = time.perf_counter()
     exp = _Experiment(configs)
     c0 = configs[0]
-    log = train(exp.step, num_steps(c0), evaluate=exp.evaluate, log_at=log_steps(c0.steps, every=c0.log_every),
+    log = train(exp.step, num_steps(c0), evaluate=exp.evaluate, log_at=logged_steps(c0),
                 on_step=on_step, stop=stop, progress=progress, desc=desc)
     return replicas.split(sys.modules[__package__], configs, log, seconds=time.perf_counter() - start,
                           device=exp.device)

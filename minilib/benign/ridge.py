@@ -66,59 +66,81 @@ def spectrum(config: RidgeConfig) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --- the theory --------------------------------------------------------------------------------------
-def _learnability_sums(eigvals: np.ndarray, gamma: np.ndarray):
-    """z = Σ L_i, dz/dγ and q = Σ L_i², for every γ: each [P]."""
-    L = eigvals[None, :] / (eigvals[None, :] + gamma[:, None])  # [P, M]
-    return L.sum(1), -(L * L / eigvals[None, :]).sum(1), (L * L).sum(1)
+# Every sum over modes is one pass over a [points, M] array of D_i = 1/(λ_i + γ), written as matrix
+# products: L_i = λ_i D_i, 1 − L_i = γ D_i, L_i(1 − L_i) = γ λ_i D_i², L_i² = λ_i² D_i², L_i/(λ_i + γ) = λ_i D_i².
+# The root in γ of each point is found on a table of z(γ) = Σ L_i (a cubic in log γ between nodes: O(points)
+# per iteration), then polished by exact Newton steps (one pass each); no Python loop runs per point.
+
+CHUNK = 1 << 21  # elements of one [points, M] block (16 MiB in float64): passes are cut into such blocks
+GRID_SPACING = 0.1  # in log γ: the table's cubic is then accurate to ~1e-8, so one exact step converges
+EXACT_STEPS = 4  # exact Newton steps at most (two suffice: the second only confirms convergence)
+TOL = 1e-11  # |Δ log γ| at which the exact Newton steps stop (the equations then hold to ~1e-11)
 
 
-GRID = 2048  # log-spaced γ values tabulated once per solve to bracket every point's root
+def mode_sums(eigvals: np.ndarray, gamma: np.ndarray, first: np.ndarray, second: np.ndarray):
+    """(D @ first, (D∘D) @ second) with D[p, i] = 1/(λ_i + γ_p): two [P, columns] arrays, in blocks of CHUNK.
 
-
-def _increasing_root(fn, lo: np.ndarray, hi: np.ndarray, iters: int = 30, tol: float = 1e-9) -> np.ndarray:
-    """Roots of increasing functions of u = log γ, all points at once: safeguarded Newton in a bracket.
-
-    fn(u) -> (value [P], d value / du [P]); fn(lo) <= 0 <= fn(hi). A Newton step that leaves the bracket
-    is replaced by bisection, so each iteration shrinks the bracket or converges quadratically.
+    `first` [M, c1] and `second` [M, c2] weight the modes: e.g. first = λ gives z = Σ L_i.
     """
-    u = (lo + hi) / 2
-    for _ in range(iters):
-        val, slope = fn(u)
-        lo, hi = np.where(val < 0, u, lo), np.where(val < 0, hi, u)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            nxt = u - val / slope
-        bad = ~np.isfinite(nxt) | (nxt < lo) | (nxt > hi)
-        nxt = np.where(bad, (lo + hi) / 2, nxt)
-        done = np.abs(nxt - u) < tol
-        u = nxt
-        if done.all():
-            break
-    return u
+    rows = max(1, CHUNK // len(eigvals))
+    out1, out2 = np.empty((len(gamma), first.shape[1])), np.empty((len(gamma), second.shape[1]))
+    for s in range(0, len(gamma), rows):
+        D = eigvals[None, :] + gamma[s:s + rows, None]
+        np.reciprocal(D, out=D)
+        out1[s:s + rows] = D @ first
+        np.multiply(D, D, out=D)
+        out2[s:s + rows] = D @ second
+    return out1, out2
 
 
-def _balance(z, dz, g, n, kk, finite_k, ridge):
+def _balance(z, z_u, g, n, kk, finite_k, ridge):
     """The equation for γ after eliminating κ, and its derivative in u = log γ (increasing in γ).
 
     From n = z + δ/κ and k = z + kκ/γ: γ (n − z)(k − z)/k = δ (k = ∞: γ (n − z) = δ), valid where
-    z < min(n, k). Below that (z >= min(n, k)) the function continues as min(n, k) − z − δ, negative, so
-    one bracket finds the root for δ > 0 and δ = 0 alike (then z = min(n, k)).
+    z < min(n, k). Beyond that (z >= min(n, k)) the function continues as min(n, k) − z − δ, negative, so
+    one bracket finds the root for δ > 0 and δ = 0 alike (then z = min(n, k)). z_u = dz/du < 0.
     """
     cap = np.minimum(n, kk)
     div = np.where(finite_k, kk, 1.0)  # k = ∞: (k − z)/k = 1, no division
     A, B = n - z, np.where(finite_k, (kk - z) / div, 1.0)
-    dB = np.where(finite_k, -dz / div, 0.0)
+    dB = np.where(finite_k, -z_u / div, 0.0)  # dB/du
     inside = z < cap
     val = np.where(inside, g * A * B - ridge, cap - z - ridge)
-    slope = np.where(inside, (A * B + g * (-dz * B + A * dB)) * g, -dz * g)
+    slope = np.where(inside, g * (A * B - z_u * B + A * dB), -z_u)
     return val, slope
+
+
+def _hermite(t, h, z0, d0, z1, d1):
+    """The cubic through (0, z0) and (1, z1) with slopes d0, d1 per unit of u (node spacing h): value, d/du."""
+    t2, t3 = t * t, t * t * t
+    val = (2 * t3 - 3 * t2 + 1) * z0 + (t3 - 2 * t2 + t) * h * d0 + (3 * t2 - 2 * t3) * z1 + (t3 - t2) * h * d1
+    der = ((6 * t2 - 6 * t) * (z0 - z1)) / h + (3 * t2 - 4 * t + 1) * d0 + (3 * t2 - 2 * t) * d1
+    return val, der
+
+
+def _safeguarded_newton(fn, u, lo, hi, iters: int, tol: float):
+    """Newton steps on u for increasing fn (value, slope), all points at once; a step leaving the bracket
+    [lo, hi] (fn(lo) <= 0 <= fn(hi)) is replaced by bisection. Returns (u, the last |step|)."""
+    step = np.full_like(u, np.inf)
+    for _ in range(iters):
+        val, slope = fn(u)
+        lo, hi = np.where(val <= 0, u, lo), np.where(val >= 0, u, hi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            nxt = u - val / slope
+        bad = ~np.isfinite(nxt) | (nxt < lo) | (nxt > hi)
+        nxt = np.where(bad, (lo + hi) / 2, nxt)
+        step, u = np.abs(nxt - u), nxt
+        if (step < tol).all():
+            break
+    return u, step
 
 
 def eigenlearning(eigvals, target_power, n, k, ridge, noise) -> dict[str, np.ndarray]:
     """The RF eigenframework for arrays of n, k (np.inf: the kernel limit), ridge and noise (broadcast).
 
     Returns κ, γ, the overfitting coefficient Ω, test_risk and train_risk, each shaped like the broadcast
-    inputs. Vectorised: z(γ) is tabulated once on a log grid to bracket every point's root, then a few
-    safeguarded Newton steps for all points together (no loop per point).
+    inputs. Vectorised: z(γ) is tabulated once on a log grid (exactly), every point's root is bracketed on
+    it and found on its cubic interpolant, then polished by exact Newton steps for all points together.
     """
     eigvals, v2 = np.asarray(eigvals, float), np.asarray(target_power, float)
     n, k, ridge, noise = np.broadcast_arrays(*(np.asarray(a, float) for a in (n, k, ridge, noise)))
@@ -127,38 +149,62 @@ def eigenlearning(eigvals, target_power, n, k, ridge, noise) -> dict[str, np.nda
     if (ridge < 0).any() or (n < 1).any() or (k < 1).any():
         raise ValueError("eigenlearning needs n >= 1, k >= 1 and ridge >= 0")
     M = len(eigvals)
-    if (np.minimum(n, k) >= M).any():
+    if (eigvals <= 0).any():
+        raise ValueError("eigenlearning needs positive eigenvalues")
+    cap = np.minimum(n, k)
+    if (cap >= M).any():
         raise ValueError(f"min(n, k) must be < the number of modes M = {M}")
     finite_k = np.isfinite(k)
-    kk = np.where(finite_k, k, np.inf)
-    grid = np.linspace(math.log(eigvals.min() * 1e-12), math.log(eigvals.max() * 1e12 * M), GRID)
-    z_grid, dz_grid, _ = _learnability_sums(eigvals, np.exp(grid))
+    lam_col = eigvals[:, None]
+    # The table's range: at γ_lo every point has z > min(n, k) (z >= M − γ Σ 1/λ_i), at γ_hi every balance
+    # is positive (z <= Σ λ_i / γ <= 1e-3 there, so γ (n − z)(k − z)/k > 0.99 γ > δ).
+    g_lo = 0.5 * (M - cap.max()) / (1.0 / eigvals).sum()
+    g_hi = 1e3 * (ridge.max() + eigvals.sum()) + eigvals.max()
+    nodes = max(2, int(math.ceil(math.log(g_hi / g_lo) / GRID_SPACING)) + 1)
+    grid = np.linspace(math.log(g_lo), math.log(g_hi), nodes)
+    h = grid[1] - grid[0]
+    gg = np.exp(grid)
+    s1, s2 = mode_sums(eigvals, gg, lam_col, lam_col)
+    z_tab, zu_tab = s1[:, 0], -gg * s2[:, 0]  # z and dz/du = −Σ L_i (1 − L_i) at the nodes
     col = lambda a: a[:, None]
-    vals, _ = _balance(z_grid[None], dz_grid[None], np.exp(grid)[None], col(n), col(kk), col(finite_k),
-                       col(ridge))  # [P, GRID], increasing along the grid
-    above = np.argmax(vals >= 0, axis=1)  # first grid point at or past the root
-    if not (vals[np.arange(len(n)), above] >= 0).all():
+    vals, _ = _balance(z_tab[None], zu_tab[None], gg[None], col(n), col(k), col(finite_k), col(ridge))
+    j = np.clip(np.argmax(vals >= 0, axis=1), 1, nodes - 1)  # the first node at or past each root
+    if not (vals[np.arange(len(n)), j] >= 0).all():
         raise ValueError("eigenlearning: a root lies outside the tabulated range of γ")
-    lo, hi = grid[np.maximum(above - 1, 0)], grid[above]
+    z0, d0, z1, d1 = z_tab[j - 1], zu_tab[j - 1], z_tab[j], zu_tab[j]
 
-    def fn(u):
-        g = np.exp(u)
-        z, dz, _ = _learnability_sums(eigvals, g)
-        return _balance(z, dz, g, n, kk, finite_k, ridge)
+    def on_table(u):  # the balance with z from the cubic through the two bracketing nodes: O(P)
+        z, z_u = _hermite((u - grid[j - 1]) / h, h, z0, d0, z1, d1)
+        return _balance(z, z_u, np.exp(u), n, k, finite_k, ridge)
 
-    u = _increasing_root(fn, lo, hi)
-    gamma = np.exp(u)
-    L = eigvals[None, :] / (eigvals[None, :] + gamma[:, None])
-    z, q = L.sum(1), (L * L).sum(1)
+    u, _ = _safeguarded_newton(on_table, (grid[j - 1] + grid[j]) / 2, grid[j - 1], grid[j], 100, 1e-14)
+    # Exact Newton steps, one pass over the modes each; the last pass's sums give the risks.
+    first, second = np.stack([eigvals, v2], 1), np.stack([eigvals, eigvals**2, eigvals * v2], 1)
+    for _ in range(EXACT_STEPS):
+        gamma = np.exp(u)
+        s1, s2 = mode_sums(eigvals, gamma, first, second)
+        z, z_u = s1[:, 0], -gamma * s2[:, 0]
+        val, slope = _balance(z, z_u, gamma, n, k, finite_k, ridge)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = -val / slope
+        step = np.where(np.isfinite(step), step, 0.0)
+        if (np.abs(step) < TOL).all():
+            break
+        u = np.clip(u + step, grid[j - 1], grid[j])
+    q, bias_lin, bias_cross = s2[:, 1], gamma * s1[:, 1], s2[:, 2]  # Σ L², Σ (1 − L) v², Σ L v²/(λ + γ)
     kk = np.where(finite_k, k, 1.0)
     kappa = np.where(finite_k, gamma * np.maximum(kk - z, 0.0) / kk, gamma)
     ratio = np.where(finite_k, kk / np.where(finite_k, kk - q, 1.0), 1.0)  # k / (k − q) -> 1 as k -> ∞
     x = np.where(finite_k, (q * (kk - 2 * z) + z * z) / (n * np.where(finite_k, kk - q, 1.0)), q / n)
-    omega = 1.0 / (1.0 - x)
-    bias = (1 - L) - kappa[:, None] * L / (eigvals[None, :] + gamma[:, None]) * ratio[:, None]
-    test = omega * (bias @ v2 + noise)
+    threshold = (ridge == 0) & (n == k)  # ridgeless at k = n: x = 1 exactly, the risk diverges
+    with np.errstate(divide="ignore"):
+        omega = np.where((x < 1) & ~threshold, 1.0 / (1.0 - x), np.inf)
+    test = omega * (bias_lin - kappa * ratio * bias_cross + noise)
+    # train/test = (δ/(nκ))² = ((n − z)/n)² by the first equation. At δ = 0 the root has z = min(n, k): the
+    # ratio is 0 for k >= n (the interpolant) and (1 − k/n)² for k < n (least squares).
     with np.errstate(divide="ignore", invalid="ignore"):
-        train = np.where(ridge > 0, (ridge / (n * kappa)) ** 2, 0.0) * test
+        factor = np.where(ridge > 0, ridge / (n * kappa), np.maximum(n - k, 0.0) / n) ** 2
+        train = np.where(factor > 0, factor * test, 0.0)
     out = {"kappa": kappa, "gamma": gamma, "overfitting_coefficient": omega, "test_risk": test,
            "train_risk": train}
     return {key: v.reshape(shape) for key, v in out.items()}
@@ -206,6 +252,9 @@ def ridge_simulate(config: RidgeConfig, ridges=None) -> dict[str, np.ndarray | f
     ŷ(x) = βᵀx. `ridges` (an array) evaluates several ridges on the same draws.
     """
     device = runtime.pick_device(config.device)
+    if device.type == "mps":
+        raise ConfigError(f"RidgeConfig.device={config.device!r} resolves to mps, which has no float64 (the "
+                          "simulation needs it): choose device='cpu'")
     gen = runtime.seed_everything(config.seed)
     lam, v2 = (torch.as_tensor(a) for a in spectrum(config))
     v = v2.sqrt()

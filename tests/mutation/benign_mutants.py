@@ -110,6 +110,16 @@ def _kernel_limit_bias_not_squared(eigenlearning):
     return linear_bias
 
 
+def _ridgeless_train_risk_zero(eigenlearning):
+    import numpy as np
+
+    def zero(eigvals, target_power, n, k, ridge, noise):
+        out = eigenlearning(eigvals, target_power, n, k, ridge, noise)
+        out["train_risk"] = np.where(np.asarray(ridge) == 0, 0.0, out["train_risk"])
+        return out
+    return zero
+
+
 MUTANTS = [
     Mutant("B1 summed loss", "the GD step differentiates the summed logistic loss, not the mean (no 1/n)",
            f"{BEN}.models:gd_update", _summed_loss, (GD_CHECK,)),
@@ -135,4 +145,6 @@ MUTANTS = [
            f"{BEN}.ridge:random_features", _features_without_eigenvalues, (KERNEL_CHECK, THEORY_CHECK)),
     Mutant("B12 bias not squared", "the theory's bias term uses (1 − L_i) where kernel regression has (1 − L_i)²",
            f"{BEN}.ridge:eigenlearning", _kernel_limit_bias_not_squared, (BAYES_CHECK, THEORY_CHECK)),
+    Mutant("B13 ridgeless train risk zero", "at δ = 0 the theory's train risk is 0 even for k < n (least squares, "
+           "which cannot interpolate)", f"{BEN}.ridge:eigenlearning", _ridgeless_train_risk_zero, (THEORY_CHECK,)),
 ]
