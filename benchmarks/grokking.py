@@ -1,6 +1,7 @@
 """Performance claims of chapter 1 (grokking); prints a table. Not part of the tests.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/grokking.py [--threads 1] [--rounds 7] [--skip-walltime]
+                                                          [--device cpu|cuda|mps]
 
 1. One full-batch MLP step at p = 113 (train fraction 0.4, float32, AdamW): ours (embedding gather),
    the same model with a dense one-hot input matmul, and the GEMM-only floor (the bare matmuls of our
@@ -25,12 +26,22 @@ import torch  # noqa: E402
 
 from minilib import grokking as g  # noqa: E402
 from minilib.grokking.experiment import _Experiment  # noqa: E402
+from minilib.runtime import pick_device  # noqa: E402
+
+DEVICE = "cpu"
+
+
+def _sync():
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
 
 
 def _timer(fn, reps: int) -> float:
+    _sync()
     start = time.perf_counter()
     for _ in range(reps):
         fn()
+    _sync()
     return (time.perf_counter() - start) / reps
 
 
@@ -47,9 +58,9 @@ def step_variants(config: g.Config):
         dense.opt.step(torch.autograd.grad(loss.sum(), model.params))
 
     n, h, p = a.shape[1], config.width, config.modulus
-    H1, H2, G = torch.randn(n, h), torch.randn(n, h), torch.randn(n, h)
-    Z = torch.randn(n, p)
-    W2, W3 = torch.randn(h, h), torch.randn(h, p)
+    H1, H2, G = (torch.randn(n, h, device=DEVICE) for _ in range(3))
+    Z = torch.randn(n, p, device=DEVICE)
+    W2, W3 = torch.randn(h, h, device=DEVICE), torch.randn(h, p, device=DEVICE)
 
     def floor():
         # forward: h1 @ W2, h2 @ W3; backward: dz @ W3^T, h2^T @ dz, dh2 @ W2^T, h1^T @ dh2
@@ -61,7 +72,7 @@ def step_variants(config: g.Config):
 
 
 def bench_steps(rounds: int, reps: int) -> dict:
-    variants = step_variants(g.Config())
+    variants = step_variants(g.Config(device=DEVICE))
     for fn in variants.values():
         fn()
     times = {k: [] for k in variants}
@@ -82,24 +93,28 @@ def time_to(config: g.Config, threshold: float = 0.95) -> tuple[float, int | Non
             stop.set()
 
     start = time.perf_counter()
-    g.run(config.replace(num_logs=config.epochs // 10 + 1), on_step=on_step, stop=stop, progress=False)
+    g.run(config.replace(device=DEVICE, num_logs=config.epochs // 10 + 1), on_step=on_step, stop=stop, progress=False)
     return time.perf_counter() - start, hit.get("step")
 
 
 def bench_batched(R: int, steps: int, rounds: int) -> tuple[float, float]:
-    base = g.Config()
+    base = g.Config(device=DEVICE)
     single = [_Experiment([base.replace(seed=s)]) for s in range(R)]
     stacked = _Experiment([base.replace(seed=s) for s in range(R)])
     one, many = [], []
     for _ in range(rounds):
+        _sync()
         t = time.perf_counter()
         for e in single:
             for i in range(steps):
                 e.step(i)
+        _sync()
         one.append((time.perf_counter() - t) / (R * steps))
+        _sync()
         t = time.perf_counter()
         for i in range(steps):
             stacked.step(i)
+        _sync()
         many.append((time.perf_counter() - t) / (R * steps))
     return statistics.median(one), statistics.median(many)
 
@@ -111,11 +126,14 @@ def main(argv=None) -> None:
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--skip-walltime", action="store_true")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "mps"])
     args = ap.parse_args(argv)
+    DEVICE = str(pick_device(args.device))
     torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), load average "
-          f"{os.getloadavg()[0]:.2f}")
+          f"{os.getloadavg()[0]:.2f}, device {DEVICE}"
+          + (f" ({torch.cuda.get_device_name(0)})" if DEVICE == "cuda" else ""))
     med = bench_steps(args.rounds, args.reps)
     ours, dense, floor = med["ours (gather)"], med["dense one-hot"], med["GEMM floor"]
     print("\nfull-batch MLP step, p=113, train fraction 0.4 (5107 samples), width 200, float32, AdamW")
