@@ -139,11 +139,13 @@ def test_a_simclr_run_logs_digit_probes_before_and_after_the_head_and_a_pixel_ba
     assert run.status == "completed" and set(run.history) == {"step", *p.METRICS}
     assert np.isfinite(run.history["probe_pre"]).all() and np.isfinite(run.history["probe_post"]).all()
     assert np.isnan(run.history["class_pre"]).all() and np.isnan(run.history["slope"]).all()
-    for k in ("probe_pre_grid", "probe_post_grid", "probe_input_grid"):
+    for k in ("probe_pre_grid", "probe_post_grid", "probe_input_grid", "shift_pre_grid", "shift_post_grid",
+              "shift_input_grid"):
         assert run.artifacts[k].shape == (len(p.PROBE_GRID),) and (run.artifacts[k] > 0.1).all(), k
     # the pixel baseline depends on the seed's label draws only, not on training: the same for another head
     other = p.run(TINY_SIMCLR.replace(head="reweight", depth=2, kappa=1.2), progress=False)
-    np.testing.assert_array_equal(other.artifacts["probe_input_grid"], run.artifacts["probe_input_grid"])
+    for k in ("probe_input_grid", "shift_input_grid"):
+        np.testing.assert_array_equal(other.artifacts[k], run.artifacts[k])
 
 
 def test_the_reweighting_head_and_no_head_train_the_encoder_alone():

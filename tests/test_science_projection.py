@@ -320,3 +320,18 @@ def test_the_stacked_cnn_computes_each_replica_like_torch_layers():
         ref = F.relu(a.flatten(1) @ p[4] + p[5])
         assert torch.allclose(h[r], ref, atol=1e-5), r
         assert torch.allclose(cnn.project(h)[r], h[r] @ p[6] + p[7], atol=1e-5)
+
+
+def test_the_shift_task_moves_each_digit_one_pixel_the_way_its_label_says():
+    pool_x, _, test_x, _ = data.load_digits()
+    x = torch.arange(2 * 8 * 8, dtype=torch.float32).reshape(2, 8, 8) + 1
+    right, left = data.shifted(x, 1), data.shifted(x, -1)
+    assert torch.equal(right[..., 1:], x[..., :-1]) and (right[..., 0] == 0).all()
+    assert torch.equal(left[..., :-1], x[..., 1:]) and (left[..., -1] == 0).all()
+    assert torch.equal(data.shifted(x, 0), x)
+    (px, py), (tx, ty) = data.shift_task(pool_x, test_x)
+    for images, labels, source in ((px, py, pool_x), (tx, ty, test_x)):
+        moved = torch.where(labels[:, None, None] == 1, data.shifted(source, 1), data.shifted(source, -1))
+        assert torch.equal(images, moved), "an image is moved the other way than its label says"
+        assert abs(float(labels.double().mean()) - 0.5) < 0.06, "the directions are a fair coin"
+    assert torch.equal(data.shift_task(pool_x, test_x)[0][1], py), "the task is the same in every run"

@@ -101,3 +101,28 @@ def augment_digits(x: torch.Tensor, noise: float, generator: torch.Generator) ->
     in_cols = (cols[None, :] >= ex[:, None]) & (cols[None, :] < ex[:, None] + ERASE)  # [n, w]
     out = out.masked_fill(in_rows[:, :, None] & in_cols[:, None, :] & erase[:, None, None], 0.0)
     return out + torch.randn(out.shape, generator=generator) * noise
+
+
+def shifted(x: torch.Tensor, dx: int) -> torch.Tensor:
+    """Images x [..., h, w] with their content moved dx pixels right (dx < 0: left), zeros shifted in."""
+    out = torch.zeros_like(x)
+    if dx > 0:
+        out[..., dx:] = x[..., :-dx]
+    elif dx < 0:
+        out[..., :dx] = x[..., -dx:]
+    else:
+        out = x.clone()
+    return out
+
+
+def shift_task(pool_x: torch.Tensor, test_x: torch.Tensor):
+    """A property the augmentations disrupt: each image moved one pixel left or right, the direction a fair
+    coin from a fixed generator (the same in every run). Returns ((pool images, labels), (test images,
+    labels)), label 1 = moved right."""
+    gen = torch.Generator().manual_seed(DIGITS_SPLIT_SEED + 1)
+
+    def make(x):
+        y = torch.randint(0, 2, (len(x),), generator=gen)
+        return torch.where(y[:, None, None] == 1, shifted(x, 1), shifted(x, -1)), y
+
+    return make(pool_x), make(test_x)

@@ -8,7 +8,7 @@ feature model in `data` (gradient descent on the expectation itself: no sampling
 model="supcon": a ReLU encoder and head trained with the SupCon loss on fresh minibatches of classes
 with an ignored sub-class.
 model="simclr": a small CNN and head trained SimCLR-style (the two views of an image are each other's
-only positive) on scikit-learn's bundled 8×8 digits, probed for the digit.
+only positive) on scikit-learn's bundled 8×8 digits, probed for the digit and for a one-pixel shift.
 All log linear-probe accuracies before and after the head.
 """
 
@@ -420,6 +420,12 @@ class _SimCLR(_SupCon):
         sizes = sorted({c0.probe_labels, *PROBE_GRID})
         self.draws = [{n: probe.draw_labelled(self.pool_y, n, c0.probe_trials, g, DIGITS_CLASSES) for n in sizes}
                       for g in self.gens]
+        # the shift task: is a digit moved one pixel left or right (what the augmentation's shifts disrupt)?
+        (sx, sy), (tx, ty) = data.shift_task(self.pool_x, self.test_x)
+        self.shift_draws = [{n: probe.draw_labelled(sy, n, c0.probe_trials, g) for n in PROBE_GRID}
+                            for g in self.gens]
+        self.shift_images = torch.cat([sx, tx]).to(self.device)
+        self.shift_labels = (sy.to(self.device), ty.to(self.device))
         self.model = models.DigitsCNN(c0.hidden, c0.head_dim, c0.depth, c0.head, c0.kappa, self.gens, self.device)
         self.trainable = len(self.model.params) > 0
         self.opt = _opt(self.model.params, configs)
@@ -452,10 +458,13 @@ class _SimCLR(_SupCon):
         pre, post = self.representations(r, self.images)
         return tuple(self._probe(rep, r, n) for rep in (pre, post))
 
-    def _probe(self, rep: torch.Tensor, r: int, n: int) -> float:
+    def _probe(self, rep: torch.Tensor, r: int, n: int, task: str = "digit") -> float:
         P = len(self.pool_x)
-        idx = self.draws[r][n].to(self.device)
-        return float(probe.accuracy(rep[:P], self.labels[0], rep[P:], self.labels[1], idx, DIGITS_CLASSES).mean())
+        if task == "shift":
+            idx, (pool_y, test_y), classes = self.shift_draws[r][n], self.shift_labels, 2
+        else:
+            idx, (pool_y, test_y), classes = self.draws[r][n], self.labels, DIGITS_CLASSES
+        return float(probe.accuracy(rep[:P], pool_y, rep[P:], test_y, idx.to(self.device), classes).mean())
 
     @torch.no_grad()
     def evaluate(self) -> dict:
@@ -478,11 +487,14 @@ class _SimCLR(_SupCon):
         if not grids:
             return {}
         grid = np.array(PROBE_GRID)
-        pre, post = self.representations(r, self.images)
-        pixels = self.images.flatten(1)
-        accs = np.array([[self._probe(rep, r, n) for rep in (pre, post, pixels)] for n in PROBE_GRID])
-        return {"probe_grid": grid, "probe_pre_grid": accs[:, 0], "probe_post_grid": accs[:, 1],
-                "probe_input_grid": accs[:, 2]}
+        out = {"probe_grid": grid}
+        for task, images in (("probe", self.images), ("shift", self.shift_images)):
+            pre, post = self.representations(r, images)
+            reps = (pre, post, images.flatten(1))
+            accs = np.array([[self._probe(rep, r, n, "shift" if task == "shift" else "digit") for rep in reps]
+                             for n in PROBE_GRID])
+            out |= {f"{task}_pre_grid": accs[:, 0], f"{task}_post_grid": accs[:, 1], f"{task}_input_grid": accs[:, 2]}
+        return out
 
 
 def _schedule(config: Config) -> np.ndarray:

@@ -189,6 +189,13 @@ def _replicas_mixed(encode):
     return wrong
 
 
+def _shift_labels_flipped(shift_task):
+    def wrong(pool_x, test_x):
+        (px, py), (tx, ty) = shift_task(pool_x, test_x)
+        return (px, 1 - py), (tx, 1 - ty)  # label 1 now means moved left
+    return wrong
+
+
 SIMCLR_PAIRS = "test_simclr_batches_pair_two_views_of_one_pool_image"
 OVR_CHECK = "test_the_multiclass_probe_is_scikit_learns_one_vs_rest"
 
@@ -236,4 +243,7 @@ MUTANTS = [
     Mutant("P19 the stacked CNN mixes replicas", "the grouped convolution's output reshaped without the transpose",
            f"{PROJ}.models:DigitsCNN.encode", _replicas_mixed,
            ("test_the_stacked_cnn_computes_each_replica_like_torch_layers",)),
+    Mutant("P20 shift labels flipped", "the shift task's label 1 means moved left, not right",
+           f"{PROJ}.data:shift_task", _shift_labels_flipped,
+           ("test_the_shift_task_moves_each_digit_one_pixel_the_way_its_label_says",)),
 ]
