@@ -19,7 +19,8 @@ from .checks import Tolerance
 from .runs import Config
 
 #: Every phenomenon module of the book, in chapter order. A new chapter adds its module here.
-PHENOMENA = ("minilib.curvefit", "minilib.grokking", "minilib.benign", "minilib.opposing", "minilib.projection")
+PHENOMENA = ("minilib.curvefit", "minilib.grokking", "minilib.benign", "minilib.opposing", "minilib.projection",
+             "minilib.pfn")
 
 
 class ProtocolError(TypeError):

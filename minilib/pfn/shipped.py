@@ -26,7 +26,14 @@ def gp_hyper_model() -> list[Config]:
     return [Config(prior="gp_hyper", steps=HYPER_STEPS, num_logs=121, log_spaced=True, checkpoint="gp_hyper")]
 
 
-EARLY = Tolerance(steps=10, rtol=1e-3)
+# How closely a fresh run reproduces a shipped one over its first steps (python -m minilib.checks pfn): the
+# data are drawn on the CPU from the run's seeded generator and the weights initialised on the CPU, so only
+# float32 round-off differs. Measured for the gp config's first 15 steps (every step logged) against
+# AVX-512 kernels, 1 thread: worst relative deviation 2e-7 (train_loss), 6e-7 (gap_0), <= 3e-8 for the other
+# gaps, with ATEN_CPU_CAPABILITY=default and =avx2. A run trained on a GPU differs by the GPU's float32
+# round-off as well (results/pfn/README.md records it);
+# rtol 1e-3 leaves three orders of magnitude for it.
+EARLY = Tolerance(steps=15, rtol=1e-3)
 
 SHIPPED = {
     "gp": Shipped(gp_model, f"the GP-prior PFN, K = 1000 buckets, {GP_STEPS} steps of 64 datasets", EARLY),
