@@ -13,7 +13,7 @@ from ..phenomenon import Shipped
 from .experiment import Config
 
 GP_STEPS = 24_000
-HYPER_STEPS = 16_000
+HYPER_STEPS = 12_000
 
 
 def gp_model() -> list[Config]:
