@@ -38,7 +38,7 @@ import torch
 from IPython.display import Markdown, display
 
 from minilib import cache, exercises, opposing, plots, runtime, widgets
-from minilib.opposing import analysis, mechanism, shipped
+from minilib.opposing import analysis, costs, mechanism, shipped
 
 torch.set_num_threads(1)
 print(runtime.describe())
@@ -72,26 +72,26 @@ for bad in (dict(alpha=-1.0), dict(group_a=0.7, group_b=0.6), dict(optimizer="sg
 # minibatch SGD with $\eta = 0.3$ and batches of 64 for 2000 steps, 1500 training images. The opposing
 # signal is injected: on a random 30% of the training 3s (group A) and 30% of the training 8s (group B)
 # the four pixels of the top-left corner are raised by 8, a feature 8 times brighter than any pixel and
-# present in two classes. As controls, the same seeds without the patch, and with Adam ($\eta = 10^{-3}$)
-# instead of SGD. The full training loss is evaluated every 10 steps, the sharpness every 500. These runs
-# are shipped with the book (regenerate: `python -m minilib precompute opposing --only digits`); digits
-# are the real-data stand-in for the paper's image datasets, small enough for a CPU.
+# present in two classes. As the control, the same seeds without the patch; the last section adds a smaller
+# step, gradient clipping and Adam on the same seeds. The full training loss is evaluated every 10 steps,
+# the sharpness every 20. These runs are shipped with the book (regenerate: `python -m minilib precompute
+# opposing --only digits`); digits are the real-data stand-in for the paper's image datasets, small enough
+# for a CPU.
 
 # %%
 digit_runs = cache.run_or_load_many(opposing, shipped.digits(), progress=False, shipped=True)
 by_kind = {}
 for r in digit_runs:
-    kind = "Adam" if r.config.optimizer == "adam" else ("SGD, patched" if r.config.alpha > 0 else "SGD, no patch")
-    by_kind.setdefault(kind, []).append(r)
+    by_kind.setdefault(shipped.label(r.config), []).append(r)
 spikes = {k: [analysis.spike(r.history["loss"], r.history["step"]) for r in rs] for k, rs in by_kind.items()}
-first = {k: rs[0] for k, rs in by_kind.items()}
+first = {k: by_kind[k][0] for k in ("SGD, patched", "SGD, no patch", "Adam lr 1e-3, patched")}
 plots.curves(list(first.values()), ["loss"], labels=list(first), log_y=True,
              title=f"Digits: training loss, seed {shipped.DIGIT_SEEDS[0]}",
              y_title="training loss (cross-entropy, nats, log scale)")
 
 # %% [markdown]
 # *Figure: the full training loss of the digits MLP every 10 steps, with the patch under SGD, without it
-# under SGD, and with the patch under Adam (log scale).*
+# under SGD, and with the patch under Adam at η = 10⁻³ (log scale).*
 
 # %%
 patched = by_kind["SGD, patched"][0]
@@ -112,7 +112,8 @@ fmt = lambda xs: ", ".join(f"{x:.1f}×" for x, _ in xs)
 display(Markdown(
     f"Measured (shipped runs, seeds {', '.join(map(str, shipped.DIGIT_SEEDS))}): the largest spike of the "
     f"training loss, against its running minimum, is **{fmt(spikes['SGD, patched'])}** with the patch, "
-    f"**{fmt(spikes['SGD, no patch'])}** without it and **{fmt(spikes['Adam'])}** with Adam. At the spike of "
+    f"**{fmt(spikes['SGD, no patch'])}** without it and **{fmt(spikes['Adam lr 1e-3, patched'])}** with Adam "
+    f"(η = 10⁻³). At the spike of "
     f"seed {patched.config.seed} (step {at}) the loss of the patched 3s is "
     f"**{patched.history['loss_a'][k]:.3g}**, of the patched 8s **{patched.history['loss_b'][k]:.3g}** and "
     f"of all other images **{patched.history['loss_rest'][k]:.3g}**. A spike here is the largest "
@@ -121,14 +122,14 @@ display(Markdown(
 ))
 
 # %%
-# Signature 1 (real data): on every seed the patched SGD run spikes several times more than SGD without
-# the patch and than Adam; at its spike one patched group carries the loss.
-for (p, _), (u, _), (a, _) in zip(spikes["SGD, patched"], spikes["SGD, no patch"], spikes["Adam"]):
-    assert p >= 2 * u and p >= 4 * a and p >= 10, (p, u, a)
+# Signature 1 (real data): on every seed the patched SGD run spikes at least 10x, and at least twice as high as
+# SGD without the patch; at its spike one patched group carries the loss.
+for (p, _), (u, _) in zip(spikes["SGD, patched"], spikes["SGD, no patch"]):
+    assert p >= 2 * u and p >= 10, (p, u)
 group_at_spike = max(patched.history["loss_a"][k], patched.history["loss_b"][k])
 assert group_at_spike >= 50 * patched.history["loss_rest"][k], group_at_spike
 print("check passed: patched SGD spikes", fmt(spikes["SGD, patched"]), "vs", fmt(spikes["SGD, no patch"]),
-      "unpatched and", fmt(spikes["Adam"]), "with Adam")
+      "unpatched")
 
 # %% [markdown]
 # ## Who is responsible? The |Δℓ| detector
@@ -280,8 +281,8 @@ print(f"check passed: largest spike without the feature {control_spikes[0]:.2f}x
 # ## Five seeds and the controls at full size
 #
 # The toy was also run for 1500 steps on five seeds, and three of them without the feature, at half the
-# step ($\eta = 0.04$, $2/\eta = 50$) and with Adam (shipped: `python -m minilib precompute opposing --only
-# toy toy_controls`).
+# step ($\eta = 0.04$, $2/\eta = 50$), with Adam, and with the gradient clipped to norm 1 (shipped: `python -m
+# minilib precompute opposing --only toy toy_controls`).
 
 # %%
 toy_runs = cache.run_or_load_many(opposing, shipped.toy(), progress=False, shipped=True)
@@ -301,13 +302,9 @@ for r in toy_runs:
                                                            r.artifacts["group"])))
 
 
-def control_label(c):
-    return "Adam lr 0.01" if c.optimizer == "adam" else ("alpha 0" if c.alpha == 0 else f"GD lr {c.lr:g}")
-
-
 control_spike = {}
 for r in control_runs:
-    control_spike.setdefault(control_label(r.config), []).append(analysis.spike(r.history["loss"],
+    control_spike.setdefault(shipped.label(r.config), []).append(analysis.spike(r.history["loss"],
                                                                                r.history["step"])[0])
 fig = plots.curves(toy_runs, ["sharpness"], labels=[f"seed {r.config.seed}" for r in toy_runs],
                    title="Sharpness of the toy, five seeds", y_title="top Hessian eigenvalue (sharpness)")
@@ -331,12 +328,69 @@ display(Markdown("Measured (shipped runs):\n\n" + "\n".join(table) + "\n\nLarges
                  + "."))
 
 # %%
-# Signature 2 on every seed, and the controls (alpha 0, half the step, Adam) never spike.
+# Signature 2 on every seed, and the controls alpha 0, half the step and Adam never spike (clipping: the last section).
 for w in rows:
     assert w["ratio"] >= 20 and w["cross"] < w["onset"] and w["peak"] > 25, w
     assert w["opposite"] > 0.5 and w["precision"] >= 0.9 and w["after"] < 25, w
-assert all(max(v) < 1.5 for v in control_spike.values()), control_spike
-print(f"check passed on {len(rows)} seeds; controls' largest spike {max(max(v) for v in control_spike.values()):.2f}x")
+no_spike = {k: v for k, v in control_spike.items() if k != "GD clipped at 1"}
+assert all(max(v) < 1.5 for v in no_spike.values()), no_spike
+print(f"check passed on {len(rows)} seeds; controls' largest spike {max(max(v) for v in no_spike.values()):.2f}x")
+
+# %% [markdown]
+# ### Sharpness on digits
+#
+# On the toy the spike follows the sharpness past $2/\eta$. The digits runs measured the same quantity, the
+# top Hessian eigenvalue of the full training loss (on the first 1024 training images), every 20 steps of
+# minibatch SGD:
+
+# %%
+pair = [by_kind["SGD, patched"][0], by_kind["SGD, no patch"][0]]
+fig = plots.curves(pair, ["sharpness"], labels=["SGD, patched", "SGD, no patch"],
+                   title=f"Digits: sharpness under SGD (η = 0.3), seed {pair[0].config.seed}",
+                   y_title="top Hessian eigenvalue (sharpness)")
+for tr, r in zip(fig.data, pair):
+    ok = np.isfinite(r.history["sharpness"])
+    tr.update(x=r.history["step"][ok], y=r.history["sharpness"][ok])
+plots.add_threshold(fig, 2 / 0.3, "2/η = 6.7")
+fig.add_vline(x=spikes["SGD, patched"][0][1], line_dash="dot", line_color="#888")
+fig
+
+# %% [markdown]
+# *Figure: the sharpness of the digits MLP every 20 steps, with and without the patch, seed 0; dashed: 2/η;
+# dotted: the largest spike of the patched run.*
+
+# %% tags=["remove-input"]
+def sharpness_stats(run):
+    """Median sharpness, share of measurements above 2/η, and the last measurement before the largest spike."""
+    hh = run.history
+    ok = np.isfinite(hh["sharpness"])
+    at_r = analysis.spike(hh["loss"], hh["step"])[1]
+    values, steps_r = hh["sharpness"][ok], hh["step"][ok]
+    return dict(median=float(np.median(values)), above=float(np.mean(values > 2 / run.config.lr)),
+                before=float(values[steps_r < at_r][-1]), peak=float(values.max()))
+
+
+digit_sharp = {kind: [sharpness_stats(r) for r in by_kind[kind]] for kind in ("SGD, patched", "SGD, no patch")}
+per_seed = lambda kind, key, f: ", ".join(format(w[key], f) for w in digit_sharp[kind])
+display(Markdown(
+    f"Measured (shipped runs, seeds {', '.join(map(str, shipped.DIGIT_SEEDS))}): the median sharpness is "
+    f"**{per_seed('SGD, patched', 'median', '.2f')}** with the patch and "
+    f"**{per_seed('SGD, no patch', 'median', '.2f')}** without it; it is above 2/η = {2 / 0.3:.2f} at "
+    f"**{per_seed('SGD, patched', 'above', '.0%')}** of the "
+    f"measurements with the patch (**{per_seed('SGD, no patch', 'above', '.0%')}** without), and at the last "
+    f"measurement before the largest spike it is **{per_seed('SGD, patched', 'before', '.2f')}**. So the patch "
+    "makes the loss sharper, but on digits, under minibatch SGD, the full-batch sharpness does not sit at "
+    "2/η before a spike as it does on the toy: a weaker form of the effect. A possible reason, not measured "
+    "here: each SGD step follows its own batch's loss, whose curvature along the patch depends on how many "
+    "patched images the batch holds, and a measurement every 20 steps can miss a brief excursion."
+))
+
+# %%
+# The patch sharpens the loss on every seed (median sharpness with / without it measured 1.9-2.4x; 1.5x required).
+for w_p, w_u in zip(digit_sharp["SGD, patched"], digit_sharp["SGD, no patch"]):
+    assert w_p["median"] >= 1.5 * w_u["median"], (w_p, w_u)
+print("check passed: the patch raises the median sharpness by",
+      ", ".join(f"{p['median'] / u['median']:.1f}x" for p, u in zip(*digit_sharp.values())))
 
 # %% [markdown]
 # ## The mechanism in closed form
@@ -414,6 +468,77 @@ assert m8["sharpness"][-1] < 2 / MECH_LR and m8["v"][-1] ** 2 < m8["v"][mech_at8
 print("check passed: the closed form spikes above alpha*, not below, and ends below 2/η")
 
 # %% [markdown]
+# ### The landscape the iterates see
+#
+# At a fixed first-layer core weight $w_c$ the loss is exactly quadratic in the outlier weight $w_s$, with
+# curvature $(p_A + p_B)\,\alpha^2 v^2$: the valley along $w_s$ narrows as the second layer grows. Gradient
+# descent on a quadratic of curvature $\lambda$ multiplies the distance from the valley floor by
+# $|1 - \eta\lambda|$ every step, so it overshoots, alternately to either side, and the overshoot *grows*
+# once $\lambda > 2/\eta$, that is once $|v|$ passes $v^* = \sqrt{2 / (\eta\,(p_A + p_B)\,\alpha^2)}$. A step
+# to one side raises the output on every point of A ∪ B: it helps group A (label +1) and hurts group B
+# (label −1), the next step the reverse. Below, the slice of the loss over $(w_s, v)$ at the value $w_c$
+# had at the onset of the spike (α = 8), with the iterates of gradient descent on it.
+
+# %%
+onset8 = analysis.onset(m8["loss"], m8["step"])
+v_star = mechanism.critical_v(8.0, MECH_LR)
+w_skys, vs = np.linspace(-0.6, 0.6, 121), np.linspace(1.3, 2.5, 121)
+slice_loss = mechanism.landscape(vs, w_skys, m8["w_core"][onset8], 8.0)
+path = slice(onset8 - 30, mech_at8 + 15)
+fig = go.Figure()
+fig.add_contour(x=w_skys, y=vs, z=np.log10(slice_loss).T, colorscale="Viridis", ncontours=24,
+                colorbar=dict(title="log10 loss"), name="loss")
+fig.add_scatter(x=m8["w_sky"][path], y=m8["v"][path], mode="lines+markers", name="gradient descent iterates",
+                line=dict(color="white", width=1), marker=dict(size=5, color=m8["step"][path], colorscale="Reds",
+                                                             line=dict(color="black", width=0.5)),
+                text=[f"step {t}" for t in m8["step"][path]], hoverinfo="text")
+fig.add_hline(y=v_star, line_dash="dash", line_color="white",
+              annotation_text="v*: above it the valley along w_s is sharper than 2/η", annotation_font_color="white")
+fig.update_layout(template=plots.LAYOUT, title=dict(text="Closed form: the loss over (w_s, v), and gradient descent"))
+fig.update_xaxes(title_text="w_s: the first-layer weight on the outlier feature")
+fig.update_yaxes(title_text="v: the second-layer weight")
+fig
+
+# %% [markdown]
+# *Figure: log10 of the population loss of the one-unit network (α = 8) on the slice through $(w_s, v)$ at
+# the core weight $w_c$ of the spike's onset; dots: the gradient-descent iterates from 30 steps before the
+# onset to 15 after the peak, darker later; dashed: $v^*$.*
+
+# %% tags=["remove-input"]
+from_onset = np.arange(onset8, onset8 + 10)
+step_ws = np.diff(m8["w_sky"])
+growth = np.abs(step_ws[from_onset] / step_ws[from_onset - 1])
+predicted_growth = np.abs(1 - MECH_LR * mechanism.outlier_curvature(m8["v"][from_onset], 8.0))
+v_after = m8["v"][mech_at8 + 3]
+m6_v = float(np.max(np.abs(m6["v"])))
+display(Markdown(
+    f"Computed: $v^*$ = **{v_star:.3f}** for α = 8 and η = {MECH_LR}; the second layer passes it at step "
+    f"**{int(np.argmax(np.abs(m8['v']) > v_star))}** and the loss starts to spike at step **{onset8}**, once the "
+    f"overshoot, at first smaller than the slow drift of the valley's floor, has grown past it. In the 10 steps "
+    f"from the onset each step along $w_s$ is **{growth.min():.3f}–{growth.max():.3f}** times the previous one "
+    f"and of the opposite sign, against $|1 - \\eta\\,(p_A + p_B)\\,\\alpha^2 v^2|$ = "
+    f"{predicted_growth.min():.3f}–{predicted_growth.max():.3f} predicted from $v$. The spike throws $v$ down to "
+    f"**{v_after:.2f}** three steps after its peak, below $v^*$, where the valley is wide enough again. With "
+    f"α = 6, $v$ never exceeds **{m6_v:.3f}**, below that α's $v^*$ = {mechanism.critical_v(6.0, MECH_LR):.3f}."
+))
+
+# %%
+# The slice is exactly as sharp along w_s as the closed form says, at every v of the grid (second differences;
+# the loss is quadratic in w_s, so they are exact up to round-off: 2e-12 measured, 1e-8 allowed).
+h_ws = w_skys[1] - w_skys[0]
+curvature = (slice_loss[2:] - 2 * slice_loss[1:-1] + slice_loss[:-2]) / h_ws**2
+assert np.abs(curvature / mechanism.outlier_curvature(vs, 8.0)[None] - 1).max() < 1e-8
+# From the onset the iterates overshoot along w_s, alternating in sign, by the factor a quadratic of that
+# curvature predicts (measured within 0.3%; 1% allowed), above v*; the spike throws v below v*; with alpha 6
+# v never reaches v*.
+assert np.abs(growth / predicted_growth - 1).max() < 0.01 and growth.min() > 1, (growth, predicted_growth)
+assert (step_ws[from_onset] * step_ws[from_onset - 1] < 0).all(), "the steps along w_s must alternate in sign"
+assert (np.abs(m8["v"][from_onset]) > v_star).all() and abs(v_after) < v_star
+assert m6_v < mechanism.critical_v(6.0, MECH_LR)
+print(f"check passed: the overshoot grows {growth.min():.3f}-{growth.max():.3f}x per step as predicted, "
+      f"above v* = {v_star:.3f}")
+
+# %% [markdown]
 # The prediction carries over to the toy network of width 32 and 50 noisy dimensions. The map below is
 # shipped (regenerate: `python -m minilib precompute opposing --only toy_map`): the toy's largest spike over
 # 800 steps, one seed, for each $\alpha$ and two step sizes, with the predicted $\alpha^*$ of each step
@@ -449,35 +574,80 @@ assert all(grid[(a, 0.08)] > 20 for a in shipped.MAP_ALPHAS if a > 1.1 * mechani
 print("check passed: the toy spikes above the predicted alpha* and not below 0.85 alpha*")
 
 # %% [markdown]
-# ## Adam against SGD
+# ## Adam, a smaller step, or clipping
 #
-# Adam divides each coordinate's step by a running root-mean-square of its gradient. The weights that read
-# the large outlier feature get large gradients, so their steps shrink exactly where the loss is sharp:
-# the effective step along the sharp direction is not $\eta$ but roughly $\eta / \sqrt{v_t}$, and the
-# $2/\eta$ threshold of plain gradient descent does not apply. The toy's controls above and the digits
-# runs at the top compare Adam and SGD on the same seeds; here is the sharpness Adam ran at:
+# Three remedies, each run on the same seeds as plain (S)GD:
+#
+# - **a smaller step**: $2/\eta$ grows, and the curvature the network reaches has to grow with it;
+# - **clipping the gradient's norm**: the direction of a step is kept and its length capped; it acts only
+#   on steps whose gradient is larger than the threshold;
+# - **Adam**: it divides each coordinate's step by a running root-mean-square of its gradient. The weights
+#   that read the large outlier feature get large gradients, so their steps shrink exactly where the loss
+#   is sharp: the effective step along the sharp direction is not $\eta$ but roughly $\eta / \sqrt{v_t}$,
+#   and the $2/\eta$ threshold of plain gradient descent does not apply.
+#
+# On digits the two clipping thresholds were set from the gradient norms the patched SGD runs logged
+# (`grad_norm`, the norm of a minibatch's gradient before clipping, every 10th step): 1 lies in their upper
+# tail, 0.25 near their median.
 
 # %% tags=["remove-input"]
-adam_runs = [r for r in control_runs if r.config.optimizer == "adam"]
-peaks = lambda runs, f: ", ".join(format(np.nanmax(r.history["sharpness"]), f) for r in runs)
-adam_spikes = ", ".join(f"{v:.2f}×" for v in control_spike["Adam lr 0.01"])
+norms = np.concatenate([r.history["grad_norm"][1:] for r in by_kind["SGD, patched"]])
+toy_norms = [r.history["grad_norm"][1:] for r in toy_runs[:len(shipped.CONTROL_SEEDS)]]
+toy_big = [np.flatnonzero(g > 1.0) + 1 for g in toy_norms]  # the steps whose gradient norm exceeds 1, unclipped
+toy_big_late = [b[b > 1] for b in toy_big]  # after the first step (the gradient at the initialisation)
+clipped_toy = [r for r in control_runs if shipped.label(r.config) == "GD clipped at 1"]
+adam_toy = [r for r in control_runs if r.config.optimizer == "adam"]
+listed = lambda values, f, unit="": ", ".join(format(v, f) + unit for v in values)
+peak_sharpness = lambda runs: [np.nanmax(r.history["sharpness"]) for r in runs]
+digit_rows = ["| digits variant | largest spike, per seed | median sharpness | training loss at step 2000 |",
+              "|---|---|---|---|"]
+for kind, rs in by_kind.items():
+    digit_rows.append(f"| {kind} | {listed([x for x, _ in spikes[kind]], '.1f', '×')} | "
+                      f"{listed([np.nanmedian(r.history['sharpness']) for r in rs], '.2f')} | "
+                      f"{listed([r.history['loss'][-1] for r in rs], '.2g')} |")
 display(Markdown(
-    f"Measured (shipped toy runs, Adam η = 0.01): peak sharpness **{peaks(adam_runs, '.1f')}**; largest spike "
-    f"{adam_spikes}. Digits with Adam (η = 10⁻³): peak sharpness **{peaks(by_kind['Adam'], '.0f')}**, against "
-    f"**{peaks(by_kind['SGD, patched'], '.1f')}** for patched SGD, whose 2/η is {2 / 0.3:.1f}."
+    f"Measured (shipped runs, seeds {', '.join(map(str, shipped.DIGIT_SEEDS))}):\n\n" + "\n".join(digit_rows)
+    + "\n\n"
+    f"The patched SGD runs' minibatch gradient norm: median **{np.median(norms):.2f}**, above 1 at "
+    f"**{np.mean(norms > 1):.0%}** and above 0.25 at **{np.mean(norms > 0.25):.0%}** of the logged steps. "
+    f"On the toy (seeds {', '.join(map(str, shipped.CONTROL_SEEDS))}, full batch, no clipping) the gradient norm "
+    f"exceeds 1 at the first step on **{sum(1 in b for b in toy_big)}** of them and otherwise only at steps "
+    f"**{'; '.join(f'{b.min()}–{b.max()}' for b in toy_big_late)}**, inside the spike, so clipping at 1 changes "
+    f"almost nothing before it; with it the largest spike is "
+    f"**{listed(control_spike['GD clipped at 1'], '.2f', '×')}** and the sharpness still peaks at "
+    f"**{listed(peak_sharpness(clipped_toy), '.1f')}**, above 2/η = 25. Adam on the toy (η = 0.01): largest "
+    f"spike **{listed(control_spike['Adam lr 0.01'], '.2f', '×')}**, peak sharpness "
+    f"**{listed(peak_sharpness(adam_toy), '.1f')}**."
 ))
+
+# %%
+# On every digits seed the patched SGD run spikes at least 4x higher than with Adam (either step) or with
+# the gradient clipped near its median norm, and at least twice as high as at a third of the step; clipping
+# in the tail of the gradient norms leaves a spike of at least 10x. On the toy, clipping at norm 1 keeps the
+# instability (sharpness above 2/η) but caps the spike below 5x (unclipped: >= 20x, checked above).
+for i, (p, _) in enumerate(spikes["SGD, patched"]):
+    for kind, factor in (("Adam lr 1e-3, patched", 4), ("Adam lr 3e-3, patched", 4),
+                         ("SGD clipped at 0.25, patched", 4), ("SGD lr 0.1, patched", 2)):
+        assert p >= factor * spikes[kind][i][0], (i, kind, p, spikes[kind][i])
+    assert spikes["SGD clipped at 1, patched"][i][0] >= 10, spikes["SGD clipped at 1, patched"]
+assert all(1 < v < 5 for v in control_spike["GD clipped at 1"]), control_spike["GD clipped at 1"]
+assert all(np.nanmax(r.history["sharpness"]) > 25 for r in clipped_toy)
+assert all(b.size and b.min() >= w["onset"] for b, w in zip(toy_big_late, rows)), (toy_big, rows)
+print("check passed: Adam, a third of the step and clipping at the median norm tame the digits spike; "
+      "clipping in the tail does not; on the toy clipping caps the spike")
 
 # %% [markdown]
 # ## Explore
 #
-# The explorer trains live with the controls you choose (in Jupyter; on the website it shows a note). Try
-# α = 6 and α = 7 (on either side of α*), a smaller step, `group_b = 0` (no opposing group), `optimizer =
-# "adam"`, or the digits task.
+# The explorer trains live with the controls you choose (in Jupyter; on the website it shows a note); the
+# dashed line on its sharpness panel is 2/η for the step you set (none for Adam). Try α = 6 and α = 7 (on
+# either side of α*), a smaller step, `group_b = 0` (no opposing group), `optimizer = "adam"`, a clipping
+# threshold, or the digits task.
 
 # %%
 widgets.explorer(opposing, opposing.Config(steps=400),
-                 fields=["task", "alpha", "group_a", "group_b", "lr", "optimizer", "width", "steps", "seed"],
-                 log_y=["training loss by group"], title="Opposing signals explorer")
+                 fields=["task", "alpha", "group_a", "group_b", "lr", "optimizer", "clip", "width", "steps", "seed"],
+                 log_y=["training loss by group"], title="Opposing signals explorer", hlines=opposing.stability_line)
 
 # %% [markdown]
 # Below, precomputed (the map's runs at η = 0.08): the slider switches between outlier strengths α.
@@ -521,13 +691,37 @@ plots.sweep_slider([slider_runs[a] for a in shipped.MAP_ALPHAS], list(shipped.MA
 # almost nothing on the others, so their losses change by orders of magnitude more.
 # :::
 #
+# 4. Clipping caps the length of a step and keeps its direction. Predict, for the toy clipped at gradient
+#    norm 1: does it prevent the sharpness from passing 2/η, the spike, both or neither? Then compare with
+#    the last section's measurements.
+#
+# :::{dropdown} Solution
+# It cannot keep the sharpness below 2/η: between the first step and the spike every gradient norm of the
+# toy is below 1, so the clipped run is almost the unclipped one until the overshoot has grown. What it
+# caps is the runaway: with a squared loss the gradient grows with the residuals, so during the spike the
+# clipped steps are far shorter, and the spike stays a few times the running minimum instead of a hundred.
+# On digits, clipping in the upper tail of the gradient norms left spikes of 10× or more; only clipping near
+# the median norm, which shortens about every other step much as a smaller η would, tamed it.
+# :::
+#
+# 5. In the closed form with α = 8, at which second-layer weight $v^*$ does the valley along $w_s$ become
+#    sharper than 2/η for η = 0.08, and for η = 0.04? Predict whether gradient descent from the same start
+#    reaches it at η = 0.04 (the fit of the core feature drives $v$ towards $\sqrt{5} \approx 2.24$), then run
+#    `mechanism.gradient_descent(8.0, 0.04, 3000)` and look at its loss and `v`.
+#
+# :::{dropdown} Solution
+# $v^* = \sqrt{2 / (\eta\,(p_A + p_B)\,\alpha^2)}$: 1.98 at η = 0.08 and 2.80 at η = 0.04. Since $v$ levels
+# off near $\sqrt{5} \approx 2.24 < 2.80$, the smaller step never enters the sharp region and the loss falls
+# smoothly: the same conclusion as $\alpha^* = 10$ for η = 0.04 (exercise 1), seen from the weights.
+# :::
+#
 # ### Coded exercises
 #
 # Each coded exercise asks for a function and ends with `exercises.check(name, your_function)`, which
 # compares it with the library's reference on fixed and random inputs and prints one verdict. In the
 # student edition (`make classroom`) the solution is replaced by `raise NotImplementedError(...)`.
 #
-# 4. The Hessian-vector product by double backprop: for a scalar loss $L(\theta)$ of a flat parameter
+# 6. The Hessian-vector product by double backprop: for a scalar loss $L(\theta)$ of a flat parameter
 #    vector, $H v = \nabla_\theta\,(\nabla_\theta L \cdot v)$. Write it with `torch.autograd.grad`.
 
 # %% tags=["hide-input"]
@@ -544,7 +738,7 @@ def my_hvp(loss_fn, theta, v):
 exercises.check("opposing.hvp", my_hvp)
 
 # %% [markdown]
-# 5. Power iteration given only $v \mapsto Hv$: start from $v_0/\lVert v_0\rVert$, and each round compute
+# 7. Power iteration given only $v \mapsto Hv$: start from $v_0/\lVert v_0\rVert$, and each round compute
 #    $\lambda = v \cdot Hv$ and $v \leftarrow Hv / \lVert Hv \rVert$; return the last $\lambda$ as a float.
 #    This is how the sharpness above is measured (warm-started from the previous step's vector).
 
@@ -565,7 +759,7 @@ def my_top_eigenvalue(matvec, v0, iters):
 exercises.check("opposing.top_eigenvalue", my_top_eigenvalue)
 
 # %% [markdown]
-# 6. The detector: the indices of the `k` examples whose loss changed most between two steps, largest
+# 8. The detector: the indices of the `k` examples whose loss changed most between two steps, largest
 #    change first (tensors `before`, `after` of per-example losses).
 
 # %% tags=["hide-input"]
@@ -583,19 +777,45 @@ exercises.check("opposing.top_changes", my_top_changes)
 #
 # The paper trains image classifiers on standard vision datasets with GPUs. Here the real data are
 # scikit-learn's bundled digits, because the book downloads nothing and its shipped results must
-# regenerate on a 2-core CPU; the digits comparison ships two seeds per variant for the same reason (the
+# regenerate on a 2-core CPU; the digits comparison ships three seeds per variant for the same reason (the
 # toy ships five). The toy's sizes are not reduced: they are the construction this chapter set out to
 # check. In fast mode the live toy runs its first 400 of 1500 steps, which contain the spike; every check
 # on the full 1500 steps uses the shipped runs.
 #
-# ## Performance note
+# ## Performance: what tracking the sharpness costs
 #
-# Tracking the sharpness is the expensive measurement: one estimate from a random start costs
-# `COLD_ITERS` = 40 Hessian-vector products, each about two backward passes. Runs warm-start the power
-# iteration from the previous eigenvector and need only `WARM_ITERS` = 6 products per estimate.
-# `benchmarks/opposing.py` measures, side by side, a training step, a cold and a warm estimate, and how
-# close the warm estimates stay to a converged power iteration along a run.
-#
+# Sharpness is the expensive measurement: one estimate from a random start takes `COLD_ITERS` = 40
+# Hessian-vector products (H·v), each about two backward passes. Along a run the top eigenvector turns
+# slowly, so power iteration started from the previous estimate's vector needs only a few products. Measured
+# here and now (one thread; a training step, one H·v, a cold estimate, and a step followed by k warm
+# products, timed side by side; `minilib.opposing.costs`, which `benchmarks/opposing.py` prints at full
+# size and on a GPU), then how far k warm products per step stay from a converged estimate along the toy's
+# first 250 steps, through its spike, where the top direction turns fastest.
+
+# %%
+cost_models = {"toy (n 1000, width 32)": opposing.Config(device="cpu")}
+if not FAST:
+    cost_models["digits MLP (1024 images, full batch)"] = opposing.digits_config(batch_size=0, n=1024, device="cpu")
+cost_rows = costs.cost_table(cost_models, warm=(1, 2, 6), reps=runtime.fast(30, 10), rounds=3)
+gap_rows, gaps = costs.accuracy_table(opposing.Config(device="cpu"), products=(1, 2), steps=250, compare_every=25)
+display(Markdown("Measured (this machine, now):\n\n" + "\n".join(cost_rows) + "\n\n" + "\n".join(gap_rows)))
+
+# %% [markdown]
+# So tracking the toy's sharpness at every step costs the multiple of a step in the first table's "step + k
+# warm H·v" columns, against the 40 products of a cold estimate at every step. Two warm products per step are
+# the safe choice: at the peak of a spike the Hessian changes abruptly within a step, and a single product
+# can lag behind for a step or two there (`benchmarks/opposing.py` compares every 10th step of three seeds).
+# The runs of this chapter take 6 warm products every 10th step. Wall-clock figures on a shared machine are
+# noisy; the recorded benchmark tables, including a GPU's where one was available, are in
+# `benchmarks/README.md`.
+
+# %%
+# Two warm products per step stay within 1e-3 of a converged estimate through the spike (measured 4e-9 on
+# this seed, 1.1e-4 at worst over seeds 0-2 when compared every 25 steps).
+assert gaps[2] < 1e-3, gaps
+print(f"check passed: warm-started tracking with 2 H·v per step within {gaps[2]:.1e} of a converged estimate")
+
+# %% [markdown]
 # ## What to read next
 #
 # - {cite:t}`rosenfeld2024opposing`: the opposing-signals paper, with the experiments on image datasets,

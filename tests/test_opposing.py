@@ -38,6 +38,7 @@ def test_the_defaults_are_the_toy_of_the_issue():
     (dict(task="digits", n=1797), r"Config.n=1797 is out of range for task='digits': allowed 10 <= n <= 1796"),
     (dict(width=0), r"Config.width=0 is out of range: allowed 1 <= width <= 4096"),
     (dict(steps=2.5), r"Config.steps=2.5 has the wrong type: expected int"),
+    (dict(device="mps"), r"Config.device='mps' is not allowed: every run is float64, which mps lacks"),
 ])
 def test_a_bad_config_names_the_field_and_the_allowed_range(bad, message):
     with pytest.raises(ConfigError, match=message):
@@ -55,7 +56,8 @@ def test_run_refuses_another_config():
 def test_a_toy_run_logs_every_step_and_sharpness_on_its_schedule():
     run = o.run(TINY, progress=False)
     h = run.history
-    assert set(h) == {"step", "loss", "loss_a", "loss_b", "loss_rest", "sharpness"}
+    assert set(h) == {"step", "loss", "loss_a", "loss_b", "loss_rest", "sharpness", "grad_norm"}
+    assert np.isnan(h["grad_norm"][0]) and (h["grad_norm"][1:] > 0).all(), "no gradient before the first step"
     assert list(h["step"]) == list(range(31)) and run.status == "completed"
     measured = np.isfinite(h["sharpness"])
     assert list(h["step"][measured]) == list(range(0, 31, 5)), "sharpness every 5 steps, NaN between"
@@ -210,3 +212,45 @@ def test_the_explorer_draws_two_over_eta_on_the_sharpness_panel_and_hides_it_for
         assert line.visible is False, "Adam has no 2/η threshold: the line must be hidden"
     finally:
         e.close()
+
+
+# --- the closed form's helpers and the cost measurements -------------------------------------------------
+
+
+def test_critical_v_is_where_the_outlier_curvature_reaches_two_over_eta():
+    from minilib.opposing import mechanism
+
+    v = mechanism.critical_v(8.0, 0.08)
+    assert abs(float(mechanism.outlier_curvature(v, 8.0)) - 2 / 0.08) < 1e-12
+    assert mechanism.outlier_curvature([0.0, 1.0], 8.0).tolist() == pytest.approx([0.0, 6.4])
+    for bad in (dict(alpha=0.0, lr=0.1), dict(alpha=8.0, lr=-1.0), dict(alpha=8.0, lr=0.1, group_a=0, group_b=0)):
+        with pytest.raises(ValueError, match="each must be > 0"):
+            mechanism.critical_v(**bad)
+
+
+def test_tracking_costs_and_accuracy_at_tiny_size():
+    from minilib.opposing import costs
+
+    t = costs.tracking_costs(TINY, warm=(1, 2), reps=2, rounds=1)
+    assert set(t) == {"step", "hvp", "cold", "warm 1", "step + warm 1", "warm 2", "step + warm 2"}
+    assert all(v > 0 for v in t.values())
+    # Measured: 4e-10 (seeds 0-2: at most 2.5e-9); a bound far above it, far below a wrong eigenvalue.
+    assert costs.tracking_accuracy(TINY, 2, steps=10, compare_every=5) < 1e-3
+    with pytest.raises(ValueError, match="warm=\\(0,\\)"):
+        costs.tracking_costs(TINY, warm=(0,))
+    with pytest.raises(ValueError, match="products=0"):
+        costs.tracking_accuracy(TINY, 0, steps=10)
+    with pytest.raises(ValueError, match="reps=0"):
+        costs.median_time(lambda: None, 0, 1, torch.device("cpu"))
+
+
+def test_timing_waits_for_a_gpu_to_finish(monkeypatch):
+    # The CUDA branch of the cost measurements, forced on a CPU: the clock must stop only after a synchronize.
+    from minilib.opposing import costs
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append(device))
+    costs.median_time(lambda: None, 3, 2, torch.device("cuda", 0))
+    assert len(calls) == 3, "one synchronize after the warm-up call and one after each round"
+    costs.median_time(lambda: None, 3, 2, torch.device("cpu"))
+    assert len(calls) == 3, "no synchronize on a CPU"

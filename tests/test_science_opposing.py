@@ -160,6 +160,20 @@ def test_gradient_descent_and_adam_steps_follow_the_closed_form_gradient_and_tor
         assert torch.allclose(ours[0], theirs.detach(), atol=1e-10), "Adam differs from torch.optim.Adam"
 
 
+def test_the_logged_gradient_norm_is_the_unclipped_closed_form_one():
+    # A run logs, at step t, the norm of the gradient its step t − 1 took: ‖(dW, dv)‖ of ½ mean (xWv − y)²,
+    # measured before clipping, so with a clip far below it the log still shows the full norm.
+    for clip in (0.0, 1e-3):
+        config = opposing.Config(**TINY, seed=4, steps=1, clip=clip)
+        run = opposing.run(config, progress=False)
+        x, y, _, W, v = _init(config)
+        dW, dv = _grads_closed_form(x, y, W, v)
+        ref = float(torch.cat([dW.reshape(-1), dv]).norm())
+        assert ref > 10 * 1e-3, "the clip must act for this check to mean something"
+        got = run.history["grad_norm"][1]
+        assert abs(got / ref - 1) < 1e-9, f"clip {clip}: logged gradient norm {got}, closed form {ref}"
+
+
 def test_clipping_caps_the_whole_gradient_norm_and_keeps_its_direction():
     gen = torch.Generator().manual_seed(5)
     grads = [torch.randn(3, 4, 2, generator=gen, dtype=torch.float64), torch.randn(3, 7, generator=gen,
@@ -235,6 +249,11 @@ def test_closed_form_gradient_and_hessian_match_autograd_and_predict_the_critica
         h_ref = torch.autograd.functional.hessian(lambda s: population(s, 8.0), t).numpy()
         assert np.allclose(grad, g_ref, atol=1e-12), f"gradient at {theta}: {grad} != autograd {g_ref}"
         assert np.allclose(hess, h_ref, atol=1e-12), f"Hessian at {theta}:\n{hess}\n!= autograd\n{h_ref}"
+        # The curvature along the outlier weight, and the v at which it reaches 2/η (the landscape figure's v*).
+        assert abs(float(mechanism.outlier_curvature(theta[0], 8.0)) - h_ref[2, 2]) < 1e-12
+    v_star = mechanism.critical_v(8.0, 0.08)
+    h_star = mechanism.loss_grad_hessian((v_star, 1.0, 0.0), 8.0)[2]
+    assert abs(h_star[2, 2] - 2 / 0.08) < 1e-9, f"at v* the curvature along w_sky is {h_star[2, 2]}, not 2/η = 25"
     # Gradient descent (lr 0.08, 2/η = 25): the predicted critical alpha is sqrt(50) ≈ 7.07.
     lr = 0.08
     assert abs(mechanism.critical_alpha(lr) - 50**0.5) < 1e-12

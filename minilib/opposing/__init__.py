@@ -23,6 +23,7 @@ from .experiment import (
     ToyConfig,
     clip_gradients,
     digits_config,
+    gradient_norm,
     group_mean,
     num_steps,
     run,
@@ -33,5 +34,5 @@ from .shipped import SHIPPED
 
 __all__ = ["CHAPTER", "CODE_VERSION", "HLINES_PANEL", "METRICS", "OPTIMIZERS", "PLOT_GROUPS", "REPLICA_FIELDS",
            "SHIPPED", "TASKS", "TITLE", "X_TITLE", "Config", "ToyConfig", "analysis", "clip_gradients", "data",
-           "digits_config", "exercises", "group_mean", "mechanism", "models", "num_steps", "run", "run_sweep",
-           "sharpness", "stability_line"]
+           "digits_config", "exercises", "gradient_norm", "group_mean", "mechanism", "models", "num_steps", "run",
+           "run_sweep", "sharpness", "stability_line"]

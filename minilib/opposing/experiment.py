@@ -6,7 +6,8 @@ optimization"); Cohen et al. 2021 for sharpness and the 2/η threshold. Chapter:
 Two tasks share one Config: "toy" (the two-layer linear network on Gaussian data with two opposing
 outlier groups; the defaults) and "digits" (an MLP on scikit-learn's digits with a bright patch on some
 3s and 8s; `digits_config()` gives the chapter's recipe). Every run logs the training loss of the whole
-training set and of each group, and the sharpness.
+training set and of each group, the sharpness, and the norm of the gradient of the last step (before any
+clipping: what a clipping threshold is compared with).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..train import log_steps, train
 from . import analysis, data, models, sharpness
 
 #: Part of every cache key: bump when a change alters what a run computes.
-CODE_VERSION = 1
+CODE_VERSION = 2  # 2: every run also logs the gradient norm of its last step
 
 TITLE = "Opposing signals: loss spikes and sharpness"
 CHAPTER = "nbs/03_opposing_signals.py"
@@ -36,6 +37,7 @@ METRICS = {
     "loss_b": "loss of group B (outliers, the other label)",
     "loss_rest": "loss of the other examples",
     "sharpness": "sharpness: top Hessian eigenvalue",
+    "grad_norm": "norm of the last step's gradient (before clipping)",
 }
 PLOT_GROUPS = {
     "training loss by group": ("loss", "loss_a", "loss_b", "loss_rest"),
@@ -98,6 +100,9 @@ class Config(BaseConfig):
         if self.batch_size > self.n:
             raise ConfigError(f"{name}.batch_size={self.batch_size} is out of range: allowed "
                               f"0 <= batch_size <= n = {self.n} (0 = full batch)")
+        if self.device == "mps":
+            raise ConfigError(f"{name}.device='mps' is not allowed: every run is float64, which mps lacks; "
+                              "choose 'auto', 'cpu' or 'cuda'")
         if self.sharpness_every % self.log_every:
             raise ConfigError(f"{name}.sharpness_every={self.sharpness_every} must be a multiple of "
                               f"log_every={self.log_every} (sharpness is measured at logged steps)")
@@ -110,9 +115,9 @@ ToyConfig = Config
 def digits_config(**changes) -> Config:
     """The chapter's digits recipe: MLP 64-128-128-10, minibatch SGD lr 0.3, batch 64, 2000 steps, a 2x2
     corner patch +8 on 30% of the 3s and 30% of the 8s; the full training loss every 10 steps, the
-    sharpness every 500."""
+    sharpness every 20."""
     base = dict(task="digits", n=1500, group_a=0.3, group_b=0.3, alpha=8.0, width=128, lr=0.3,
-                optimizer="gd", batch_size=64, steps=2000, log_every=10, sharpness_every=500)
+                optimizer="gd", batch_size=64, steps=2000, log_every=10, sharpness_every=20)
     return Config(**(base | changes))
 
 
@@ -137,6 +142,8 @@ class _Experiment:
         c0 = self.c0 = configs[0]
         self.configs = configs
         self.device = runtime.pick_device(c0.device)
+        if self.device.type == "mps":  # "auto" on a Mac: mps has no float64, so these runs use the CPU
+            self.device = torch.device("cpu")
         gens = [runtime.seed_everything(c.seed) for c in configs]
         if c0.task == "toy":
             sets = [data.toy(c.n, c.dim, c.group_a, c.group_b, c.alpha, c.core, c.noise, g)
@@ -161,6 +168,7 @@ class _Experiment:
         # The power iteration's random start, one per replica from its own seed (a sweep equals single runs).
         self.eig_gens = [torch.Generator().manual_seed(c.seed + 1) for c in configs]
         self.prev_losses = None
+        self.grad_norm = torch.full((len(configs),), float("nan"), dtype=torch.float64)  # none before step 1
         self.jump = None  # (ratio [R], step [R], before [R, n], after [R, n]) at each replica's spike
 
     # --- the loss and one step ------------------------------------------------------------------
@@ -197,6 +205,7 @@ class _Experiment:
 
     def step(self, i: int) -> torch.Tensor:
         loss, grads = self.gradients(*self._batch())
+        self.grad_norm = gradient_norm(grads).detach()
         grads = clip_gradients(grads, self.clip)
         self.opt.step(grads)
         self.done = i + 1
@@ -227,7 +236,7 @@ class _Experiment:
     def evaluate(self) -> dict:
         with torch.no_grad():
             ell = self.example_losses(self.params, self.x, self.y)  # [R, n]
-            out = {"loss": ell.mean(1)}
+            out = {"loss": ell.mean(1), "grad_norm": self.grad_norm}
             for key, g in (("loss_a", data.GROUP_A), ("loss_b", data.GROUP_B), ("loss_rest", data.REST)):
                 out[key] = group_mean(ell, self.group == g)
             self._track_jump(ell, out["loss"])
@@ -269,11 +278,16 @@ def group_mean(ell: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, float("nan")))
 
 
+def gradient_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """The norm of each replica's whole gradient (all its tensors together): [R]."""
+    return sum(g.pow(2).flatten(1).sum(1) for g in grads).sqrt()
+
+
 def clip_gradients(grads: list[torch.Tensor], clip: torch.Tensor) -> list[torch.Tensor]:
     """Rescale each replica's whole gradient to norm at most clip[r] (clip[r] = 0: unchanged)."""
     if not bool((clip > 0).any()):
         return grads
-    norm = sum(g.pow(2).flatten(1).sum(1) for g in grads).sqrt()
+    norm = gradient_norm(grads)
     factor = torch.where((clip > 0) & (norm > clip), clip / norm.clamp(min=1e-300), torch.ones_like(norm))
     return [g * factor.to(g.dtype).reshape(-1, *([1] * (g.dim() - 1))) for g in grads]
 

@@ -57,6 +57,20 @@ def critical_alpha(lr: float, core: float = 0.2, group_a: float = 0.06, group_b:
     return math.sqrt(2 * core / (lr * (group_a + group_b)))
 
 
+def outlier_curvature(v, alpha: float, group_a: float = 0.06, group_b: float = 0.04):
+    """∂²L/∂w_sky² = (p_A + p_B)·alpha²·v²: the curvature of the loss along the outlier weight (exact: the loss
+    is quadratic in w_sky at fixed v and w_core). Works on arrays of v."""
+    return (group_a + group_b) * alpha**2 * np.asarray(v, dtype=float) ** 2
+
+
+def critical_v(alpha: float, lr: float, group_a: float = 0.06, group_b: float = 0.04) -> float:
+    """The second-layer weight |v| above which the curvature along w_sky exceeds 2/η: there, a gradient step
+    overshoots along w_sky and every step multiplies the distance from the valley floor by |1 − η·curvature|."""
+    if alpha <= 0 or lr <= 0 or group_a + group_b <= 0:
+        raise ValueError(f"alpha={alpha}, lr={lr}, group_a + group_b={group_a + group_b}: each must be > 0")
+    return math.sqrt(2 / (lr * (group_a + group_b) * alpha**2))
+
+
 def gradient_descent(alpha: float, lr: float, steps: int, *, start=(0.1, 0.1, 0.0), core: float = 0.2,
                      group_a: float = 0.06, group_b: float = 0.04) -> dict[str, np.ndarray]:
     """Full-batch gradient descent on the population loss: loss, group losses, sharpness (top eigenvalue

@@ -1,7 +1,7 @@
 """The full-size runs shipped in results/opposing/ (regenerate: python -m minilib precompute opposing).
 
 Each entry is a list of Configs; the chapter loads the same list with cache.run_or_load_many, so the keys
-match. All of them together cost a few CPU minutes on one thread (results/opposing/README.md records it).
+match. All of them together cost about 5 CPU minutes on one thread (results/opposing/README.md records it).
 """
 
 from __future__ import annotations
@@ -12,7 +12,27 @@ from .experiment import Config, digits_config
 
 SEEDS = (0, 1, 2, 3, 4)
 CONTROL_SEEDS = (0, 1, 2)
-DIGIT_SEEDS = (0, 1)
+DIGIT_SEEDS = (0, 1, 2)
+#: The toy's controls, each on CONTROL_SEEDS: what each changes in the toy of the chapter. Clipping at 1 is
+#: above the toy's full-batch gradient norm at every step but those of the spike (the runs log grad_norm).
+TOY_CONTROLS = {
+    "alpha 0": dict(alpha=0.0),
+    "GD lr 0.04": dict(lr=0.04),
+    "Adam lr 0.01": dict(optimizer="adam", lr=0.01),
+    "GD clipped at 1": dict(clip=1.0),
+}
+#: The digits comparison, each on DIGIT_SEEDS: what each changes in the recipe (opposing.digits_config). The
+#: two clipping thresholds bracket the minibatch gradient norms of the patched SGD run (logged as grad_norm):
+#: 1 is above most of them, 0.25 near their median, so that it acts on about every other step.
+DIGIT_VARIANTS = {
+    "SGD, patched": dict(),
+    "SGD, no patch": dict(alpha=0.0),
+    "SGD lr 0.1, patched": dict(lr=0.1),
+    "SGD clipped at 1, patched": dict(clip=1.0),
+    "SGD clipped at 0.25, patched": dict(clip=0.25),
+    "Adam lr 1e-3, patched": dict(optimizer="adam", lr=1e-3),
+    "Adam lr 3e-3, patched": dict(optimizer="adam", lr=3e-3),
+}
 #: The (alpha x lr) map of the toy: spike size over the strength of the outlier feature and the step.
 MAP_ALPHAS = (0.0, 4.0, 6.0, 8.0, 10.0, 12.0)
 MAP_LRS = (0.04, 0.08)
@@ -25,9 +45,9 @@ def toy() -> list[Config]:
 
 
 def toy_controls() -> list[Config]:
-    """Three of the seeds without the outlier feature, at half the step, and with full-batch Adam lr 0.01."""
-    return [Config(seed=s, **v) for v in (dict(alpha=0.0), dict(lr=0.04), dict(optimizer="adam", lr=0.01))
-            for s in CONTROL_SEEDS]
+    """Three of the seeds without the outlier feature, at half the step, with full-batch Adam lr 0.01, and
+    with the gradient clipped at norm 1."""
+    return [Config(seed=s, **v) for v in TOY_CONTROLS.values() for s in CONTROL_SEEDS]
 
 
 def toy_map() -> list[Config]:
@@ -36,9 +56,20 @@ def toy_map() -> list[Config]:
 
 
 def digits() -> list[Config]:
-    """The digits recipe with the patch, without it, and with Adam lr 1e-3 instead of SGD; two seeds each."""
-    variants = [dict(), dict(alpha=0.0), dict(optimizer="adam", lr=1e-3)]
-    return [digits_config(seed=s, **v) for v in variants for s in DIGIT_SEEDS]
+    """The digits recipe with the patch, without it, at a third of the step, clipped at two thresholds, and
+    with Adam at two steps instead of SGD; three seeds each."""
+    return [digits_config(seed=s, **v) for v in DIGIT_VARIANTS.values() for s in DIGIT_SEEDS]
+
+
+def label(config: Config) -> str:
+    """The name of the variant (TOY_CONTROLS or DIGIT_VARIANTS) a shipped config belongs to."""
+    base = digits_config() if config.task == "digits" else Config()
+    variants = DIGIT_VARIANTS if config.task == "digits" else {"the toy": {}, **TOY_CONTROLS}
+    for name, changes in variants.items():
+        if all(getattr(config, k) == getattr(base.replace(**changes), k)
+               for k in ("alpha", "lr", "optimizer", "clip")):
+            return name
+    raise ValueError(f"{config!r} is none of the shipped variants: {', '.join(variants)}")
 
 
 # How closely a fresh run reproduces a shipped one (minilib.checks.deviations, ATEN_CPU_CAPABILITY=default
@@ -54,9 +85,9 @@ EARLY_DIGITS = Tolerance(steps=200, rtol=1e-6)
 
 SHIPPED = {
     "toy": Shipped(toy, "the toy (alpha 8, GD lr 0.08, 1500 steps), 5 seeds", EARLY_TOY),
-    "toy_controls": Shipped(toy_controls, "the toy without the outlier feature, at lr 0.04, and with Adam "
-                                          "lr 0.01, 3 seeds each", EARLY_TOY),
+    "toy_controls": Shipped(toy_controls, "the toy without the outlier feature, at lr 0.04, with Adam lr 0.01, "
+                                          "and clipped at gradient norm 1; 3 seeds each", EARLY_TOY),
     "toy_map": Shipped(toy_map, "the toy over alpha (0-12) x lr (0.04, 0.08), seed 0, 800 steps", EARLY_MAP),
-    "digits": Shipped(digits, "digits MLP, SGD lr 0.3 batch 64, 2000 steps: patch +8, no patch, Adam 1e-3; "
-                              "2 seeds each", EARLY_DIGITS),
+    "digits": Shipped(digits, "digits MLP, SGD lr 0.3 batch 64, 2000 steps: patch +8, no patch, lr 0.1, "
+                              "clipped at 1 and 0.25, Adam 1e-3 and 3e-3; 3 seeds each", EARLY_DIGITS),
 }

@@ -185,3 +185,36 @@ MUTANTS.append(Mutant(
     "P14 Hessian without the residual term", "the closed-form Hessian keeps only the Gauss-Newton part E[∇f ∇fᵀ]",
     f"{OPP}.mechanism:loss_grad_hessian", _gauss_newton_only,
     ("test_closed_form_gradient_and_hessian_match_autograd_and_predict_the_critical_alpha",)))
+
+
+def _norm_after_clipping(step):
+    def clipped_norm(self, i):
+        from minilib.opposing import experiment
+
+        loss, grads = self.gradients(*self._batch())
+        grads = experiment.clip_gradients(grads, self.clip)
+        self.grad_norm = experiment.gradient_norm(grads).detach()  # measured after clipping: never above the clip
+        self.opt.step(grads)
+        self.done = i + 1
+        return loss
+    return clipped_norm
+
+
+MUTANTS.append(Mutant(
+    "P15 gradient norm logged after clipping", "the logged gradient norm is the clipped one, so it can never show "
+    "how often the clip acts", f"{OPP}.experiment:_Experiment.step", _norm_after_clipping,
+    ("test_the_logged_gradient_norm_is_the_unclipped_closed_form_one",)))
+
+
+def _curvature_linear_in_v(outlier_curvature):
+    import numpy as np
+
+    def linear(v, alpha, group_a=0.06, group_b=0.04):
+        return (group_a + group_b) * alpha**2 * np.abs(np.asarray(v, dtype=float))  # v, not v²
+    return linear
+
+
+MUTANTS.append(Mutant(
+    "P16 outlier curvature linear in v", "the curvature along the outlier weight grows with v instead of v²",
+    f"{OPP}.mechanism:outlier_curvature", _curvature_linear_in_v,
+    ("test_closed_form_gradient_and_hessian_match_autograd_and_predict_the_critical_alpha",)))
