@@ -317,13 +317,37 @@ def fit(config: Config, *, on_step=None, stop=None, progress: bool = True) -> tu
 
 
 def run(config: Config, *, on_step=None, stop=None, progress: bool = True) -> Run:
-    """Train one PFN and return its Run (see `fit` for the trained predictor too)."""
+    """Train one PFN and return its Run (see `fit` for the trained predictor too). An MCMCConfig runs the
+    learning-curve MCMC baseline instead (minilib/pfn/mcmc.py; one job at a time when `stop` is given)."""
+    from .mcmc import MCMCConfig
+    from .mcmc import run_sweep as mcmc_sweep
+
+    if isinstance(config, MCMCConfig):
+        return mcmc_sweep(_module(), [config], stop=stop, processes=1 if stop is not None else None)[0]
     return fit(config, on_step=on_step, stop=stop, progress=progress)[0]
+
+
+def code_version(config) -> int:
+    """CODE_VERSION for PFN runs; the MCMC baseline's runs carry minilib.pfn.mcmc.CODE_VERSION."""
+    from . import mcmc
+
+    return mcmc.CODE_VERSION if isinstance(config, mcmc.MCMCConfig) else CODE_VERSION
 
 
 def run_sweep(configs, *, on_step=None, stop=None, progress: bool = True) -> list[Run]:
     """Train several configs, one after the other (a PFN step is one batched pass already; seeds are not
-    stacked into one model)."""
+    stacked into one model). MCMCConfigs run as the MCMC baseline, all their jobs in one process pool."""
+    from .mcmc import MCMCConfig
+    from .mcmc import run_sweep as mcmc_sweep
+
+    configs = list(configs)
+    if any(isinstance(c, MCMCConfig) for c in configs):
+        chains = [i for i, c in enumerate(configs) if isinstance(c, MCMCConfig)]
+        done = dict(zip(chains, mcmc_sweep(_module(), [configs[i] for i in chains], stop=stop)))
+        rest = [c for i, c in enumerate(configs) if i not in done]
+        trained = iter(run_sweep(rest, on_step=on_step, stop=stop, progress=progress) if rest else [])
+        return [done[i] if i in done else next(trained) for i in range(len(configs))]
+
     def train_group(group):
         return [run(c, on_step=on_step, stop=stop, progress=progress) for c in group]
     return replicas.sweep(configs, train_group, REPLICA_FIELDS)
