@@ -107,7 +107,7 @@ for bad in (dict(noise=0.0), dict(n_heads=3), dict(prior="bnn"), dict(min_contex
 # because the held-out $y^*$ of a prior dataset is a draw from the true posterior predictive
 # {cite:p}`muller2022pfn`. The loss can only reach the constant (the exact posterior's own NLL) when the
 # network reproduces the posterior: **the NLL gap** $\mathbb E[\log p(y^*) - \log q_\theta(y^*)]$ on fresh
-# datasets measures exactly the remaining KL divergence.
+# datasets is an unbiased estimate of the remaining KL divergence.
 #
 # **The network.** Each context point becomes one token, $\mathrm{emb}_x(x) + \mathrm{emb}_y(y)$; each query
 # point one token $\mathrm{emb}_x(x^*)$. Four pre-LN transformer layers (width 64, 4 heads, feed-forward
