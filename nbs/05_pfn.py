@@ -334,7 +334,8 @@ assert float(without_noise) > table["nll_pfn"][-1] > table["nll_exact"][-1]
 
 # %% [markdown]
 # <!-- LEARNING-CURVE SECTION (LC-PFN vs MCMC, minilib/pfn/lc.py and mcmc.py): inserted here. -->
-#
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Predict: at $n = 0$ the exact posterior is the prior, $\mathcal N(0, 1.01)$, at every $x$. What NLL per
