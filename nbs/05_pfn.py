@@ -309,12 +309,14 @@ widgets.explorer(pfn, pfn.Config(steps=300, n_buckets=200, eval_datasets=64, num
                  metrics=["train_loss", "gap_0", "gap_2", "gap_10"], title="PFN training explorer")
 
 # %% [markdown]
-# The second one uses the shipped PFN: choose how many context points it sees, which dataset (seed), and
-# the lengthscale the data are drawn with. The PFN and the exact GP both assume the prior's $\ell = 0.2$;
-# draw data with $\ell = 0.05$ and see how both react to data the prior finds unlikely.
+# The second one uses the shipped PFNs: choose how many context points they see, which dataset (seed),
+# the lengthscale the data are drawn with, and the prior. With the fixed prior, the PFN and the exact GP
+# both assume $\ell = 0.2$: draw data with $\ell = 0.05$ and see how both react to data the prior finds
+# unlikely. With the hyperprior, the exact posterior is the mixture (its median and 5–95% quantiles are
+# drawn) and the hyperprior PFN is compared with it.
 
 # %%
-figures.posterior_explorer(model)
+figures.posterior_explorer({"gp": model, "gp_hyper": hyper_model})
 
 # %% tags=["remove-input"]
 # The exercises' answers, measured here and quoted in their solutions.

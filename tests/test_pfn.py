@@ -496,3 +496,21 @@ def test_an_unregistered_prior_is_named():
 def test_half_normal_median_constant():
     assert bar_module.HALF_NORMAL_MEDIAN == pytest.approx(math.sqrt(2) * float(torch.erfinv(torch.tensor(0.5,
                                                           dtype=torch.float64))), rel=1e-12)
+
+
+def test_the_hyperprior_quantile_inverts_the_mixture_cdf():
+    x, y = gp.sample_gp_hyper(3, 8, torch.Generator().manual_seed(4))
+    xc, yc, xq = x[:, :5].double(), y[:, :5].double(), x[:, 5:].double()
+    w = gp.hyper_posterior(xc, yc)
+    for q in (0.05, 0.5, 0.95):
+        yq = gp.hyper_quantile(xc, yc, xq, q)
+        cdf = sum(w[:, j:j + 1] * torch.distributions.Normal(*_mv(gp.gp_predict(xc, yc, xq, ls))).cdf(yq)
+                  for j, ls in enumerate(gp.HYPER_LENGTHSCALES))
+        assert torch.allclose(cdf, torch.full_like(cdf, q), atol=1e-9)
+    with pytest.raises(ValueError, match="q=1.0 must lie strictly between 0 and 1"):
+        gp.hyper_quantile(xc, yc, xq, 1.0)
+
+
+def _mv(mean_var):
+    mean, var = mean_var
+    return mean, var.sqrt()

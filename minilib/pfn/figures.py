@@ -4,8 +4,9 @@
 band) and the PFN's (median and the same quantiles of its bar distribution). `context_slider` is the
 static-site version over the number of context points (a plotly slider, no kernel). `posterior_explorer`
 is the live one: sliders for the number of context points, the data's seed and the lengthscale the data
-are drawn with (the PFN and the exact GP both keep the prior's ℓ = 0.2), redrawn instantly (one forward
-pass). `bar_figure` shows a bar distribution's density with its half-normal tails.
+are drawn with, and a choice of prior (the fixed-ℓ PFN against the exact GP, or the hyperprior PFN against
+the exact mixture), redrawn instantly (one forward pass). `bar_figure` shows a bar distribution's density
+with its half-normal tails.
 """
 
 from __future__ import annotations
@@ -35,11 +36,21 @@ def dataset(seed: int, n: int, lengthscale: float = 0.2, noise: float = 0.01, po
 
 
 def bands(predictor: Predictor, x_train, y_train, *, lengthscale: float = 0.2, outputscale: float = 1.0,
-          noise: float = 0.01, grid: int = GRID) -> dict[str, torch.Tensor]:
-    """PFN and exact-GP median/mean and 5–95% band on a grid of x in [0, 1]."""
+          noise: float = 0.01, grid: int = GRID, hyper: bool = False) -> dict[str, torch.Tensor]:
+    """PFN and exact 5–95% band and centre on a grid of x in [0, 1].
+
+    The exact reference is the GP with `lengthscale` (mean and mean ± 1.645 sd), or with `hyper=True` the
+    lengthscale-hyperprior mixture (its median and quantiles, by bisection).
+    """
     xs = torch.linspace(0, 1, grid)
     pred = predictor.predict(x_train, y_train, xs)
     lo, mid, hi = (pred.quantile(q).cpu() for q in (BAND[0], 0.5, BAND[1]))
+    if hyper:
+        args = (torch.as_tensor(x_train, dtype=torch.float64).reshape(1, -1, 1),
+                torch.as_tensor(y_train, dtype=torch.float64).reshape(1, -1), xs.double().reshape(1, -1, 1))
+        g = [gp.hyper_quantile(*args, q, outputscale=outputscale, noise=noise)[0].float()
+             for q in (BAND[0], 0.5, BAND[1])]
+        return {"x": xs, "pfn_lo": lo, "pfn_mid": mid, "pfn_hi": hi, "gp_lo": g[0], "gp_mean": g[1], "gp_hi": g[2]}
     mean, var = gp.gp_posterior(x_train, y_train, xs, lengthscale, outputscale, noise)
     sd = var.sqrt()
     return {"x": xs, "pfn_lo": lo, "pfn_mid": mid, "pfn_hi": hi, "gp_mean": mean.float(),
@@ -114,11 +125,12 @@ def bar_figure(bar: BarDistribution, logits: torch.Tensor, *, title: str, span: 
     return fig
 
 
-def posterior_explorer(predictor: Predictor, *, max_points: int = 30, prior_lengthscale: float = 0.2,
-                       noise: float = 0.01):
-    """Live: sliders for context points, data seed and data lengthscale; PFN vs exact GP bands redrawn at once.
+def posterior_explorer(models: dict[str, Predictor], *, max_points: int = 30, noise: float = 0.01):
+    """Live: sliders for context points, data seed and data lengthscale, and the prior (which shipped PFN and
+    which exact posterior): PFN vs exact bands redrawn at once (one forward pass per change).
 
-    On the static site (runtime.IN_BOOK) it returns the explorer note instead (a live figure needs a kernel).
+    `models`: {"gp": the fixed-ℓ PFN, "gp_hyper": the hyperprior PFN} (either may be left out). On the static
+    site (runtime.IN_BOOK) it returns the explorer note instead (a live figure needs a kernel).
     """
     from ..widgets import BookNote  # imported here: ipywidgets is only needed in a live kernel
 
@@ -126,28 +138,34 @@ def posterior_explorer(predictor: Predictor, *, max_points: int = 30, prior_leng
         return BookNote()
     import ipywidgets as W
 
+    labels = {"gp": "ℓ = 0.2 (the GP prior)", "gp_hyper": "ℓ ∈ {0.05, 0.1, 0.2, 0.5} (hyperprior)"}
+    unknown = set(models) - set(labels)
+    if not models or unknown:
+        raise ValueError(f"models must map some of {list(labels)} to predictors; got {sorted(models)}")
+    prior = W.ToggleButtons(options=[(labels[k], k) for k in models], description="prior")
     n = W.IntSlider(value=5, min=0, max=max_points, description="context points")
     seed = W.IntSlider(value=0, min=0, max=50, description="data seed")
-    ls = W.FloatLogSlider(value=prior_lengthscale, base=10, min=-1.7, max=0.3, step=0.05,
-                          description="data ℓ", readout_format=".3f")
-    fig = go.FigureWidget(_layout(go.Figure(_traces(bands(predictor, *dataset(0, 5)), *dataset(0, 5))),
+    ls = W.FloatLogSlider(value=0.2, base=10, min=-1.7, max=0.3, step=0.05, description="data ℓ",
+                          readout_format=".3f")
+    first = next(iter(models.values()))
+    fig = go.FigureWidget(_layout(go.Figure(_traces(bands(first, *dataset(0, 5)), *dataset(0, 5))),
                                   "PFN vs exact posterior"))
     note = W.HTML()
 
     def redraw(*_):
         x, y = dataset(seed.value, n.value, lengthscale=ls.value, noise=noise)
-        b = bands(predictor, x, y, lengthscale=prior_lengthscale, noise=noise)
-        new = _traces(b, x, y)
+        hyper = prior.value == "gp_hyper"
+        b = bands(models[prior.value], x, y, noise=noise, hyper=hyper)
         with fig.batch_update():
-            for tr, nt in zip(fig.data, new):
+            for tr, nt in zip(fig.data, _traces(b, x, y)):
                 tr.x, tr.y = nt.x, nt.y
-            fig.layout.title.text = (f"PFN vs exact posterior (both with the prior's ℓ = {prior_lengthscale}); "
+            fig.layout.title.text = (f"PFN vs exact posterior, prior {labels[prior.value]}; "
                                      f"data drawn with ℓ = {ls.value:.3g}")
-        m = predictor.predict(x, y, b["x"]).mean().cpu()
-        note.value = (f"max |PFN mean − exact GP mean| on the grid: <b>{float((m - b['gp_mean']).abs().max()):.3f}</b> "
+        gap = float((b["pfn_mid"] - b["gp_mean"]).abs().max())
+        note.value = (f"largest |PFN median − exact {'median' if hyper else 'mean'}| on the grid: <b>{gap:.3f}</b> "
                       f"({n.value} context points)")
 
-    for w in (n, seed, ls):
+    for w in (prior, n, seed, ls):
         w.observe(redraw, names="value")
     redraw()
-    return W.VBox([W.HBox([n, seed, ls]), fig, note])
+    return W.VBox([prior, W.HBox([n, seed, ls]), fig, note])

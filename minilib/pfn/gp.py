@@ -221,3 +221,22 @@ def mcmc_hyper_log_prob(x_ctx, y_ctx, x_qry, y_qry, *, steps: int = 2000, burn_i
     log_w = torch.log(counts / counts.sum(1, keepdim=True))  # -inf for a value the chain never visited
     comps = torch.stack([gp_log_prob(x_ctx, y_ctx, x_qry, y_qry, float(v), outputscale, noise) for v in ls], -1)
     return torch.logsumexp(comps + log_w.unsqueeze(1), -1)
+
+
+def hyper_quantile(x_ctx, y_ctx, x_qry, q: float, lengthscales=HYPER_LENGTHSCALES, outputscale: float = 1.0,
+                   noise: float = 0.01, iterations: int = 60) -> torch.Tensor:
+    """Quantile q (B, M) of the exact hyperprior predictive mixture, by bisection on its cdf."""
+    if not 0 < q < 1:
+        raise ValueError(f"q={q!r} must lie strictly between 0 and 1")
+    w = hyper_posterior(x_ctx, y_ctx, lengthscales, outputscale, noise).unsqueeze(1)  # (B, 1, L)
+    parts = [gp_predict(x_ctx, y_ctx, x_qry, ls, outputscale, noise) for ls in lengthscales]
+    means = torch.stack([m for m, _ in parts], -1)
+    sds = torch.stack([v for _, v in parts], -1).sqrt()
+    lo = (means - 10 * sds).min(-1).values
+    hi = (means + 10 * sds).max(-1).values
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        cdf = (w * 0.5 * torch.erfc(-(mid.unsqueeze(-1) - means) / (sds * math.sqrt(2)))).sum(-1)
+        below = cdf < q
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    return (lo + hi) / 2
