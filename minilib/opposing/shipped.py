@@ -73,20 +73,28 @@ def label(config: Config) -> str:
 
 
 # How closely a fresh run reproduces a shipped one (minilib.checks.deviations, ATEN_CPU_CAPABILITY=default
-# against runs made with this machine's default AVX-512 kernels; everything is float64). The toy, seeds 0
-# and 1, first 100 steps: worst relative deviation 2.1e-7 (loss_a), 1.4e-7 (loss_b), 7.3e-8 (loss), 3.9e-8
-# (sharpness): it grows towards the spike near step 170, so 100 steps with rtol 1e-5. Digits, seeds 0 and
-# 1, first 200 steps: at most 5.9e-15 (minibatch SGD far from any spike there), so rtol 1e-6.
+# against runs made with this machine's default AVX-512 kernels; the runs are float64). The two kernel sets
+# already draw slightly different initial weights (replicas.normal samples in float32: the losses at step 0
+# differ by up to 4.6e-7), and the deviation grows towards the spike near step 170. The toy, seeds 0-4,
+# first 100 steps: worst relative deviation 4.6e-7 (loss_a, loss_b), 2.8e-7 (grad_norm), 8.3e-8 (loss),
+# 5.5e-8 (sharpness): 100 steps with rtol 1e-5.
 EARLY_TOY = Tolerance(steps=100, rtol=1e-5)
-# The map includes alpha 10 and 12 at lr 0.08, which reach their spike sooner: by step 100 alpha 10 deviated
-# by 4.2e-4 (loss_a), within 50 steps the worst over the 12 runs was 1.0e-6, so 50 steps with rtol 1e-5.
+# The controls, first 100 steps: 2.9e-6 (loss_a, Adam seed 2), so rtol 3e-5. Adam's gradient norm falls to
+# 0.003-0.006 and wobbles there, so its relative deviation reaches 3.3e-5 while its absolute deviation stays
+# at most 7.4e-7: the gradient norm also gets an absolute 5e-6.
+EARLY_CONTROLS = Tolerance(steps=100, rtol=3e-5, per_metric_atol=(("grad_norm", 5e-6),))
+# The map includes alpha 10 and 12 at lr 0.08, which reach their spike sooner: within 50 steps the worst over
+# the 12 runs was 1.0e-6 (loss_a), 6.9e-8 (grad_norm), so 50 steps with rtol 1e-5.
 EARLY_MAP = Tolerance(steps=50, rtol=1e-5)
-EARLY_DIGITS = Tolerance(steps=200, rtol=1e-6)
+# Digits, all 21 runs: within 200 steps at most 7.0e-13 (loss_b), within 100 steps 1.9e-14 (minibatch SGD,
+# clipping and Adam far from any spike there). The first 60 steps (7 logged losses, 4 sharpness estimates)
+# are compared, with rtol 1e-6: a re-derivation costs 1.0 CPU s instead of 2.4 s for 200 steps.
+EARLY_DIGITS = Tolerance(steps=60, rtol=1e-6)
 
 SHIPPED = {
     "toy": Shipped(toy, "the toy (alpha 8, GD lr 0.08, 1500 steps), 5 seeds", EARLY_TOY),
     "toy_controls": Shipped(toy_controls, "the toy without the outlier feature, at lr 0.04, with Adam lr 0.01, "
-                                          "and clipped at gradient norm 1; 3 seeds each", EARLY_TOY),
+                                          "and clipped at gradient norm 1; 3 seeds each", EARLY_CONTROLS),
     "toy_map": Shipped(toy_map, "the toy over alpha (0-12) x lr (0.04, 0.08), seed 0, 800 steps", EARLY_MAP),
     "digits": Shipped(digits, "digits MLP, SGD lr 0.3 batch 64, 2000 steps: patch +8, no patch, lr 0.1, "
                               "clipped at 1 and 0.25, Adam 1e-3 and 3e-3; 3 seeds each", EARLY_DIGITS),
