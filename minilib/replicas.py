@@ -137,7 +137,7 @@ class StackedOptimizer:
         for w, g, st in zip(self.params, grads, self.state, strict=True):
             if self.grad_transform is not None:
                 g = self.grad_transform(w, g)
-            vec = lambda v: _per_replica(v.to(w.dtype), w)  # noqa: B023 - used right here
+            vec = lambda v: _per_replica(v.to(device=w.device, dtype=w.dtype), w)  # noqa: B023 - used right here
             if self.kind in ("adamw", "adam"):
                 b1, b2 = self.beta1, self.beta2
                 if self.kind == "adamw":

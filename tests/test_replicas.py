@@ -79,3 +79,15 @@ def test_adam_with_l2_decay_follows_torch():
         ((X @ ref - Y) ** 2).mean().backward()
         ref_opt.step()
     assert torch.allclose(ours[0].detach(), ref.detach(), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["adamw", "adam", "sgd"])
+def test_the_optimizer_moves_its_hyper_parameters_to_the_parameters_device(kind):
+    # Parameters on a GPU met per-replica hyper-parameters kept on the CPU ("Expected all tensors to be on
+    # the same device", seen on an H200). The meta device stands in for a GPU: it fails the same way.
+    w = torch.zeros(3, 4, 2, device="meta", requires_grad=True)
+    extra = {"momentum": [0.9, 0.0, 0.5]} if kind == "sgd" else {}
+    opt = replicas.StackedOptimizer([w], kind, lr=[0.1, 0.2, 0.3], weight_decay=[0.1, 0.0, 1.0], **extra)
+    opt.step([torch.zeros(3, 4, 2, device="meta")])
+    opt.step([torch.zeros(3, 4, 2, device="meta")])
+    assert w.device.type == "meta"
