@@ -29,7 +29,8 @@
 # This chapter measures it on this machine, in the order of the argument: a loss spike on real images
 # (scikit-learn's digits) and the examples responsible for it; the paper's kind of toy model, in which
 # the spike is clean; sharpness against $2/\eta$; the mechanism in closed form, which predicts how large
-# the outlier feature must be; and Adam against SGD.
+# the outlier feature must be and shows the loss landscape the iterates see; and three remedies on the
+# same seeds: a smaller step, gradient clipping and Adam.
 
 # %%
 import numpy as np
@@ -800,35 +801,38 @@ exercises.check("opposing.top_changes", my_top_changes)
 # ## Performance: what tracking the sharpness costs
 #
 # Sharpness is the expensive measurement: one estimate from a random start takes `COLD_ITERS` = 40
-# Hessian-vector products (H·v), each about two backward passes. Along a run the top eigenvector turns
-# slowly, so power iteration started from the previous estimate's vector needs only a few products. Measured
-# here and now (one thread; a training step, one H·v, a cold estimate, and a step followed by k warm
-# products, timed side by side; `minilib.opposing.costs`, which `benchmarks/opposing.py` prints at full
-# size and on a GPU), then how far k warm products per step stay from a converged estimate along the toy's
-# first 250 steps, through its spike, where the top direction turns fastest.
+# Hessian-vector products (H·v), each about two backward passes. Along a run the top eigenvector mostly
+# turns slowly, so power iteration started from the previous estimate's vector needs only a few products.
+# Measured here and now, with `minilib.opposing.costs` (which `benchmarks/opposing.py` runs at full size
+# and on a GPU): a training step, one H·v, a cold estimate, and a step followed by k warm products, timed
+# one after the other in each of 5 rounds; then, along the live toy run's first 200 steps with k warm
+# products after every step, the gap to a converged estimate (150 products from a random start) at every
+# 25th step and at each step around the spike's peak.
 
 # %%
 cost_models = {"toy (n 1000, width 32)": opposing.Config(device="cpu")}
 if not FAST:
     cost_models["digits MLP (1024 images, full batch)"] = opposing.digits_config(batch_size=0, n=1024, device="cpu")
-cost_rows = costs.cost_table(cost_models, warm=(1, 2, 6), reps=runtime.fast(30, 10), rounds=3)
-gap_rows, gaps = costs.accuracy_table(opposing.Config(device="cpu"), products=(1, 2), steps=250, compare_every=25)
-display(Markdown("Measured (this machine, now):\n\n" + "\n".join(cost_rows) + "\n\n" + "\n".join(gap_rows)))
+cost_rows = costs.cost_table(cost_models, warm=(1, 2, 6), reps=runtime.fast(30, 10), rounds=5)
+gap_rows, gaps = costs.accuracy_table(toy, products=(1, 2, 6), steps=200, every=25, peak=toy_at)
+display(Markdown("Measured (this machine, now; relative gaps):\n\n" + "\n".join(cost_rows) + "\n\n"
+                 + "\n".join(gap_rows)))
 
 # %% [markdown]
 # So tracking the toy's sharpness at every step costs the multiple of a step in the first table's "step + k
-# warm H·v" columns, against the 40 products of a cold estimate at every step. Two warm products per step are
-# the safe choice: at the peak of a spike the Hessian changes abruptly within a step, and a single product
-# can lag behind for a step or two there (`benchmarks/opposing.py` compares every 10th step of three seeds).
-# The runs of this chapter take 6 warm products every 10th step. Wall-clock figures on a shared machine are
-# noisy; the recorded benchmark tables, including a GPU's where one was available, are in
-# `benchmarks/README.md`.
+# warm H·v" columns, against 40 products for a cold estimate at every step. How many products are enough
+# depends on where the run is: away from the spike one or two products agree with a converged estimate,
+# but at the spike's peak the Hessian changes within a step and the top eigenvalue drops by half in a few
+# steps; one or two products then lag behind, six keep up. The runs of this chapter take 6 warm products
+# every 10th step. Wall-clock figures on a shared machine are noisy; the recorded benchmark tables
+# (three seeds, and a GPU where one was available) are in `benchmarks/README.md`.
 
 # %%
-# Two warm products per step stay within 1e-3 of a converged estimate through the spike (measured 4e-9 on
-# this seed, 1.1e-4 at worst over seeds 0-2 when compared every 25 steps).
-assert gaps[2] < 1e-3, gaps
-print(f"check passed: warm-started tracking with 2 H·v per step within {gaps[2]:.1e} of a converged estimate")
+# Six warm products per step stay within 1e-4 of a converged estimate everywhere, the spike included
+# (measured 3.9e-7 here, 1.8e-6 at worst over seeds 0-2); one product falls behind at the peak by more
+# than 10% (measured 110% here, 89-120% over seeds 0-2), so the few-product multiple has a price.
+assert max(gaps[6]) < 1e-4 and gaps[1][1] > 0.1 and gaps[1][0] < 0.05, gaps
+print(f"check passed: 6 warm H·v per step within {max(gaps[6]):.1e}; 1 H·v lags by {gaps[1][1]:.0%} at the peak")
 
 # %% [markdown]
 # ## What to read next

@@ -232,25 +232,38 @@ def test_tracking_costs_and_accuracy_at_tiny_size():
     from minilib.opposing import costs
 
     t = costs.tracking_costs(TINY, warm=(1, 2), reps=2, rounds=1)
-    assert set(t) == {"step", "hvp", "cold", "warm 1", "step + warm 1", "warm 2", "step + warm 2"}
+    assert set(t) == {"step", "hvp", "cold", "warm 1", "step + warm 1", "warm 2", "step + warm 2", "multiple 1",
+                      "multiple 2"}
     assert all(v > 0 for v in t.values())
-    # Measured: 4e-10 (seeds 0-2: at most 2.5e-9); a bound far above it, far below a wrong eigenvalue.
-    assert costs.tracking_accuracy(TINY, 2, steps=10, compare_every=5) < 1e-3
+    gaps = costs.tracking_gaps(TINY, (1, 2), steps=10, compare_at=[5, 10])
+    assert set(gaps) == {1, 2} and all(g.shape == (2,) for g in gaps.values())
+    # Measured: 2 products at most 2.5e-9 (seeds 0-2); a bound far above it, far below a wrong eigenvalue.
+    assert gaps[2].max() < 1e-3, gaps
+    rows, worst = costs.accuracy_table(TINY, products=(2,), steps=10, every=5, peak=3, around=1)
+    assert len(rows) == 3 and set(worst) == {2} and max(worst[2]) < 1e-3, (rows, worst)
     with pytest.raises(ValueError, match="warm=\\(0,\\)"):
         costs.tracking_costs(TINY, warm=(0,))
-    with pytest.raises(ValueError, match="products=0"):
-        costs.tracking_accuracy(TINY, 0, steps=10)
-    with pytest.raises(ValueError, match="reps=0"):
-        costs.median_time(lambda: None, 0, 1, torch.device("cpu"))
+    with pytest.raises(ValueError, match="products=\\(0,\\)"):
+        costs.tracking_gaps(TINY, (0,), steps=10, compare_at=[5])
+    with pytest.raises(ValueError, match="compare_at=\\[11\\]"):
+        costs.tracking_gaps(TINY, (1,), steps=10, compare_at=[11])
+    with pytest.raises(ValueError, match="reps=\\[0\\]"):
+        costs.round_times({"f": (lambda: None, 0)}, 1, torch.device("cpu"))
+    with pytest.raises(ValueError, match="rounds=0"):
+        costs.round_times({"f": (lambda: None, 1)}, 0, torch.device("cpu"))
 
 
 def test_timing_waits_for_a_gpu_to_finish(monkeypatch):
-    # The CUDA branch of the cost measurements, forced on a CPU: the clock must stop only after a synchronize.
+    # The CUDA branch of the cost measurements, forced on a CPU: each clock starts and stops only after a
+    # synchronize, and all functions are timed inside every round.
     from minilib.opposing import costs
 
-    calls = []
+    calls, order = [], []
     monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append(device))
-    costs.median_time(lambda: None, 3, 2, torch.device("cuda", 0))
-    assert len(calls) == 3, "one synchronize after the warm-up call and one after each round"
-    costs.median_time(lambda: None, 3, 2, torch.device("cpu"))
-    assert len(calls) == 3, "no synchronize on a CPU"
+    fns = {"a": (lambda: order.append("a"), 2), "b": (lambda: order.append("b"), 1)}
+    times = costs.round_times(fns, 3, torch.device("cuda", 0))
+    assert len(calls) == 2 * 2 * 3, "a synchronize before and after each function in each round"
+    assert order == ["a", "b"] + ["a", "a", "b"] * 3, "a warm-up call of each, then both in every round"
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3}
+    costs.round_times(fns, 2, torch.device("cpu"))
+    assert len(calls) == 12, "no synchronize on a CPU"
