@@ -245,13 +245,14 @@ def main() -> None:
     device = runtime.pick_device(args.device)
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else "no GPU"
     print(f"# projection benchmarks: torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{torch.backends.cpu.get_cpu_capability()}, {args.threads} CPU thread(s), device {device} ({card})",
-          flush=True)
+          f"{torch.backends.cpu.get_cpu_capability()}, {args.threads} CPU thread(s), device {device} ({card}); "
+          f"load average {os.getloadavg()[0]:.1f} (wall times on a busy machine are long)", flush=True)
     _section(probe_table, device, 1 if args.tiny else args.rounds, args.tiny)
     _section(linear_table, device, args.tiny)
     _section(simclr_table, device, args.tiny)
     for name in args.full:
         _section(full_size, name, device, args.tiny)
+    print(f"\n# load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
