@@ -25,9 +25,16 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
+import types
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+try:
+    import plotly  # noqa: F401
+except ImportError:  # a GPU image without plotly: this script draws nothing, so minilib's figure setup is skipped
+    sys.modules["minilib.display"] = types.SimpleNamespace(register=lambda: None)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
