@@ -2,8 +2,8 @@
 
 Each entry is a list of Configs; the chapter loads the same list with cache.run_or_load_many, so the
 keys match. The linear runs are the construction of the chapter at full size. The SupCon configs below
-(32-d inputs, encoder 32-64-64, head 64-64-32, batch 256, 1500 steps) are the pilot's size; the SimCLR
-runs train a small CNN on all 1297 training digits.
+(32-d inputs, encoder 32-64-64, head 64-64-32, batch 256, 1500 steps) are the chapter's full size for that
+model; the SimCLR runs train a small CNN on all 1297 training digits.
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ def linear_no_head() -> list[Config]:
 
 
 def supcon() -> list[Config]:
-    """SupCon with the MLP head 64-64-32, τ 0.1, Adam 1e-3, 1500 steps of batch 256 (the size of the pilot in
-    issue 13), 3 seeds."""
+    """SupCon with the MLP head 64-64-32, τ 0.1, Adam 1e-3, 1500 steps of batch 256, 3 seeds."""
     return [supcon_config(seed=s) for s in SEEDS]
 
 
