@@ -58,8 +58,10 @@ def _ns(a):
 
 
 def pow3(x, c, a, alpha):
-    """c − a · x^(−α): a power law rising (a > 0) or falling towards c."""
-    return c - a * x ** (-alpha)
+    """c − a · x^(−α): a power law rising (a > 0) or falling towards c. (x^p is computed as exp(p log x),
+    cheaper than a power in the MCMC's inner loop.)"""
+    xp = _ns(x)
+    return c - a * xp.exp(-alpha * xp.log(x))
 
 
 def ilog2(x, c, a):
@@ -69,7 +71,8 @@ def ilog2(x, c, a):
 
 def janoschek(x, a, beta, k, delta):
     """a − (a − β) · exp(−k · x^δ): from β at x = 0 towards a."""
-    return a - (a - beta) * _ns(x).exp(-k * x**delta)
+    xp = _ns(x)
+    return a - (a - beta) * xp.exp(-k * xp.exp(delta * xp.log(x)))
 
 
 def curve(theta, epochs=None):

@@ -245,9 +245,15 @@ def _map(jobs, processes: int, stop=None) -> list[dict]:
     keys = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
     saved = {k: os.environ.get(k) for k in keys}
     os.environ.update({k: "1" for k in keys})  # one thread per worker: the workers are the parallelism
+    # longest chains first, so that no worker is left with a long one at the end
+    order = sorted(range(len(jobs)), key=lambda k: -jobs[k][2].steps * jobs[k][2].walkers)
     try:
         with mp.get_context("spawn").Pool(min(processes, len(jobs))) as pool:
-            return pool.map(_one, jobs, chunksize=1)
+            done = pool.map(_one, [jobs[k] for k in order], chunksize=1)
+        out = [None] * len(jobs)
+        for k, r in zip(order, done):
+            out[k] = r
+        return out
     finally:
         for k, v in saved.items():
             if v is None:
