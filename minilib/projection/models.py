@@ -119,8 +119,13 @@ class DigitsCNN(SupConMLP):
         R, n, height, width = x.shape
         conv = torch.nn.functional.conv2d
         h = x.transpose(0, 1)  # [n, R, 8, 8]: replica r's image is input channel r of group r
-        for i, stride in ((0, 1), (1, 2)):
-            w, b = ps[2 * i], ps[2 * i + 1]
-            h = torch.relu(conv(h, w.flatten(0, 1), b.flatten(), stride=stride, padding=1, groups=R))
+        cudnn = torch.backends.cudnn
+        # float32 convolutions on a GPU too (cuDNN would use TF32, a 10-bit mantissa, by default), so that a
+        # GPU run follows the CPU-made shipped runs as closely as float32 allows
+        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
+                         allow_tf32=False):
+            for i, stride in ((0, 1), (1, 2)):
+                w, b = ps[2 * i], ps[2 * i + 1]
+                h = torch.relu(conv(h, w.flatten(0, 1), b.flatten(), stride=stride, padding=1, groups=R))
         h = h.reshape(n, R, -1).transpose(0, 1)  # [R, n, 32·4·4], each replica's channels together
         return torch.relu(h @ ps[4] + ps[5])

@@ -64,19 +64,23 @@ LINEAR = Tolerance(steps=100, rtol=1e-6, per_metric_atol=(("probe_pre", 1e-3), (
 # SupCon and the reweighting head: float32 minibatch training. Re-training the first 20 steps of all 15 runs
 # (`python -m minilib.checks projection --steps 20 --entries supcon reweight --first 12`) under
 # ATEN_CPU_CAPABILITY=default against the stored AVX-512 runs: the loss deviates by at most 1.7e-7 relative
-# (float32 round-off), every probe accuracy is identical; under avx2 everything is identical. rtol 2e-6 is
-# ten times the worst; the probe accuracies (means of 10 draws scored on 1000 points) get 2e-3 absolute.
-SUPCON = Tolerance(steps=20, rtol=2e-6, per_metric_atol=tuple((m, 2e-3) for m in
+# (float32 round-off), every probe accuracy is identical; under avx2 everything is identical. On a GPU (one
+# NVIDIA H200, the recording in benchmarks/README.md, tests/test_gpu.py) all 15 stayed within rtol 1e-3 and
+# 3e-3 absolute on the probes over the same 20 steps; its per-step deviations were not recorded, so these are
+# the bounds: four orders of magnitude above the CPUs' worst, the bounds a GPU was seen to pass.
+SUPCON = Tolerance(steps=20, rtol=1e-3, per_metric_atol=tuple((m, 3e-3) for m in
                                                              ("probe_pre", "probe_post", "class_pre", "class_post")))
 # SimCLR on the digits: float32 convolutions, whose kernels differ between CPU capabilities, so round-off
 # can grow fast. Re-training the first 8 steps of all 15 SimCLR runs (`python -m minilib.checks projection
 # --steps 8 --entries simclr simclr_reweight --first 12`) under ATEN_CPU_CAPABILITY=default against the stored
 # AVX-512 runs: 14 runs stay within 1e-6 relative on the loss up to step 7 (probes within 1.3e-3 relative);
 # one (reweighting head κ = 1.05, seed 0) drifts faster: loss 2.9e-6 relative at step 3, 1.9e-5 at step 5,
-# 5.0e-5 at step 7, a probe 8.5e-3 relative at step 7. Under avx2 every metric is identical. So the stretch
-# is 4 steps (logged at 0, 1, 2, 3), rtol 3e-5 (ten times the worst deviation there, 2.9e-6) and the probes
-# 2e-3 absolute (six times the worst there, 3.4e-4: two of the 5000 predictions behind a mean of 10 draws).
-SIMCLR = Tolerance(steps=4, rtol=3e-5, per_metric_atol=(("probe_pre", 2e-3), ("probe_post", 2e-3)))
+# 5.0e-5 at step 7, a probe 8.5e-3 relative (0.005 absolute) at step 7. Under avx2 every metric is
+# identical. On the H200 (as above, with cuDNN's TF32 convolutions, since switched off in DigitsCNN) every
+# SimCLR run stayed within rtol 1e-3 and 3e-3 absolute on the probes up to step 7; six reweighting runs left
+# them at steps 11-16 (0.4% on the loss, 0.006 on a probe). So the stretch is 4 steps (logged at 0, 1, 2, 3),
+# where the CPUs' worst is 2.9e-6 on the loss and 3.4e-4 absolute on a probe, with the bounds the GPU passed.
+SIMCLR = Tolerance(steps=4, rtol=1e-3, per_metric_atol=(("probe_pre", 3e-3), ("probe_post", 3e-3)))
 
 SHIPPED = {
     "linear_gd": Shipped(linear_gd, "linear model, GD lr 0.02, init 0.03, 24 000 steps, 3 seeds", LINEAR),
