@@ -448,7 +448,10 @@ exercises.check("pfn.bar_nll", my_bar_nll)
 # forward pass: a PFN has nothing to offer there except as a test bench. Its cost does not depend on the
 # prior, so it pays off where the exact answer needs an integral that only sampling can do: here it is 20x
 # cheaper than a short Metropolis–Hastings chain over the lengthscale. Training ran at 17 steps of 64
-# datasets per CPU second.
+# datasets per CPU second. On one NVIDIA H200 shared with other jobs (quoted from the same file, upper
+# bounds), a batch of 1000 datasets took 5.1 ms for the PFN, 1.2 ms for the exact GP and 4.9 ms for the
+# exact mixture, and training ran at 49 steps per second: a step of this small network is a thousand tiny
+# kernel launches, so the GPU's speed-up over one CPU core is ~3x for training.
 #
 # ## What to read next
 #
