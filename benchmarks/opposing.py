@@ -55,14 +55,15 @@ def cost_table(size: str, device: str, reps: int, rounds: int) -> list[str]:
 
 
 def accuracy_table(size: str, device: str, seeds: int) -> list[str]:
-    rows = []
+    every, around = 10, 4
+    rows = [f"| toy seed | its spike's peak (step) | warm H·v per step | worst relative gap, every {every}th step "
+            f"| worst relative gap, within {around} steps of the peak |", "|---|---|---|---|---|"]
     for seed in range(seeds):
         config, steps = (opposing.Config(n=100, dim=10, width=8, seed=seed, device=device), 40) if size == "tiny" \
             else (opposing.Config(seed=seed, device=device), 300)
-        table = costs.accuracy_table(config, products=WARM, steps=steps)[0]
-        if not rows:
-            rows = ["| toy seed " + table[0], "|---" + table[1]]
-        rows += [f"| {seed} {row}" for row in table[2:]]
+        peak = costs.spike_step(config)
+        worst = costs.accuracy_table(config, products=WARM, steps=steps, every=every, peak=peak, around=around)[1]
+        rows += [f"| {seed} | {peak} | {k} | {far:.1e} | {near:.1e} |" for k, (far, near) in worst.items()]
     return rows
 
 

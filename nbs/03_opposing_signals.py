@@ -803,17 +803,15 @@ exercises.check("opposing.top_changes", my_top_changes)
 # Sharpness is the expensive measurement: one estimate from a random start takes `COLD_ITERS` = 40
 # Hessian-vector products (H·v), each about two backward passes. Along a run the top eigenvector mostly
 # turns slowly, so power iteration started from the previous estimate's vector needs only a few products.
-# Measured here and now, with `minilib.opposing.costs` (which `benchmarks/opposing.py` runs at full size
-# and on a GPU): a training step, one H·v, a cold estimate, and a step followed by k warm products, timed
-# one after the other in each of 5 rounds; then, along the live toy run's first 200 steps with k warm
-# products after every step, the gap to a converged estimate (150 products from a random start) at every
-# 25th step and at each step around the spike's peak.
+# Measured here and now on the toy, with `minilib.opposing.costs` (which `benchmarks/opposing.py` also runs
+# on the digits MLP and on a GPU): a training step, one H·v, a cold estimate, and a step followed by k warm
+# products, timed one after the other in each of 5 rounds; then, along the live toy run's first 200 steps
+# with k warm products after every step, the gap to a converged estimate (150 products from a random
+# start) at every 25th step and at each step around the spike's peak.
 
 # %%
-cost_models = {"toy (n 1000, width 32)": opposing.Config(device="cpu")}
-if not FAST:
-    cost_models["digits MLP (1024 images, full batch)"] = opposing.digits_config(batch_size=0, n=1024, device="cpu")
-cost_rows = costs.cost_table(cost_models, warm=(1, 2, 6), reps=runtime.fast(30, 10), rounds=5)
+cost_rows = costs.cost_table({"toy (n 1000, width 32)": opposing.Config(device="cpu")}, warm=(1, 2, 6),
+                             reps=runtime.fast(30, 10), rounds=5)
 gap_rows, gaps = costs.accuracy_table(toy, products=(1, 2, 6), steps=200, every=25, peak=toy_at)
 display(Markdown("Measured (this machine, now; relative gaps):\n\n" + "\n".join(cost_rows) + "\n\n"
                  + "\n".join(gap_rows)))
