@@ -137,6 +137,11 @@ def test_hessian_helper_and_power_iteration_agree_on_a_tiny_network():
     assert torch.allclose(sharpness.sharpness(loss_fn, params, iters=500, generator=gen), top[None], rtol=1e-6)
     with pytest.raises(ValueError, match="iters=0 must be >= 1"):
         sharpness.power_iteration(loss_fn, params, iters=0)
+    for bad in (dict(k=0), dict(k=9), dict(k=2, iters=0)):
+        with pytest.raises(ValueError, match="need 1 <= k <= 8 \\(the parameters per replica\\)"):
+            sharpness.top_eigenvalues(loss_fn, params, **bad)
+    assert torch.allclose(sharpness.top_eigenvalues(loss_fn, params, 1, iters=500, generator=gen)[:, 0], top[None],
+                          rtol=1e-6), "k = 1 is power iteration"
 
 
 def test_warm_started_power_iteration_needs_few_products():

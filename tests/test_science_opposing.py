@@ -58,6 +58,28 @@ def test_power_iteration_finds_the_top_eigenvalue_of_a_quadratic_and_of_the_expl
     assert abs(float(got[0]) / float(ref) - 1) < 1e-6, f"power iteration {float(got[0])}, explicit Hessian {float(ref)}"
 
 
+def test_subspace_iteration_finds_the_top_eigenvalues_of_a_quadratic_and_of_the_explicit_hessian():
+    gen = torch.Generator().manual_seed(1)
+    q, _ = torch.linalg.qr(torch.randn(6, 6, generator=gen, dtype=torch.float64))
+    A = q @ torch.diag(torch.tensor([9.0, 4.0, 2.0, 1.0, 0.5, 0.1], dtype=torch.float64)) @ q.T
+    quad = lambda ps: 0.5 * torch.einsum("ri,ij,rj->r", ps[0], A, ps[0])
+    theta = [torch.randn(2, 6, generator=gen, dtype=torch.float64)]
+    top = sharpness.top_eigenvalues(quad, theta, 3, iters=200, generator=gen)
+    assert top.shape == (2, 3) and torch.allclose(top, torch.tensor([[9.0, 4.0, 2.0]] * 2, dtype=torch.float64),
+                                                  rtol=1e-8), top
+    # The toy network: its explicit Hessian has eigenvalues 28.3, then ±2.22 four times, then 0.54 and less,
+    # so the five of largest magnitude are separated from the rest (and two alone would not be).
+    config = opposing.Config(**TINY, seed=3)
+    x, y, _, W, v0 = _init(config)
+    H = torch.autograd.functional.hessian(lambda t: _toy_loss(t, x, y, config.dim, config.width),
+                                          torch.cat([W.reshape(-1), v0]))
+    eigs = torch.linalg.eigvalsh(H)
+    ref = eigs[eigs.abs().argsort(descending=True)][:5]
+    loss_fn = lambda ps: models.squared_loss(models.TwoLayerLinear.forward(ps, x[None]), y[None]).mean(1)
+    got = sharpness.top_eigenvalues(loss_fn, [W[None], v0[None, :, None]], 5, iters=200, generator=gen)[0]
+    assert torch.allclose(got, ref, rtol=1e-6), f"subspace iteration {got.tolist()}, explicit Hessian {ref.tolist()}"
+
+
 def test_a_run_logs_the_loss_and_sharpness_of_its_own_weights():
     # At step 0 the logged loss is ½ mean (vᵀWx − y)² and the logged sharpness the top eigenvalue of its Hessian.
     for seed in (0, 1):

@@ -4,7 +4,8 @@ Cohen et al. 2021 ("Gradient descent on neural networks typically occurs at the 
 gradient descent with step η is stable on a quadratic only while its top Hessian eigenvalue is below
 2/η. The Hessian of a network is never formed: H·v = ∇(∇L · v) costs about two backward passes, and
 power iteration on H·v finds the eigenvalue of largest magnitude (for these losses the top one; the
-negative eigenvalues of a squared or cross-entropy loss near a fit are much smaller).
+negative eigenvalues of a squared or cross-entropy loss near a fit are much smaller), and subspace
+iteration (`top_eigenvalues`) the k of largest magnitude.
 
 Everything works on R stacked replicas: `loss_fn(params) -> [R]` losses, parameters of shape [R, ...];
 replicas are independent, so the Hessian of the summed loss is block-diagonal and one H·v of the sum
@@ -66,6 +67,33 @@ def sharpness(loss_fn: Callable, params: Sequence[torch.Tensor], *, iters: int =
               generator: torch.Generator | None = None) -> torch.Tensor:
     """The top eigenvalue of the Hessian of loss_fn at params, per replica ([R])."""
     return power_iteration(loss_fn, params, iters=iters, generator=generator)[0]
+
+
+def top_eigenvalues(loss_fn: Callable, params: Sequence[torch.Tensor], k: int = 1, *, iters: int = 50,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """The k Hessian eigenvalues of largest magnitude, per replica ([R, k], largest magnitude first), by
+    subspace iteration: k vectors multiplied by H and re-orthonormalised (QR) every round, then the
+    eigenvalues of H restricted to their span (Rayleigh-Ritz). k = 1 is power iteration."""
+    sizes = [int(torch.Size(p.shape[1:]).numel()) for p in params]
+    if k < 1 or iters < 1 or k > sum(sizes):
+        raise ValueError(f"k={k}, iters={iters}: need 1 <= k <= {sum(sizes)} (the parameters per replica) "
+                         "and iters >= 1")
+    R, dtype, device = params[0].shape[0], params[0].dtype, params[0].device
+
+    def times_h(Q: torch.Tensor) -> torch.Tensor:  # [R, P, k] -> H·Q, column by column
+        cols = []
+        for j in range(k):
+            parts = torch.split(Q[..., j], sizes, dim=1)
+            vecs = [part.reshape(p.shape) for part, p in zip(parts, params)]
+            cols.append(torch.cat([h.reshape(R, -1) for h in hvp(loss_fn, params, vecs)], 1))
+        return torch.stack(cols, -1)
+
+    Q = torch.linalg.qr(torch.randn(R, sum(sizes), k, generator=generator, dtype=dtype).to(device))[0]
+    for _ in range(iters):
+        Q = torch.linalg.qr(times_h(Q))[0]
+    T = Q.transpose(1, 2) @ times_h(Q)  # [R, k, k]: H in the basis Q
+    eigs = torch.linalg.eigvalsh((T + T.transpose(1, 2)) / 2)
+    return eigs.gather(1, eigs.abs().argsort(1, descending=True)).detach()
 
 
 def hessian(loss_fn: Callable, params: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -218,3 +218,33 @@ MUTANTS.append(Mutant(
     "P16 outlier curvature linear in v", "the curvature along the outlier weight grows with v instead of v²",
     f"{OPP}.mechanism:outlier_curvature", _curvature_linear_in_v,
     ("test_closed_form_gradient_and_hessian_match_autograd_and_predict_the_critical_alpha",)))
+
+
+def _subspace_without_reorthonormalising(top_eigenvalues):
+    def collapsed(loss_fn, params, k=1, *, iters=50, generator=None):
+        from minilib.opposing import sharpness as s
+
+        sizes = [int(torch.Size(p.shape[1:]).numel()) for p in params]
+        R = params[0].shape[0]
+
+        def times_h(Q):
+            cols = []
+            for j in range(k):
+                vecs = [part.reshape(p.shape) for part, p in zip(torch.split(Q[..., j], sizes, dim=1), params)]
+                cols.append(torch.cat([h.reshape(R, -1) for h in s.hvp(loss_fn, params, vecs)], 1))
+            return torch.stack(cols, -1)
+
+        Q = torch.randn(R, sum(sizes), k, generator=generator, dtype=params[0].dtype)
+        for _ in range(iters):  # each column normalised on its own, never orthogonalised against the others
+            Q = times_h(Q)
+            Q = Q / Q.norm(dim=1, keepdim=True)
+        rayleigh = (Q * times_h(Q)).sum(1)  # [R, k]: every column has collapsed onto the top eigenvector
+        return rayleigh.gather(1, rayleigh.abs().argsort(1, descending=True)).detach()
+    return collapsed
+
+
+MUTANTS.append(Mutant(
+    "P17 subspace iteration without QR", "the k vectors are only normalised each round, not orthogonalised, so "
+    "they all collapse onto the top eigenvector", f"{OPP}.sharpness:top_eigenvalues",
+    _subspace_without_reorthonormalising,
+    ("test_subspace_iteration_finds_the_top_eigenvalues_of_a_quadratic_and_of_the_explicit_hessian",)))
