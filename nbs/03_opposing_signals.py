@@ -820,7 +820,7 @@ display(Markdown("Measured (this machine, now; relative gaps):\n\n" + "\n".join(
 # So tracking the toy's sharpness at every step costs the multiple of a step in the first table's "step + k
 # warm H·v" columns, against 40 products for a cold estimate at every step. How many products are enough
 # depends on where the run is: away from the spike one or two products agree with a converged estimate,
-# but at the spike's peak the Hessian changes within a step and the top eigenvalue drops by half in a few
+# but at the spike's peak the Hessian changes within a step and the top eigenvalue falls steeply within a few
 # steps; one or two products then lag behind, six keep up. The runs of this chapter take 6 warm products
 # every 10th step. Wall-clock figures on a shared machine are noisy; the recorded benchmark tables
 # (three seeds, and a GPU where one was available) are in `benchmarks/README.md`.
