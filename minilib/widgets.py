@@ -15,28 +15,42 @@ Introduced in chapter 0 (`nbs/00_start_here.py`); the choices behind it are in `
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import html
+import importlib.resources
 import itertools
+import json
 import math
 import sys
 import threading
 import time
 from collections.abc import Callable
 
+import anywidget
 import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
+import plotly.utils
+import traitlets
 from plotly.subplots import make_subplots
 
 from minilib import phenomenon, plots, runtime
 from minilib.runs import Config, ConfigError, FieldSpec
 
-__all__ = ["Explorer", "BookNote", "explorer", "control_for", "live_explorers", "stop_all", "BOOK_NOTE",
-           "THREAD_PREFIX"]
+__all__ = ["Explorer", "BookNote", "LiveFigure", "explorer", "control_for", "live_explorers", "stop_all",
+           "BOOK_NOTE", "THREAD_PREFIX"]
 
 REFRESH_SECONDS = 0.1  # at most ~10 figure updates a second: each one is a message to the browser
 PROGRESS_SECONDS = 0.25  # the progress line moves on this timer, even when no point is logged for minutes
 JOIN_SECONDS = 30.0  # how long a cancel waits for the old run to reach its next step
+#: A page that drew the figure as first sent but none of the changes sent for this long (while no cell ran)
+#: lost its widget's messages (LiveFigure.stuck): the explorer gives the page a new figure. A page answers
+#: within a second when the machine is idle; on a shared two-core machine at a load of 10, with a training
+#: thread holding the GIL, answers took over 5 s to reach the kernel (the Lab test), hence 10 s.
+STUCK_SECONDS = 10.0
+MARKERS_UP_TO = 200  # a curve with more points than this is drawn without markers
+MAX_VIEWS_REPLACED = 3  # then the status line asks to run the cell again
 #: A completed run whose plotted loss peaked above this multiple of its starting value is reported as
 #: unstable: it did not diverge to NaN, but its curve is dominated by a spike, not by learning.
 UNSTABLE_FACTOR = 10.0
@@ -144,6 +158,169 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+# ---------------------------------------------------------------------------------------------- live figure
+# Why not plotly's own go.FigureWidget: it is an anywidget whose JavaScript module is plotly.js itself
+# (5 MB), and anywidget (>= 0.9.14) gives a widget's module 2 seconds to load. On a busy machine (a kernel
+# training on every core, several notebooks open) loading it took longer; anywidget then drops every later
+# message to that widget without a word, and the figure stays an empty plot while the status line says the
+# run progresses (seen in the Lab test; reproduced by shortening that deadline). LiveFigure's module is a
+# few lines that load within the deadline; plotly.js itself is loaded when the figure is drawn, which has
+# no deadline, once per browser page. The curves travel as binary float64 arrays, not JSON text.
+# Even that small module missed the deadline in the Lab test at a load of 10 on two cores. The page then
+# still draws the figure as it was first sent, but never hears of a change. So the page tells the kernel
+# which version it drew; on its first report the kernel sends a new version at once, and the explorer
+# replaces a figure whose page never draws it (LiveFigure.stuck), usually before anyone presses Run.
+_LIVE_FIGURE_ESM = r"""
+function plotly(model) {
+  // One plotly.js per page, from the copy the kernel sent (the book works offline: no CDN). A figure that
+  // replaces a stuck one comes without the copy: its page has loaded plotly.js already.
+  if (!globalThis.__minilibPlotly) {
+    const source = model.get("_plotly_js");
+    if (!source) return Promise.resolve(globalThis.Plotly);
+    globalThis.__minilibPlotly = new Promise((resolve) => setTimeout(() => {
+      const module = { exports: {} };
+      new Function("module", "exports", source)(module, module.exports);
+      resolve(module.exports);
+    }, 0));
+  }
+  return globalThis.__minilibPlotly;
+}
+
+function figure(model) {
+  const spec = model.get("spec"), columns = model.get("columns") || {};
+  const array = (v) => v instanceof DataView
+    ? new Float64Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)) : v;
+  const data = (spec.data || []).map((trace, i) => {
+    const t = { ...trace };
+    for (const k of ["x", "y"]) if (columns[`${i}.${k}`] !== undefined) t[k] = array(columns[`${i}.${k}`]);
+    return t;
+  });
+  return { data, layout: { ...(spec.layout || {}) } };
+}
+
+export default {
+  async render({ model, el }) {
+    const Plotly = await plotly(model);
+    let busy = false, again = false, gone = false;
+    const draw = async () => {
+      if (busy) { again = true; return; }  // redraw once the current one is done, with the newest data
+      busy = true;
+      try {
+        do {
+          again = false;
+          const version = model.get("version"), { data, layout } = figure(model);
+          if (gone) break;
+          try {
+            await Plotly.react(el, data, layout, { responsive: true, displaylogo: false });
+          } finally {
+            model.send({ drawn: version });  // the kernel sends the next live update only after this
+          }
+        } while (again && !gone);
+      } finally { busy = false; }
+    };
+    model.on("change:version", draw);  // every change the kernel sends comes with a new version
+    // Lab lays the cell out after the first draw: follow the width the output area gets.
+    const resized = new ResizeObserver(() => { if (!gone && el.layout) Plotly.Plots.resize(el); });
+    resized.observe(el);
+    await draw();
+    return () => {
+      gone = true;
+      resized.disconnect();
+      model.off("change:version", draw);
+      Plotly.purge(el);
+    };
+  },
+};
+"""
+
+
+@functools.cache
+def _plotly_js() -> str:
+    """The plotly.js that ships inside the plotly package (the version plotly's Python side expects)."""
+    return (importlib.resources.files("plotly") / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
+
+
+class LiveFigure(anywidget.AnyWidget):
+    """A plotly figure drawn in the page that follows a go.Figure kept in Python (`show(fig)` redraws it).
+
+    `spec` holds the figure without its x and y arrays, `columns` those arrays as float64 bytes (key
+    "<trace index>.x" / ".y"); the page redraws with Plotly.react, which keeps zoom and hover working.
+    """
+
+    _esm = _LIVE_FIGURE_ESM
+    spec = traitlets.Dict().tag(sync=True)
+    columns = traitlets.Dict().tag(sync=True)
+    version = traitlets.Int(0).tag(sync=True)  # counts show() calls; the page answers with the one it drew
+    _plotly_js = traitlets.Unicode().tag(sync=True)
+
+    def __init__(self, fig: go.Figure | None = None, *, with_plotly_js: bool = True, **kwargs):
+        spec, columns = self._split(fig if fig is not None else go.Figure())
+        # Everything in the widget's first message: a page that misses every later one still draws it.
+        super().__init__(spec=spec, columns=columns, _plotly_js=_plotly_js() if with_plotly_js else "", **kwargs)
+        self.drawn: int | None = None  # the newest version a page reported drawn (None: no page drew it yet)
+        self._changed_at: float | None = None  # when the first change was sent
+        self.on_first_draw: Callable[[], None] | None = None  # called after the first report and its probe
+        self.on_msg(self._on_page_message)
+
+    def _on_page_message(self, _widget, content, _buffers):
+        if not (isinstance(content, dict) and isinstance(content.get("drawn"), int)):
+            return
+        first = self.drawn is None
+        self.drawn = max(self.drawn if self.drawn is not None else -1, content["drawn"])
+        if first and self.drawn == 0 and self.version == 0:
+            # A probe: a new version with nothing changed, which a page that hears the kernel draws at once.
+            self.version += 1
+            self._changed_at = time.monotonic()
+            if self.on_first_draw is not None:
+                self.on_first_draw()
+
+    @property
+    def drawing(self) -> bool:
+        """A page that drew this figure has not reported drawing its latest version yet.
+
+        The explorer sends no live update meanwhile: a page that draws more slowly than the kernel sends
+        (a busy machine, many points) fell minutes behind, its Stop and status line with it (the Lab test).
+        """
+        return self.drawn is not None and self.drawn < self.version
+
+    @property
+    def waiting(self) -> bool:
+        """A page drew this figure as first sent and has drawn none of the changes sent since (yet)."""
+        return self.drawn == 0 and self._changed_at is not None
+
+    def stuck(self, seconds: float) -> bool:
+        """A page drew this figure as first sent, but none of the changes sent since, for `seconds` while
+        the kernel was free to hear its answer: the widget lost its messages when it was made (the note
+        above _LIVE_FIGURE_ESM), which is the one way anywidget loses them. A page that drew any change
+        is never stuck, however slowly it draws (a busy kernel hears its answers late)."""
+        if not self.waiting or _CELL["busy"]:
+            return False  # no page yet; it drew a change; or a cell runs and the page's answer waits for it
+        return time.monotonic() - max(self._changed_at, _CELL["ended"]) > seconds
+
+    @staticmethod
+    def _split(fig: go.Figure) -> tuple[dict, dict]:
+        data, columns = [], {}
+        for i, trace in enumerate(fig.data):
+            props = trace.to_plotly_json()
+            for k in ("x", "y"):
+                v = props.pop(k, None)
+                if v is not None:
+                    columns[f"{i}.{k}"] = np.asarray(v, dtype=np.float64).tobytes()
+            data.append(props)
+        d = {"data": data, "layout": fig.layout.to_plotly_json()}
+        return json.loads(json.dumps(d, cls=plotly.utils.PlotlyJSONEncoder)), columns
+
+    def show(self, fig: go.Figure):
+        """Redraw the page's figure as fig (one message; an unchanged layout is not sent again)."""
+        spec, columns = self._split(fig)
+        with self.hold_sync():
+            self.spec = spec
+            self.columns = columns
+            self.version += 1
+        if self._changed_at is None:
+            self._changed_at = time.monotonic()
+
+
 # ---------------------------------------------------------------------------------------------- stopping
 class _StopFlag:
     """The stop object a run polls: set by Stop, by a new Run, by close() or by a kernel interrupt.
@@ -186,7 +363,9 @@ class _InterruptHandler:
 
 
 _CELL_HOOK = []  # the IPython shell whose cell events are watched (at most one)
-_CELL = {"id": None}  # the notebook cell now executing, as the front end names it (None outside Jupyter)
+#: The notebook cell now executing, as the front end names it (None outside Jupyter), whether one runs, and
+#: when the last one ended: a page's messages reach the kernel only between cells.
+_CELL = {"id": None, "busy": False, "ended": 0.0}
 
 
 def _before_cell(info):
@@ -194,7 +373,7 @@ def _before_cell(info):
 
     Waiting for the new explorer would let the old run send updates to a figure the page no longer has.
     """
-    _CELL["id"] = info.cell_id
+    _CELL["id"], _CELL["busy"] = info.cell_id, True
     if info.cell_id is not None:
         for ex in list(_LIVE.values()):
             if ex.cell_id == info.cell_id:
@@ -202,6 +381,7 @@ def _before_cell(info):
 
 
 def _after_cell(result):
+    _CELL["busy"], _CELL["ended"] = False, time.monotonic()
     if isinstance(result.error_in_exec, KeyboardInterrupt):
         stop_all("kernel interrupted")
 
@@ -274,7 +454,11 @@ class Explorer:
         self.progress_text = W.HTML(value="")
         self.status = W.HTML(value="", layout=W.Layout(width="100%"))
         self.message = ""
-        self.figure = self._make_figure()
+        self.figure = self._make_figure()  # the figure as Python holds it; self.view draws it in the page
+        self.view = LiveFigure(self.figure)
+        self.view.on_first_draw = self._watch_view
+        self.views_replaced = 0  # figures given to the page because it had stopped drawing one
+        self._view_timer: threading.Timer | None = None
         self.run_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         grid = W.GridBox(list(self.controls.values()),
@@ -282,9 +466,9 @@ class Explorer:
                                          grid_gap="4px 16px"))
         buttons = W.HBox([self.run_button, self.stop_button, self.progress, self.progress_text],
                          layout=W.Layout(align_items="center", grid_gap="8px"))
-        self.widget = W.VBox([grid, buttons, self.status, self.figure])
+        self.widget = W.VBox([grid, buttons, self.status, self.view])
         self._widgets = [*self.controls.values(), self.run_button, self.stop_button, self.progress,
-                         self.progress_text, self.status, self.figure, grid, buttons, self.widget]
+                         self.progress_text, self.status, self.view, grid, buttons, self.widget]
 
         self.run = None  # the last finished Run shown in the figure
         self.error: BaseException | None = None
@@ -311,7 +495,7 @@ class Explorer:
         grouped = {m for _, ms in out for m in ms}
         return out + [(self.module.METRICS[m], [m]) for m in self.metrics if m not in grouped]
 
-    def _make_figure(self) -> go.FigureWidget:
+    def _make_figure(self) -> go.Figure:
         groups = self._groups()
         many = len(groups) > 1
         fig = make_subplots(rows=1, cols=len(groups), subplot_titles=[g for g, _ in groups] if many else None,
@@ -338,10 +522,56 @@ class Explorer:
                 self._hline_index[label] = len(fig.data) - 1
         self._n_titles = len(fig.layout.annotations)
         fig.update_layout(template=plots.LAYOUT, title=dict(text=self.title), hovermode="x unified")
-        # Set up before the widget exists: a change sent before the browser draws it would be lost.
+        if many:
+            # A legend at the right takes a third of the width from every panel (four panels in chapter 4
+            # were squeezed to slivers in Lab): side by side panels get the legend below them instead.
+            fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=-0.22, yanchor="top"),
+                              height=520, margin=dict(b=150))
+            fig.update_annotations(font_size=13)  # the panels' titles, narrower than the whole figure's
         self._show_expected(self.base_config, fig)
         self._hint(_HINT, fig)
-        return go.FigureWidget(fig)
+        return fig
+
+    @contextlib.contextmanager
+    def _redraw(self, live: bool = False):
+        """Change self.figure inside the block; the page redraws once, at its end (a live redraw waits for
+        the page to have drawn the previous one: LiveFigure.drawing)."""
+        yield
+        if self.view.stuck(STUCK_SECONDS):
+            self._replace_view()
+        elif not (live and self.view.drawing):
+            self.view.show(self.figure)
+        self._watch_view()
+
+    def _watch_view(self):
+        """Check once more after STUCK_SECONDS that the page drew what was sent: a short run sends its last
+        change before a stuck page is noticed."""
+        if self._view_timer is None or not self._view_timer.is_alive():
+            self._view_timer = threading.Timer(STUCK_SECONDS + 0.25, self._check_view)
+            self._view_timer.name, self._view_timer.daemon = "minilib-figure-check", True
+            self._view_timer.start()
+
+    def _check_view(self):
+        with self._lock:
+            if self.closed or not self.view.waiting:
+                return
+            if self.view.stuck(STUCK_SECONDS):
+                self._replace_view()
+            else:  # still drawing, or a cell runs: look again later
+                self._view_timer = None
+                self._watch_view()
+
+    def _replace_view(self):
+        """A new figure widget in place of one whose page stopped drawing it (already showing self.figure)."""
+        if self.views_replaced >= MAX_VIEWS_REPLACED:
+            self._set_status("the figure stopped following the run in this page: run this cell again", "error")
+            return
+        old, self.view = self.view, LiveFigure(self.figure, with_plotly_js=False)
+        self.view.on_first_draw = self._watch_view
+        self.widget.children = (*self.widget.children[:-1], self.view)
+        self._widgets[self._widgets.index(old)] = self.view
+        old.close()
+        self.views_replaced += 1
 
     def _hint(self, text: str | None, fig=None):
         """Show (or with None remove) a note in the middle of the empty figure."""
@@ -362,18 +592,22 @@ class Explorer:
             y = float(lines[label])
             fig.data[idx].update(x=[1 if self.log_x else 0, total], y=[y, y], visible=bool(y > 0 or not self.log_y))
 
-    def _show(self, steps, columns: dict[str, list], opacity: float = 1.0):
-        """Put the data so far into the figure, as one batched update."""
+    def _show(self, steps, columns: dict[str, list], opacity: float = 1.0, live: bool = False):
+        """Put the data so far into the figure, as one update of the page. A live update (while training) is
+        left out while the page has not drawn the previous one: the next one carries this data too."""
         steps = np.asarray(steps, dtype=float)
         keep = steps > 0 if self.log_x else np.ones(len(steps), bool)  # log axes cannot show step 0
-        with self.figure.batch_update():
+        # Markers only while they can be told apart: thousands of them made every redraw slow in the page.
+        mode = "lines+markers" if keep.sum() <= MARKERS_UP_TO else "lines"
+        with self._redraw(live):
             for m, idx in self._trace_index.items():
                 self.figure.data[idx].x = steps[keep]
                 self.figure.data[idx].y = np.asarray(columns[m], dtype=float)[keep]
                 self.figure.data[idx].opacity = opacity
+                self.figure.data[idx].mode = mode
 
     def _grey(self):
-        with self.figure.batch_update():
+        with self._redraw():
             for idx in self._trace_index.values():
                 self.figure.data[idx].opacity = 0.3
 
@@ -433,10 +667,9 @@ class Explorer:
         with self._lock:
             self._gen += 1
             gen = self._gen
-            with self.figure.batch_update():
-                self._show([], {m: [] for m in self.metrics})
-                self._show_expected(cfg)
-                self._hint(None)
+            self._show_expected(cfg)
+            self._hint(None)
+            self._show([], {m: [] for m in self.metrics})  # redraws the page once, with all of the above
             self.progress.max, self.progress.bar_style = total, ""
             self._set_progress(0, total, 0.0)
             self._set_status("running…", "info")
@@ -467,6 +700,8 @@ class Explorer:
             return
         self._cancel("closed")
         self.closed = True
+        if self._view_timer is not None:
+            self._view_timer.cancel()
         for w in self._widgets:
             w.close()
         if _LIVE.get(self.module.__name__) is self:
@@ -493,7 +728,7 @@ class Explorer:
                 last[0] = now
                 with self._lock:
                     if gen == self._gen:
-                        self._show(steps, columns)
+                        self._show(steps, columns, live=True)
 
         try:
             run = self.module.run(cfg, on_step=on_step, stop=flag, progress=False)

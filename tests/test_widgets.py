@@ -1,5 +1,6 @@
 """Headless end-to-end drive of the explorer with a tiny fake phenomenon module."""
 
+import json
 import math
 import signal
 import sys
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 import ipywidgets as W
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 
@@ -171,8 +173,11 @@ def test_title_legend_and_axes_come_from_the_protocol(ex):
     # before any run: the axes of the run the settings would make, and a hint instead of an empty plot
     assert tuple(fig.layout.xaxis.range) == (0, 200)
     assert "press Run" in fig.layout.annotations[-1].text
+    # side by side panels keep their width: the legend goes below them; one panel keeps it at the right
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0
     e = widgets.explorer(one_panel, FakeConfig(), title="A line")
     assert e.figure.layout.title.text == "A line" and e.figure.layout.yaxis.title.text == "loss and weights"
+    assert e.figure.layout.legend.orientation is None
     e.close()
 
 
@@ -277,7 +282,7 @@ def test_close_stops_the_run():
     wait_for(lambda: e.progress.value > 0)
     e.close()
     assert not e.running and explorer_threads() == 0
-    assert e.figure.comm is None and e.run_button.comm is None  # the widgets are closed too
+    assert e.view.comm is None and e.run_button.comm is None  # the widgets are closed too
 
 
 def test_kernel_interrupt_stops_every_run(ex):
@@ -416,3 +421,133 @@ def test_running_the_explorers_cell_again_stops_its_run_before_the_cell_body(ex)
     widgets._before_cell(types.SimpleNamespace(cell_id="cell-7"))
     assert not ex.running and explorer_threads() == 0  # ended before the cell body runs
     assert len(ex.figure.data[0].x) == shown and ex.message == "running…"  # nothing more sent to the page
+
+
+# ---------------------------------------------------------------------------------------------- live figure
+def decoded(view) -> dict:
+    return {k: np.frombuffer(v, dtype=np.float64) for k, v in view.columns.items()}
+
+
+def test_live_figure_sends_curves_as_binary_and_the_rest_as_json():
+    fig = go.Figure([go.Scatter(x=[0, 5, 10], y=[1.0, math.nan, 0.25], name="loss"), go.Scatter(x=[], y=[])])
+    fig.update_layout(title="t", xaxis_range=[0, 10])
+    view = widgets.LiveFigure(fig)
+    assert [t.get("name") for t in view.spec["data"]] == ["loss", None]
+    assert all("x" not in t and "y" not in t for t in view.spec["data"])  # the arrays travel as bytes
+    assert view.spec["layout"]["title"]["text"] == "t" and view.spec["layout"]["xaxis"]["range"] == [0, 10]
+    cols = decoded(view)
+    np.testing.assert_array_equal(cols["0.x"], [0, 5, 10])
+    np.testing.assert_array_equal(cols["0.y"], [1.0, math.nan, 0.25])  # NaN survives (a gap in the line)
+    assert cols["1.x"].size == 0
+    json.dumps(view.spec, allow_nan=False)  # the JSON part is valid JSON
+    # plotly.js comes from the plotly package (offline), and the page's module stays small: anywidget gives
+    # a widget's module 2 s to load, which plotly's own 5 MB FigureWidget module missed on a busy machine.
+    assert view._plotly_js.startswith("/**\n* plotly.js v") and len(view._plotly_js) > 1_000_000
+    assert len(widgets.LiveFigure._esm) < 5_000
+    v0 = view.version
+    fig.data[0].y = [3.0, 2.0, 1.0]
+    view.show(fig)
+    assert view.version == v0 + 1 and decoded(view)["0.y"].tolist() == [3.0, 2.0, 1.0]
+    view.close()
+
+
+def test_the_explorers_page_figure_follows_its_python_figure(ex):
+    ex.controls["steps"].value = 60
+    ex.start()
+    run = ex.wait(30)
+    cols = decoded(ex.view)
+    for i, trace in enumerate(ex.figure.data):
+        np.testing.assert_array_equal(cols[f"{i}.x"], np.asarray(trace.x, dtype=float))
+    assert np.array_equal(cols["0.x"], run.history["step"])
+    assert ex.views_replaced == 0  # no page ever drew it (no browser here): nothing to replace
+
+
+def test_a_page_that_never_draws_a_change_gets_a_new_figure(ex, monkeypatch):
+    monkeypatch.setattr(widgets, "STUCK_SECONDS", 0.2)
+    monkeypatch.setitem(widgets._CELL, "busy", False)
+    monkeypatch.setitem(widgets._CELL, "ended", 0.0)
+    first = ex.view
+    # The page's first report (it drew version 0) gets a probe at once: version 1, nothing changed.
+    first._on_page_message(first, {"drawn": 0}, [])
+    assert first.version == 1 and first.waiting
+    # That page never answers (its widget lost its messages): replaced without waiting for a run.
+    wait_for(lambda: ex.views_replaced == 1, timeout=5)
+    assert ex.widget.children[-1] is ex.view is not first and first.comm is None
+    assert ex.view._plotly_js == ""  # that page has plotly.js already
+    # the new figure's page answers the probe: it stays
+    ex.view._on_page_message(ex.view, {"drawn": 0}, [])
+    ex.view._on_page_message(ex.view, {"drawn": 1}, [])
+    ex.controls["steps"].value = 300
+    ex.start()
+    ex.wait(30)
+    time.sleep(0.5)
+    assert ex.views_replaced == 1 and not ex.view.stuck(0.2)
+
+
+def test_stuck_means_no_answer_since_the_first_draw_while_the_kernel_could_hear_it(monkeypatch):
+    monkeypatch.setitem(widgets._CELL, "busy", False)
+    monkeypatch.setitem(widgets._CELL, "ended", 0.0)
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 0]))
+    view = widgets.LiveFigure(fig, with_plotly_js=False)
+    time.sleep(0.3)
+    assert not view.stuck(0.2)  # no page drew it: nothing to replace (a closed tab, a script, a test)
+    view._on_page_message(view, {"drawn": 0}, [])
+    view.show(fig)
+    monkeypatch.setitem(widgets._CELL, "busy", True)
+    time.sleep(0.3)
+    assert not view.stuck(0.2)  # a cell runs: the page's answer waits for it
+    monkeypatch.setitem(widgets._CELL, "busy", False)
+    assert view.stuck(0.2)
+    monkeypatch.setitem(widgets._CELL, "ended", time.monotonic())
+    assert not view.stuck(0.2)  # the answer may come now that the cell ended
+    # a page that drew any change is never stuck, however late its next answer (a busy kernel hears it late)
+    view._on_page_message(view, {"drawn": 2}, [])
+    view.show(fig)
+    monkeypatch.setitem(widgets._CELL, "ended", 0.0)
+    time.sleep(0.3)
+    assert not view.stuck(0.2)
+    view.close()
+
+
+def test_new_figures_for_a_silent_page_are_limited(monkeypatch):
+    monkeypatch.setattr(widgets, "STUCK_SECONDS", 0.2)
+    monkeypatch.setitem(widgets._CELL, "busy", False)
+    monkeypatch.setitem(widgets._CELL, "ended", 0.0)
+    e = widgets.explorer(fake, FakeConfig(steps=20))
+    for n in range(1, widgets.MAX_VIEWS_REPLACED + 1):
+        e.view._on_page_message(e.view, {"drawn": 0}, [])  # each new figure's page draws it once, no more
+        wait_for(lambda n=n: e.views_replaced == n, timeout=5)
+    e.view._on_page_message(e.view, {"drawn": 0}, [])
+    time.sleep(0.6)
+    assert e.views_replaced == widgets.MAX_VIEWS_REPLACED
+    assert e.message == "the figure stopped following the run in this page: run this cell again"
+    e.close()
+
+
+def test_live_updates_wait_for_the_page_to_draw_the_previous_one(ex):
+    ex.view._on_page_message(ex.view, {"drawn": 0}, [])  # a page drew it; the kernel's probe is in flight
+    sent = ex.view.version
+    ex.controls["steps"].value = 5000
+    ex.start()
+    wait_for(lambda: ex.progress.value > 0 and len(ex.figure.data[0].x) >= 3)
+    assert ex.view.version == sent + 1  # the run's first (not live) update; live ones wait for the page
+    ex.view._on_page_message(ex.view, {"drawn": ex.view.version}, [])  # the page catches up
+    wait_for(lambda: ex.view.version > sent + 1)  # the next live update goes
+    ex.stop()
+    ex.wait(30)
+    # the end of a run is always sent, whatever the page has drawn: all its points
+    assert ex.view.drawing
+    np.testing.assert_array_equal(decoded(ex.view)["0.x"], np.asarray(ex.figure.data[0].x, dtype=float))
+
+
+def test_long_curves_lose_their_markers(ex):
+    ex.controls["steps"].value = 400
+    ex.controls["num_logs"].value = 300
+    ex.start()
+    ex.wait(30)
+    assert len(ex.figure.data[0].x) > widgets.MARKERS_UP_TO and ex.figure.data[0].mode == "lines"
+    assert ex.view.spec["data"][0]["mode"] == "lines"
+    ex.controls["num_logs"].value = 20
+    ex.start()
+    ex.wait(30)
+    assert ex.figure.data[0].mode == "lines+markers"

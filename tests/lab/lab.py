@@ -6,6 +6,8 @@ Used by tests/lab/conftest.py and tests/lab/test_lab.py.
 
 from __future__ import annotations
 
+import ast
+import builtins
 import json
 import os
 import re
@@ -33,6 +35,49 @@ THREAD_PREFIX = "minilib-explorer"
 
 def chapter_stems() -> list[str]:
     return sorted(p.stem for p in NBS.glob("[0-9][0-9]_*.py"))
+
+
+def explorer_cells(path: Path) -> tuple[list[int], list[int]]:
+    """The cells the Lab test executes in a chapter: its explorer cells and every cell they need.
+
+    Returns (cells to run, explorer cells), as indices into the notebook's cells (markdown included), in
+    order. An explorer cell is a code cell that calls `explorer(...)` (`widgets.explorer`); a cell is needed
+    when it is the last cell before a needed cell to define a name that cell uses (imports, assignments,
+    functions), found by reading the cells' Python -- so the explorer's settings, the cells that compute
+    them and the imports follow the chapter as it changes. A cell needed only for a side effect, with no
+    name the explorer's cells use, would be missed (none is needed so far: docs/explorer.md).
+    """
+    import jupytext
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    cells = jupytext.read(path).cells
+    code = [i for i, c in enumerate(cells) if c.cell_type == "code"]
+    defines, uses, explorers = {}, {}, []
+    for i in code:
+        tree = ast.parse(TransformerManager().transform_cell(cells[i].source))  # %magics become Python
+        d, u = set(), set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                (u if isinstance(node.ctx, ast.Load) else d).add(node.id)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                d.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                d.add(node.name)
+            elif isinstance(node, ast.Call):
+                f = node.func
+                if (f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")) == "explorer":
+                    explorers.append(i)
+        defines[i], uses[i] = d, u - set(dir(builtins))
+    explorers = sorted(set(explorers))
+    needed, todo = set(explorers), list(explorers)
+    while todo:
+        i = todo.pop()
+        for name in uses[i]:
+            source = next((j for j in reversed(code) if j < i and name in defines[j]), None)
+            if source is not None and source not in needed:
+                needed.add(source)
+                todo.append(source)
+    return sorted(needed), explorers
 
 
 def git_status(path: str = "nbs") -> str:
@@ -86,9 +131,18 @@ class LabServer:
                                        + (OUT / "server.log").read_text()[-3000:]) from None
                 time.sleep(0.3)
 
-    def api(self, path: str):
-        with urllib.request.urlopen(f"{self.url}/api/{path}?token={self.token}", timeout=60) as r:
-            return json.loads(r.read())
+    def api(self, path: str, method: str = "GET"):
+        request = urllib.request.Request(f"{self.url}/api/{path}", method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=60) as r:
+            body = r.read()
+            return json.loads(body) if body else None
+
+    def shut_down(self, notebook: str):
+        """End the Lab session of `notebook` and its kernel (its explorer's memory goes with it)."""
+        for s in self.api("sessions"):
+            if s["path"] == notebook:
+                self.api(f"sessions/{s['id']}", method="DELETE")
 
     def kernel_for(self, notebook: str, timeout: float = 300.0) -> Kernel:
         """A client of the kernel that the Lab session for `notebook` (e.g. 'nbs/00_start_here.py') uses."""
@@ -122,7 +176,6 @@ class Kernel:
         self.client = BlockingKernelClient(connection_file=str(connection_file))
         self.client.load_connection_file()
         self.client.start_channels()
-        self.pid = int(self.eval("__import__('os').getpid()", timeout=300))  # a kernel starts slowly when busy
 
     def eval(self, expr: str, timeout: float = 30.0):
         """The Python value of expr in the kernel's namespace (via repr -> literal)."""
@@ -153,13 +206,6 @@ class Kernel:
 
     def close(self):
         self.client.stop_channels()
-
-    def kill(self):
-        """Make sure the kernel process is gone (the server normally shuts it down)."""
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def poll(fn, timeout: float, every: float = 0.05, what: str = "condition"):
