@@ -116,6 +116,12 @@ SCENARIOS = {
         invalid={"drop_probs": "1.5, 0.5, 0.2, 0, 0.9, 0.3, 0, 0.6"},
         invalid_says="drop_probs[0]=1.5 is out of range",
     ),
+    "05_pfn": Scenario(
+        # 50 steps: each logged evaluation is costly (6 s of CPU for 50 steps, 18 s for the chapter's 300).
+        # The slider's largest lr (0.03, with warm-up) trains 50 steps without diverging: no wild lr.
+        module="minilib.pfn", change={"steps": 50, "n_layers": 2}, long={"steps": "max"}, short={"steps": 50},
+        invalid={"d_model": 10}, invalid_says="n_heads=4 must divide d_model=10",
+    ),
 }
 EXTERNAL = re.compile(r"^(https?|wss?)://(?!(127\.0\.0\.1|localhost)[:/])")  # any other host
 #: What the page logs when a widget update arrives for a figure it has just removed (see the re-run step).
