@@ -87,7 +87,7 @@ class Scenario:
 DIVERGED = "diverged: the loss became NaN/inf at "  # what the status line says when a run diverges
 SCENARIOS = {
     "00_start_here": Scenario(
-        module="minilib.curvefit", change={"lr": 0.003, "width": 120}, long={"steps": "max"}, short={"steps": 2000},
+        module="minilib.curvefit", change={"lr": 0.003, "width": 120}, long={"steps": "max"}, short={"steps": 800},
         lose_first_figure=True,
         wild=[({"optimizer": "sgd", "lr": 10.0}, DIVERGED),
               ({"optimizer": "adamw", "lr": 10.0}, "but unstable: train loss (mean squared error)")],
