@@ -65,8 +65,12 @@ EARLY_LC = Tolerance(steps=15, rtol=1e-3)
 # changes only if round-off in the log density crosses a uniform draw, so a chain reproduces on other SIMD
 # kernels: with numpy's AVX2 and AVX-512 loops switched off (NPY_DISABLE_CPU_FEATURES) and
 # ATEN_CPU_CAPABILITY=default (the initial draws use torch) the first job's score was identical to the last
-# bit. rtol 1e-6 allows for round-off on other machines.
-EARLY_MCMC = Tolerance(steps=1, rtol=1e-6)
+# bit. On another machine's libm the log density rounds differently, an accept decision flips and the chain
+# goes its own way, so there a job reproduces only up to its Monte-Carlo error: the shipped chains, run on a
+# 16-core Intel Xeon, re-derived on this 2-core AMD EPYC differed at job 1 by 8.8e-5 nats (16 000 steps) and
+# 1.45e-3 nats (32 000 steps). atol 0.01 nats is 7x the larger, and half of the 0.02 nats by which the
+# convergence check lets longer chains move the score.
+EARLY_MCMC = Tolerance(steps=1, rtol=0.0, atol=0.01)
 
 SHIPPED = {
     "gp": Shipped(gp_model, f"the GP-prior PFN, K = 1000 buckets, {GP_STEPS} steps of 64 datasets", EARLY),
