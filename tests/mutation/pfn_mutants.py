@@ -17,6 +17,11 @@ UNIFORM_CHECK = "test_uniform_logits_on_equal_buckets_score_log_total_width"
 BORDERS_CHECK = "test_quantile_borders_hold_equal_prior_mass"
 ATTENTION_CHECK = "test_each_query_sees_the_context_and_itself_only_as_a_masked_full_attention_does"
 SPLIT_CHECK = "test_training_splits_each_dataset_into_a_context_and_disjoint_queries"
+LC_PRIOR_CHECK = "test_the_learning_curve_prior_keeps_the_share_of_draws_a_direct_implementation_keeps"
+LC_CURVE_CHECK = "test_learning_curves_and_their_likelihood_match_the_direct_formulas"
+LC_JACOBIAN_CHECK = "test_the_mcmc_density_in_u_space_carries_the_jacobian_of_the_change_of_variables"
+LC_PREDICTIVE_CHECK = "test_the_mcmc_predictive_is_the_mean_of_the_samples_densities"
+LC_BASELINE_CHECK = "test_the_last_value_baseline_scores_the_epochs_after_the_cut_from_the_last_seen_one"
 
 
 def _noise_free_variance(gp_predict):
@@ -93,6 +98,57 @@ def _targets_in_context(split_batch):
     return wrong
 
 
+def _normalised_weights(draw_params):
+    def wrong(n, generator=None):
+        theta = draw_params(n, generator)
+        theta[:, :3] = theta[:, :3] / theta[:, :3].sum(1, keepdim=True)  # the weights forced to sum to 1
+        return theta
+    return wrong
+
+
+def _ilog2_of_x(ilog2):
+    def wrong(x, c, a):
+        from minilib.pfn import lc
+        return c - a / lc._ns(x).log(x)  # infinite at epoch 1
+    return wrong
+
+
+def _sigma_as_variance(gaussian_log_likelihood):
+    def wrong(f, sigma, y_obs):
+        return gaussian_log_likelihood(f, sigma**2, y_obs)  # σ read as a variance: N(f, σ⁴)
+    return wrong
+
+
+def _jacobian_one_w1(log_jacobian):
+    def wrong(u):
+        import numpy as np
+        return log_jacobian(u) + np.log(u[:, 0])  # 1/w1 instead of 1/w1²
+    return wrong
+
+
+def _no_range_rule(accepted):
+    def wrong(f):
+        return accepted(f.clip(0, 1))  # curves that leave [0, 1] are kept
+    return wrong
+
+
+def _mean_of_log_densities(log_predictive):
+    def wrong(self, epochs, y):
+        import numpy as np
+
+        from minilib.pfn import lc
+        f = lc.curve(self.theta, np.asarray(epochs, float))
+        s = self.theta[:, -1:]
+        return (-0.5 * ((np.asarray(y)[None] - f) / s) ** 2 - np.log(s) - 0.5 * np.log(2 * np.pi)).mean(0)
+    return wrong
+
+
+def _baseline_sees_the_first_held_out_epoch(heldout_last_value):
+    def wrong(y_curves, cut, sigma=None):
+        return heldout_last_value(y_curves, cut + 1, sigma)  # centred on epoch cut + 1, the first held-out one
+    return wrong
+
+
 MUTANTS = [
     Mutant("M1 predictive without noise", "the exact GP scores noisy targets with the variance of f, not of y",
            "minilib.pfn.gp:gp_predict", _noise_free_variance, (GP_CHECK,)),
@@ -112,4 +168,21 @@ MUTANTS = [
            "minilib.pfn.model:Block.forward", _queries_see_queries, (ATTENTION_CHECK,)),
     Mutant("M9 targets in the context", "the training split puts every point, queries included, in the context",
            "minilib.pfn.train:split_batch", _targets_in_context, (SPLIT_CHECK,)),
+    Mutant("L1 curve weights normalised", "the learning-curve prior's three weights are made to sum to 1 (the "
+           "authors' code draws them independently)", "minilib.pfn.lc:draw_params", _normalised_weights,
+           (LC_PRIOR_CHECK,)),
+    Mutant("L2 ilog2 of log x", "ilog2 divides by log(x) instead of log(x + 1)", "minilib.pfn.lc:ilog2",
+           _ilog2_of_x, (LC_CURVE_CHECK,)),
+    Mutant("L3 noise σ as a variance", "the curve likelihood uses σ as the noise variance, not its standard "
+           "deviation", "minilib.pfn.lc:gaussian_log_likelihood", _sigma_as_variance, (LC_CURVE_CHECK,)),
+    Mutant("L4 Jacobian 1/w1", "the MCMC's change of variables counts w1 once instead of twice",
+           "minilib.pfn.mcmc:log_jacobian", _jacobian_one_w1, (LC_JACOBIAN_CHECK,)),
+    Mutant("L5 no range rule", "the prior keeps curves that leave [0, 1]", "minilib.pfn.lc:accepted",
+           _no_range_rule, (LC_PRIOR_CHECK,)),
+    Mutant("L6 mean of log densities", "the MCMC predictive averages the samples' log densities instead of "
+           "their densities", "minilib.pfn.mcmc:Posterior.log_predictive", _mean_of_log_densities,
+           (LC_PREDICTIVE_CHECK,)),
+    Mutant("L7 baseline sees a held-out epoch", "the last-value baseline is centred on the first held-out "
+           "epoch", "minilib.pfn.lc:heldout_last_value", _baseline_sees_the_first_held_out_epoch,
+           (LC_BASELINE_CHECK,)),
 ]
