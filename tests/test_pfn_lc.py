@@ -272,6 +272,7 @@ def test_parallel_scores_equal_serial_ones():
     (lambda: mcmc.sample_posterior(np.ones(100)), r"cut=100 is not allowed"),
     (lambda: mcmc.sample_posterior(np.array([0.1, np.nan])), r"y_obs contains NaN"),
     (lambda: mcmc.heldout_score(np.ones(50), 10), r"y_curve has shape \(50,\): expected \(100,\)"),
+    (lambda: mcmc.sample_posterior(np.ones(10), space="x"), r"space='x' is not allowed: 'u'"),
 ])
 def test_bad_input_gives_a_clear_error(call, match):
     with pytest.raises(ValueError, match=match):

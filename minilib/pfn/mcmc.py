@@ -188,22 +188,27 @@ def initial_walkers(y_obs: np.ndarray, walkers: int, draws: int, rng: np.random.
     return to_z(theta[best])
 
 
-def sample_posterior(y_obs, config: MCMCConfig = MCMCConfig(), seed: int = 0) -> Posterior:
-    """Run emcee on a curve observed at epochs 1..len(y_obs); keep every thin-th step after burn-in."""
+def sample_posterior(y_obs, config: MCMCConfig = MCMCConfig(), seed: int = 0, space: str = "u") -> Posterior:
+    """Run emcee on a curve observed at epochs 1..len(y_obs); keep every thin-th step after burn-in.
+
+    `space="z"` lets the walkers move in z-space instead (the same posterior; only to compare how they mix)."""
     import emcee  # imported here: only the MCMC baseline needs it
 
+    if space not in ("u", "z"):
+        raise ValueError(f"space={space!r} is not allowed: 'u' (the baseline's coordinates) or 'z'")
     y_obs = np.asarray(y_obs, dtype=float)
     lc.check_cut(len(y_obs))
     if not np.isfinite(y_obs).all():
         raise ValueError("y_obs contains NaN or inf: the Gaussian likelihood needs finite observations")
     start, cpu = time.perf_counter(), time.process_time()
     rng = np.random.default_rng(seed)
-    u0 = z_to_u(initial_walkers(y_obs, config.walkers, config.init_draws, rng))
-    sampler = emcee.EnsembleSampler(config.walkers, lc.NDIM, log_posterior_u, args=(y_obs,), vectorize=True)
+    z0 = initial_walkers(y_obs, config.walkers, config.init_draws, rng)
+    start_at, density = (z_to_u(z0), log_posterior_u) if space == "u" else (z0, log_posterior)
+    sampler = emcee.EnsembleSampler(config.walkers, lc.NDIM, density, args=(y_obs,), vectorize=True)
     sampler.random_state = np.random.RandomState(int(rng.integers(2**32))).get_state()
-    sampler.run_mcmc(u0, config.steps, progress=False)
-    u = sampler.get_chain(discard=config.burn, thin=config.thin, flat=True)
-    return Posterior(to_theta(u_to_z(u)), float(np.mean(sampler.acceptance_fraction)),
+    sampler.run_mcmc(start_at, config.steps, progress=False)
+    kept = sampler.get_chain(discard=config.burn, thin=config.thin, flat=True)
+    return Posterior(to_theta(u_to_z(kept) if space == "u" else kept), float(np.mean(sampler.acceptance_fraction)),
                      time.perf_counter() - start, time.process_time() - cpu)
 
 
