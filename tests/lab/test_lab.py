@@ -8,10 +8,11 @@ may be fetched from another host (the MyST renderer included), and the browser c
 errors.
 
 Only the explorer's cells run, not the whole chapter: nbtest already executes every chapter top to bottom
-(under nbval, with the same fast mode), and running them all again here would make this test as slow as
-the slowest chapter times the chapters (docs/explorer.md). The chapters run one after another, each in a
-tab of its own with its own kernel, shut down when its test ends: the explorers' timings are then measured
-on a machine no other chapter is loading.
+(under nbval, with the same fast mode), and running them all again here would cost the sum of the
+chapters' fast-mode times (docs/explorer.md; MINILIB_LAB_CELLS=all runs every cell). Each chapter has a
+tab and a kernel of its own: the tabs open one after another and run their cells side by side, then the
+explorers are driven one chapter at a time, each kernel shut down when its chapter's test ends, so that
+the timings of one explorer are not measured on a machine busy with another chapter.
 
 Measured timings, redraw and thread counts go to build/labtest/timings.json. Run by `make labtest`.
 """
@@ -35,6 +36,8 @@ pytestmark = pytest.mark.browser
 # Generous: on a shared two-core machine under load, serving Lab's first page alone has taken minutes.
 # The measured times are in timings.json; MINILIB_LAB_TIMEOUT scales the limit.
 PAGE_SECONDS = float(os.environ.get("MINILIB_LAB_TIMEOUT", 300))
+#: The limit for one step of the drive (a Stop, a thread, a redraw): each took under 10 s at a load of 10.
+STEP = PAGE_SECONDS / 5
 STATE_JS = """indices => {
   const cell = i => document.querySelector(`.jp-Notebook .jp-Cell[data-windowed-list-index="${i}"]`);
   const prompts = indices.map(i => cell(i).querySelector('.jp-InputPrompt').textContent.trim());
@@ -85,34 +88,43 @@ class Scenario:
 
 
 DIVERGED = "diverged: the loss became NaN/inf at "  # what the status line says when a run diverges
+# A `long` run must outlast the test's steps in it (each restarts it: Run, Run again, Stop, Interrupt,
+# re-running the cell) with a margin on an idle machine, where the steps slider's end alone ran out in
+# 4-7 s in chapters 0, 3 and 4 (the run completed before Stop): a wider or costlier setting makes it
+# 10 s or more (measured, one idle core). `short` sets those back before the wild runs.
 SCENARIOS = {
     "00_start_here": Scenario(
-        module="minilib.curvefit", change={"lr": 0.003, "width": 120}, long={"steps": "max"}, short={"steps": 800},
-        lose_first_figure=True,
+        # 20,000 steps of width 4096: 11 s. Every position of chapter 0's sliders is a valid config.
+        module="minilib.curvefit", change={"lr": 0.003, "width": 120}, long={"steps": "max", "width": "max"},
+        short={"steps": 800, "width": 120}, lose_first_figure=True,
         wild=[({"optimizer": "sgd", "lr": 10.0}, DIVERGED),
               ({"optimizer": "adamw", "lr": 10.0}, "but unstable: train loss (mean squared error)")],
-        # Every position of chapter 0's sliders is a valid config.
     ),
     "01_grokking": Scenario(
+        # 10,000 epochs at p = 53: 48 s.
         module="minilib.grokking", change={"optimizer": "adamw", "lr": 0.003}, long={"epochs": "max"},
         short={"epochs": 300, "operation": "add"},
         wild=[({"optimizer": "adamw", "lr": 10.0}, "but unstable: train loss (cross-entropy, nats) peaked")],
         invalid={"operation": "div", "modulus": 100}, invalid_says="needs a prime modulus, got modulus=100",
     ),
     "02_benign_overfitting": Scenario(
-        # The slider's largest lr (1e-6) and init_scale still train stably: the chapter has no wild lr, and
-        # every position of its sliders is a valid config.
-        module="minilib.benign", change={"mu_norm": 10.0, "steps": 200}, long={"steps": "max"}, short={"steps": 20},
+        # 3000 steps at dim 10,000: about 50 s. The slider's largest lr (1e-6) and init_scale still train
+        # stably: the chapter has no wild lr, and every position of its sliders is a valid config.
+        module="minilib.benign", change={"mu_norm": 10.0, "steps": 200}, long={"steps": "max", "dim": 10_000},
+        short={"steps": 20, "dim": 3000},
     ),
     "03_opposing_signals": Scenario(
-        # group_a + group_b, the one combination the Config limits, reaches at most 0.5 + 0.5 on the sliders.
-        module="minilib.opposing", change={"alpha": 6.0, "steps": 600}, long={"steps": "max"}, short={"steps": 400},
-        wild=[({"lr": 1.0}, DIVERGED)],
+        # 5000 steps of width 512: 50 s. group_a + group_b, the one combination the Config limits, reaches
+        # at most 0.5 + 0.5 on the sliders.
+        module="minilib.opposing", change={"alpha": 6.0, "steps": 600}, long={"steps": "max", "width": "max"},
+        short={"steps": 400, "width": 32}, wild=[({"lr": 1.0}, DIVERGED)],
     ),
     "04_projection_heads": Scenario(
-        # depth 3 at lr 0.1 trains stably for 3000 steps; depth 2 diverges at step 46 (measured).
-        module="minilib.projection", change={"depth": 3, "steps": 3000}, long={"steps": "max"},
-        short={"steps": 3000, "depth": 2}, wild=[({"optimizer": "gd", "lr": 0.1}, DIVERGED)],
+        # 20,000 Adam steps probed with 1000 labels: 10 s. Depth 3 at lr 0.1 trains stably for 3000 steps;
+        # depth 2 diverges at step 46 (measured).
+        module="minilib.projection", change={"depth": 3, "steps": 3000},
+        long={"steps": "max", "optimizer": "adam", "lr": 0.001, "probe_labels": "max"},
+        short={"steps": 3000, "depth": 2, "probe_labels": 10}, wild=[({"optimizer": "gd", "lr": 0.1}, DIVERGED)],
         invalid={"drop_probs": "1.5, 0.5, 0.2, 0, 0.9, 0.3, 0, 0.6"},
         invalid_says="drop_probs[0]=1.5 is out of range",
     ),
@@ -245,7 +257,7 @@ class Chapter:
                 readout.press("Control+a")
                 readout.type(str(value))
                 readout.press("Enter")
-            poll(lambda n=name, w=value: self._close(self.ex(f"controls[{n!r}].value"), w), 10,
+            poll(lambda n=name, w=value: self._close(self.ex(f"controls[{n!r}].value"), w), STEP,
                  what=f"{self.stem}: control {name} set to {value!r} in the kernel")
 
     @staticmethod
@@ -278,8 +290,8 @@ class Chapter:
 
     def running(self):
         """Wait until a run is under way: its thread alive and its progress line moving in the page."""
-        poll(lambda: self.kernel.threads(), 30, what=f"{self.stem}: a training thread")
-        self.out.locator(".widget-html-content", has_text=re.compile(r"/s · about")).wait_for(timeout=30_000)
+        poll(lambda: self.kernel.threads(), STEP, what=f"{self.stem}: a training thread")
+        self.out.locator(".widget-html-content", has_text=re.compile(r"/s · about")).wait_for(timeout=STEP * 1000)
         return self.kernel.threads()
 
     def menu(self, menu: str, command: str):
@@ -420,11 +432,11 @@ def _drive(ch: Chapter):
     if s.lose_first_figure:
         # The page's first figure widget heard nothing after it was drawn, not even the probe the kernel
         # sent on the page's first report: STUCK_SECONDS later the explorer gave the page a new figure.
-        poll(lambda: ch.ex("views_replaced") >= 1, 60, what="a new figure in place of the lost one")
+        poll(lambda: ch.ex("views_replaced") >= 1, STEP, what="a new figure in place of the lost one")
     assert ch.ex("message") == "press Run to train with these settings"
     # Before the first run: the expected axes and a hint in the figure (drawn once the page has plotly.js).
     hint = "gd => (gd.layout.annotations || []).map(a => a.text)"
-    poll(lambda: any("press Run" in h for h in ch.plot(hint) or []), 30, what="the hint in the empty figure")
+    poll(lambda: any("press Run" in h for h in ch.plot(hint) or []), STEP, what="the hint in the empty figure")
 
     # A first change, then Run: the curves grow in the page while the model trains.
     ch.set(**s.change)
@@ -456,9 +468,9 @@ def _run_and_watch(ch: Chapter) -> list[int]:
     ch.click("Run")
     ch.shows("completed", PAGE_SECONDS)
     final = ch.ex_eval("len(ex.figure.data[0].x)")  # the kernel's figure (a log x axis leaves out step 0)
-    poll(lambda: ch.traces()[0] == final, 30, what="the final curve drawn")
+    poll(lambda: ch.traces()[0] == final, STEP, what="the final curve drawn")
     # The page tells the kernel which version of the figure it drew: the last one.
-    poll(lambda: ch.ex("view.drawn") == ch.ex("view.version"), 10, what="the page's report of the last redraw")
+    poll(lambda: ch.ex("view.drawn") == ch.ex("view.version"), STEP, what="the page's report of the last redraw")
     return ch.out.evaluate("o => { clearInterval(window.__minilibWatch); return window.__minilibLengths; }")
 
 
@@ -478,14 +490,14 @@ def _drive_long_runs(ch: Chapter):
         most = max(most, len(now))
         return now and now != old
 
-    poll(swapped, 30, what="the second run's thread")
+    poll(swapped, STEP, what="the second run's thread")
     t["rerun_s"] = round(time.monotonic() - t1, 2)
     t["threads_max_during_rerun"] = most
     assert most == 1 and len(ch.kernel.threads()) == 1
 
     # Stop: the run ends where it is, at the step the status line names.
     ch.running()
-    t["stop_s"] = round(_timed(lambda: ch.click("Stop"), lambda: ch.shows("stopped at", 30)), 2)
+    t["stop_s"] = round(_timed(lambda: ch.click("Stop"), lambda: ch.shows("stopped at", STEP)), 2)
     assert ch.kernel.threads() == []
     stopped_at = ch.ex("stopped_at")
     assert stopped_at > 0 and f"{stopped_at:,} of" in ch.ex("message")
@@ -494,7 +506,7 @@ def _drive_long_runs(ch: Chapter):
     ch.click("Run")
     ch.running()
     t["interrupt_s"] = round(_timed(lambda: ch.menu("Kernel", "kernelmenu:interrupt"),
-                                    lambda: ch.shows("(kernel interrupted)", 30)), 2)
+                                    lambda: ch.shows("(kernel interrupted)", STEP)), 2)
     assert ch.kernel.threads() == []
 
     # An invalid setting: a clear message, the old curves greyed, no thread started; then set back.
@@ -502,7 +514,7 @@ def _drive_long_runs(ch: Chapter):
         valid = {k: ch.ex(f"controls[{k!r}].value") for k in s.invalid}
         ch.set(**s.invalid)
         ch.click("Run")
-        ch.shows(s.invalid_says, 20)
+        ch.shows(s.invalid_says, STEP)
         assert ch.ex("message").startswith("invalid settings: ") and ch.kernel.threads() == []
         assert set(ch.opacity()[:len(ch.ex("metrics"))]) == {0.3}
         ch.set(**valid)
@@ -512,9 +524,9 @@ def _drive_long_runs(ch: Chapter):
     for wild, says in s.wild:
         ch.set(**wild)
         ch.click("Run")
-        ch.shows(says, 120)
+        ch.shows(says, 2 * STEP)
         assert "try a smaller lr" in ch.ex("message")
-        poll(lambda: ch.kernel.threads() == [], 10, what="the wild run's thread to end")
+        poll(lambda: ch.kernel.threads() == [], STEP, what="the wild run's thread to end")
 
     # Re-running the explorer's cell mid-run (what Run All does too) closes the old explorer and its run.
     ch.set(**s.long)
@@ -527,10 +539,10 @@ def _drive_long_runs(ch: Chapter):
     cell.locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")
     poll(lambda: ch.kernel.eval(f"id(__import__('minilib.widgets', fromlist=['_']).live_explorers()"
-                                f".get({s.module!r}))") != first, 30, what="a new explorer")
-    poll(lambda: ch.kernel.threads() == [], 30, what="the old explorer's run to end")
+                                f".get({s.module!r}))") != first, STEP, what="a new explorer")
+    poll(lambda: ch.kernel.threads() == [], STEP, what="the old explorer's run to end")
     t["recell_s"] = round(time.monotonic() - t2, 2)
-    ch.out.locator(".widget-button", has_text=exact("Run")).wait_for(timeout=30_000)
+    ch.out.locator(".widget-button", has_text=exact("Run")).wait_for(timeout=STEP * 1000)
     # Lab drops the old figure when the cell starts; an update already on its way then finds no view and
     # the page logs one error per such message. The run ends as the cell starts, so at most a couple
     # arrive -- before the fix every logged point of the orphaned run did, for as long as it trained.
@@ -546,7 +558,7 @@ def _drive_long_runs(ch: Chapter):
 def _check_markdown(ch: Chapter):
     """MyST renders in Lab as on the site: every `:::{dropdown}` is a dropdown, no directive is raw text."""
     n = len(ch.sources)
-    poll(lambda: ch.page.locator(".jp-Notebook .jp-Cell").count() == n, 60, what=f"{ch.stem}: all {n} cells drawn")
+    poll(lambda: ch.page.locator(".jp-Notebook .jp-Cell").count() == n, STEP, what=f"{ch.stem}: all {n} cells drawn")
     myst = ch.page.evaluate(MYST_JS)
     assert not myst["raw"], f"{ch.stem}: MyST directives shown as raw text: {myst['raw']}"
     dropdowns = sum(src.count(":::{dropdown}") for src in ch.sources)
@@ -559,7 +571,7 @@ def _save(ch: Chapter):
     page, t = ch.page, ch.timings
     page.keyboard.press("Escape")
     page.keyboard.press("Control+s")
-    poll(lambda: page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").count() == 0, 30,
+    poll(lambda: page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").count() == 0, STEP,
          what="the notebook saved")
     t["saved"] = True
 
