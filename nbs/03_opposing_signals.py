@@ -813,6 +813,8 @@ exercises.check("opposing.top_changes", my_top_changes)
 cost_rows = costs.cost_table({"toy (n 1000, width 32)": opposing.Config(device="cpu")}, warm=(1, 2, 6),
                              reps=runtime.fast(30, 10), rounds=5)
 gap_rows, gaps = costs.accuracy_table(toy, products=(1, 2, 6), steps=200, every=25, peak=toy_at)
+
+# %% tags=["remove-input"]
 display(Markdown("Measured (this machine, now; relative gaps):\n\n" + "\n".join(cost_rows) + "\n\n"
                  + "\n".join(gap_rows)))
 
