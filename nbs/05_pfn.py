@@ -202,6 +202,8 @@ plots.curves(full_run, [f"gap_{n}" for n in (0, 2, 5, 10, 20)], log_x=True, log_
 # %%
 table = experiment.gap_table(model, full_config)
 stored = {k[len("table_"):]: v for k, v in full_run.artifacts.items() if k.startswith("table_")}
+
+# %% tags=["remove-input"]
 rows = ["| context points n | PFN NLL | exact GP NLL | gap (nats per query) | ± s.e. |", "|---|---|---|---|---|"]
 for i, n in enumerate(table["context_sizes"]):
     rows.append(f"| {n} | {table['nll_pfn'][i]:.4f} | {table['nll_exact'][i]:.4f} | **{table['gap'][i]:.4f}** | "
@@ -268,6 +270,8 @@ hyper_config = shipped.gp_hyper_model()[0]
 hyper_run = cache.run_or_load(pfn, hyper_config, progress=False, shipped=True)
 hyper_model = pfn.load_pretrained("gp_hyper")
 hyper = experiment.gap_table(hyper_model, hyper_config)
+
+# %% tags=["remove-input"]
 rows = ["| n | exact mixture | PFN | fixed ℓ = 0.2 | ML-II plug-in |", "|---|---|---|---|---|"]
 for i, n in enumerate(hyper["context_sizes"]):
     rows.append(f"| {n} | {hyper['nll_exact'][i]:.3f} | **{hyper['nll_pfn'][i]:.3f}** | {hyper['nll_fixed'][i]:.3f} "
@@ -345,7 +349,305 @@ glue("pfn20", f"{table['nll_pfn'][-1]:.3f}", display=False)
 assert float(without_noise) > table["nll_pfn"][-1] > table["nll_exact"][-1]
 
 # %% [markdown]
-# <!-- LEARNING-CURVE SECTION (LC-PFN vs MCMC, minilib/pfn/lc.py and mcmc.py): inserted here. -->
+# ## Learning curves: a PFN against MCMC
+#
+# **The claim.** {cite:t}`adriaensen2023lcpfn` put the recipe to a practical use: after a network has
+# trained for a few epochs, where will its learning curve end? {cite:t}`domhan2015speeding` answered this
+# the Bayesian way, with a prior over parametric curve shapes and MCMC for the posterior, which costs
+# seconds to minutes per curve. Adriaensen et al. train a PFN, the **LC-PFN**, on curves drawn from such a
+# prior and report extrapolations as likely as MCMC's, more than 10 000 times faster (the paper's numbers).
+#
+# **The prior** (the default of the authors' code, `minilib/pfn/lc.py`). A curve over epochs
+# $x = 1, \dots, 100$ is a weighted sum of three shapes, pow3, ilog2 and Janoschek:
+#
+# $$
+# f(x) = w_1 \big(c_1 - a_1 x^{-\alpha}\big) + w_2 \Big(c_2 - \frac{a_2}{\log(x + 1)}\Big)
+#      + w_3 \big(a_3 - (a_3 - \beta)\, e^{-k x^{\delta}}\big)
+# $$
+#
+# with the three weights $w_i \sim U(0, 1)$ drawn independently (they need not sum to 1),
+# $c_1 \sim U(0, 1.25)$, $a_1 \sim U(-0.6, 0.6)$, $\alpha \sim \mathrm{LogN}(0, 2)$, $c_2 \sim U(0, 1)$,
+# $a_2 \sim U(-0.5, 0.5)$, $a_3 \sim U(0, 1)$, $\beta \sim U(0, 2)$, $k \sim \mathrm{LogN}(-2, 1)$,
+# $\delta \sim \mathrm{LogN}(0, 0.5)$. A draw is rejected, and drawn again, if its curve ends lower than it
+# starts, leaves $[0, 1]$ anywhere or is NaN. Each epoch is observed with Gaussian noise,
+# $\log \sigma \sim \mathcal N(-4, 1)$. A curve observed up to epoch `cut` (right-censored) is the context;
+# the epochs after it are the queries, and the network sees epoch $x$ as $x / 100$.
+
+# %%
+from minilib.pfn import lc, mcmc  # noqa: E402
+
+prior_curves = lc.sample_curves(2000, torch.Generator().manual_seed(0))
+fig = go.Figure()
+for i in range(8):
+    fig.add_trace(go.Scatter(x=list(range(1, 101)), y=prior_curves.y[i].tolist(), mode="lines", name=f"curve {i + 1}"))
+fig.update_layout(template=plots.LAYOUT, title="Eight learning curves from the LC-PFN prior")
+fig.update_xaxes(title_text="epoch")
+fig.update_yaxes(title_text="y (performance, with observation noise)")
+fig
+
+# %% [markdown]
+# *Figure: eight curves drawn from the prior, with their observation noise.*
+
+# %% tags=["remove-input"]
+sigmas = prior_curves.theta[:, -1]
+display(Markdown(
+    f"Measured here: the rejection rule kept **{prior_curves.acceptance:.1%}** of the parameter draws (2000 curves "
+    f"took {prior_curves.draws} draws); the noise σ of those curves has median {sigmas.median():.3f} and ranges "
+    f"from {sigmas.min():.4f} to {sigmas.max():.2f}."
+))
+
+# %% [markdown]
+# ### The LC-PFN against MCMC on fresh curves
+#
+# The shipped LC-PFN is this chapter's network (width 64, 4 layers, 4 heads, $K = 1000$ buckets) trained for
+# 12 000 steps of 64 fresh curves, each cut at an epoch drawn from 1 to 99 (`python -m minilib precompute pfn
+# --only lc`). The authors' training function defaults to a network of width 512 with 12 layers, trained on
+# many more curves; this one is sized to train on one CPU core in under an hour (its recorded time is below).
+#
+# The baseline is MCMC on the same prior: emcee's affine-invariant ensemble sampler
+# {cite:p}`foremanmackey2013emcee`, as in Domhan et al., over the 13 parameters ($\sigma$ included), with
+# 128 walkers for 16 000 steps, the first 8 000 discarded (`--only lc_mcmc`, `minilib/pfn/mcmc.py`). Its
+# predictive for a later epoch is the average of $\mathcal N(f_s(x), \sigma_s^2)$ over the kept samples $s$.
+# The walkers move in coordinates in which the curve is linear in four of them
+# ($w_1 c_1 + w_2 c_2 + w_3 a_3$, $w_1 a_1$, $w_2 a_2$, $w_3 (a_3 - \beta)$), with the Jacobian of that change
+# in the density. In the original coordinates the data pin down products of a weight and a parameter: a thin
+# curved ridge, along which the ensemble's straight-line moves are rarely accepted. The cell below runs both
+# for 1500 steps (32 walkers) on a curve with little noise, $\sigma = 0.003$, seen for 30 epochs. To show
+# that the baseline has converged, the same MCMC runs again with chains twice as long and another seed (the
+# same entry).
+
+# %%
+ridge_theta = lc.sample_curves(1, torch.Generator().manual_seed(11)).theta.numpy()
+ridge_theta[0, -1] = 0.003
+ridge_y = lc.curve(ridge_theta)[0] + 0.003 * np.random.default_rng(0).normal(size=lc.EPOCHS)
+short = mcmc.MCMCConfig(walkers=32, steps=1500, burn=750, thin=5)
+ridge = {space: mcmc.sample_posterior(ridge_y[:30], short, seed=0, space=space) for space in ("z", "u")}
+for space, name in (("z", "original coordinates"), ("u", "linear coordinates")):
+    print(f"{name}: {ridge[space].acceptance:.1%} of proposals accepted; posterior median of σ "
+          f"{np.median(ridge[space].theta[:, -1]):.4f} (true 0.003)")
+# Measured with seeds 0 and 1: acceptance 3.9%, 4.3% (original) against 8.8%, 7.0% (linear); median σ 0.015, 0.011
+# against 0.0068, 0.0057. The linear coordinates accept more and get closer to the true noise in the same steps.
+assert ridge["u"].acceptance > 1.3 * ridge["z"].acceptance, {s: p.acceptance for s, p in ridge.items()}
+assert np.median(ridge["u"].theta[:, -1]) < np.median(ridge["z"].theta[:, -1])
+
+# %% [markdown]
+# Both predict the same 30 fresh curves, each cut at epoch 10, 20 and 40, and are scored by the mean
+# log-likelihood of the held-out epochs (higher is better). A trivial baseline predicts every later epoch
+# as $\mathcal N(\text{last observed value}, s^2)$, with $s$ fitted on 2000 other prior curves per cut.
+
+# %%
+lc_config = shipped.lc_model()[0]
+mcmc_config, long_config = shipped.lc_mcmc()
+lc_run = cache.run_or_load(pfn, lc_config, progress=False, shipped=True)
+mcmc_run, long_run = cache.run_or_load_many(pfn, [mcmc_config, long_config], progress=False, shipped=True)
+lc_model = pfn.load_pretrained("lc")
+test = lc.test_curves(mcmc_config.curves, mcmc_config.test_seed)
+
+
+def mcmc_scores(run):
+    """Held-out log-likelihood per curve, by cut, from a stored MCMC run."""
+    a = run.artifacts
+    return {c: a["loglik"][a["cut"] == c][np.argsort(a["curve"][a["cut"] == c])] for c in lc.CUTS}
+
+
+lc_scores = {"LC-PFN": {c: lc.heldout_pfn(lc_model, test.y, c) for c in lc.CUTS},
+             "MCMC": mcmc_scores(mcmc_run), "MCMC, chains 2x longer": mcmc_scores(long_run),
+             "last value": {c: lc.heldout_last_value(test.y, c) for c in lc.CUTS}}
+lc_gap = {c: lc_scores["MCMC"][c] - lc_scores["LC-PFN"][c] for c in lc.CUTS}
+
+# %% tags=["remove-input"]
+rows = ["| cut (epochs seen) | " + " | ".join(lc_scores) + " | MCMC − LC-PFN (± s.e.) |",
+        "|---" * (len(lc_scores) + 2) + "|"]
+for c in lc.CUTS:
+    d = lc_gap[c]
+    rows.append(f"| {c} | " + " | ".join(f"{s[c].mean():.3f}" for s in lc_scores.values())
+                + f" | **{d.mean():+.3f}** ± {d.std() / np.sqrt(len(d)):.3f} |")
+display(Markdown("\n".join(rows)))
+
+# %% [markdown]
+# *Table: mean log-likelihood per held-out epoch (nats, higher is better) on 30 fresh prior curves, each
+# observed up to the cut; the last column is how much better MCMC predicts, with the standard error over
+# curves.*
+
+# %% tags=["remove-input"]
+per_curve = lc_gap[20]
+worst = int(per_curve.argmax())
+typical = int(np.argsort(per_curve)[len(per_curve) // 2])
+peak = int(test.f[worst].argmax()) + 1
+display(Markdown(
+    f"The mean hides a spread over curves: at cut 20 the median curve's gap is **{np.median(per_curve):.3f}** "
+    f"nats per epoch, and the largest, **{per_curve[worst]:.2f}**, belongs to test curve {worst}, whose noise-free "
+    f"values rise to {float(test.f[worst].max()):.2f} at epoch {peak} and then fall to "
+    f"{float(test.f[worst, -1]):.2f} at epoch 100 (the prior allows it: it only asks that the curve end above "
+    f"where it started). It alone adds {per_curve[worst] / len(per_curve):.3f} to the mean gap. The figure shows "
+    "it next to the curve with the median gap."
+))
+
+# %%
+from plotly.subplots import make_subplots  # noqa: E402
+
+cut = 20
+x_all = torch.arange(1, lc.EPOCHS + 1) / lc.EPOCHS
+later = list(range(cut + 1, lc.EPOCHS + 1))
+fig = make_subplots(rows=1, cols=2, shared_yaxes=True, subplot_titles=(
+    f"curve {typical} (median gap, {per_curve[typical]:.2f})", f"curve {worst} (largest gap, {per_curve[worst]:.2f})"))
+for col, i in ((1, typical), (2, worst)):
+    pred = lc_model.predict(x_all[:cut], test.y[i, :cut].float(), x_all[cut:])
+    first = col == 1
+    fig.add_trace(go.Scatter(x=later + later[::-1], y=pred.quantile(0.95).tolist() + pred.quantile(0.05).tolist()[::-1],
+                             fill="toself", line=dict(width=0), fillcolor="rgba(31,119,180,0.2)", name="LC-PFN 5–95%",
+                             legendgroup="band", showlegend=first), row=1, col=col)
+    fig.add_trace(go.Scatter(x=later, y=pred.quantile(0.5).tolist(), mode="lines", line=dict(color="#1f77b4"),
+                             name="LC-PFN median", legendgroup="median", showlegend=first), row=1, col=col)
+    fig.add_trace(go.Scatter(x=list(range(1, lc.EPOCHS + 1)), y=test.y[i].tolist(), mode="markers",
+                             marker=dict(size=4, color="black"), name="observed values", legendgroup="y",
+                             showlegend=first), row=1, col=col)
+    fig.add_trace(go.Scatter(x=list(range(1, lc.EPOCHS + 1)), y=test.f[i].tolist(), mode="lines",
+                             line=dict(color="black", dash="dot", width=1), name="noise-free curve", legendgroup="f",
+                             showlegend=first), row=1, col=col)
+    fig.add_vline(x=cut + 0.5, line_dash="dot", line_color="gray", row=1, col=col)
+    fig.update_xaxes(title_text="epoch", row=1, col=col)
+fig.update_yaxes(title_text="y (performance)", row=1, col=1)
+fig.update_layout(template=plots.LAYOUT, title=f"LC-PFN extrapolations after {cut} epochs")
+# what the sentence above says of the worst curve: it peaks before the cut and falls by more than 0.1 afterwards
+assert peak <= cut and float(test.f[worst].max() - test.f[worst, -1]) > 0.1, (worst, peak)
+fig
+
+# %% [markdown]
+# *Figure: two test curves; the PFN sees the points left of the dotted vertical line and predicts a
+# distribution for every later epoch (median and 5–95% band) in one forward pass.*
+#
+# **Speed.** Both are timed here, on this machine: the PFN on one curve (median of 20 calls), and one full
+# MCMC run at the baseline's settings (test curve 0 cut at epoch 20, with its seed from the shipped run).
+
+# %%
+lc_wall, lc_cpu = lc.seconds_per_curve(lc_model, 20)
+mcmc_job = mcmc.heldout_score(test.y[0].numpy(), 20, mcmc_config, seed=mcmc_config.seed + 1000 * 20 + 0)
+speedup = mcmc_job["cpu_seconds"] / lc_cpu
+print(f"LC-PFN: {lc_wall * 1e3:.2f} ms wall, {lc_cpu * 1e3:.2f} ms CPU per curve | MCMC: {mcmc_job['seconds']:.1f} s "
+      f"wall, {mcmc_job['cpu_seconds']:.1f} s CPU per curve | MCMC / LC-PFN CPU time: {speedup:,.0f}x")
+
+# %%
+# (a) The shipped LC-PFN gives its stored held-out scores when re-evaluated here. The curves are drawn in float64 on
+# the CPU; the network's float32 scores moved by at most 2.2e-7 nats under ATEN_CPU_CAPABILITY=default (1.5e-7 with
+# avx2) against AVX-512. Tolerance 1e-4 nats.
+np.testing.assert_allclose(np.stack([lc_scores["LC-PFN"][c] for c in lc.CUTS]), lc_run.artifacts["heldout_pfn"],
+                           rtol=0, atol=1e-4)
+# (b) The MCMC run repeated here gives its stored score up to Monte-Carlo error: on another machine's libm a chain
+# takes its own path (measured 8.8e-5 nats for the first chain between the machine that ran them and this project's
+# 2-core EPYC; identical on one machine). 0.01 nats, as the re-derivation of minilib/pfn/shipped.py.
+stored_job = lc_scores["MCMC"][20][0]
+assert abs(mcmc_job["loglik"] - stored_job) < 0.01, (mcmc_job, stored_job)
+# (c) MCMC has converged: chains twice as long (another seed) do not raise the mean score by more than 0.02 nats at
+# any cut (measured +0.004, -0.025, +0.004 at cuts 10, 20, 40; standard errors 0.010, 0.016, 0.007).
+longer = {c: lc_scores["MCMC, chains 2x longer"][c] - lc_scores["MCMC"][c] for c in lc.CUTS}
+assert max(d.mean() for d in longer.values()) <= 0.02, {c: d.mean() for c, d in longer.items()}
+# (d) The signature. The LC-PFN is within the issue's 0.1 nats per held-out epoch of MCMC at cut 20 (measured 0.091)
+# and within 0.3 at cuts 10 and 40 (measured 0.232, 0.125: the 0.1 aimed for at cut 10 is not reached); on the
+# median curve within 0.15 at every cut (measured 0.127, 0.029, 0.055). Both are far better than the last-value
+# baseline (the PFN by 0.70-0.88 nats), and the PFN is at least 1000 times faster.
+assert lc_gap[20].mean() <= 0.1 and lc_gap[10].mean() <= 0.3 and lc_gap[40].mean() <= 0.3, \
+    {c: g.mean() for c, g in lc_gap.items()}
+assert max(np.median(g) for g in lc_gap.values()) <= 0.15, {c: np.median(g) for c, g in lc_gap.items()}
+for c in lc.CUTS:
+    assert lc_scores["LC-PFN"][c].mean() > lc_scores["last value"][c].mean() + 0.5, c
+assert speedup >= 1000, speedup
+print(f"check passed: MCMC − LC-PFN {lc_gap[10].mean():+.3f} / {lc_gap[20].mean():+.3f} / {lc_gap[40].mean():+.3f} "
+      f"nats per epoch at cuts 10 / 20 / 40; longer chains move MCMC's mean by at most "
+      f"{max(abs(d.mean()) for d in longer.values()):.3f}; {speedup:,.0f}x faster")
+
+# %% tags=["remove-input"]
+reached = [c for c in (10, 20) if lc_gap[c].mean() <= 0.1]
+missed = [c for c in (10, 20) if c not in reached]
+verdict = {2: "both are met", 0: "neither is met"}.get(
+    len(reached), f"the one at cut {reached[0]} is met and the one at cut {missed[0]} is not")
+gap_se = [g.std() / np.sqrt(len(g)) for g in lc_gap.values()]
+ahead = [lc_scores["LC-PFN"][c].mean() - lc_scores["last value"][c].mean() for c in lc.CUTS]
+display(Markdown(
+    f"Measured: the LC-PFN is **{lc_gap[10].mean():.2f}**, **{lc_gap[20].mean():.2f}** and "
+    f"**{lc_gap[40].mean():.2f}** nats per held-out epoch behind MCMC at cuts 10, 20 and 40 (standard errors "
+    f"{min(gap_se):.2f}–{max(gap_se):.2f} over the 30 curves), and {min(ahead):.2f} to {max(ahead):.2f} ahead of "
+    "the last-value baseline. Of the gaps of at most 0.1 nats aimed for at cuts 10 and 20, " + verdict + ", with "
+    f"this network and its {lc_model.meta['steps']} training steps (the paper's LC-PFN is larger and trained on far "
+    "more curves). MCMC took "
+    f"**{mcmc_job['cpu_seconds']:.1f} s** of CPU for one curve here, the LC-PFN **{lc_cpu * 1e3:.1f} ms**: "
+    f"**{speedup:,.0f} times** faster (the paper reports more than 10 000 times against its MCMC). The shipped "
+    f"LC-PFN trained {lc_model.meta['steps']} steps in {lc_run.meta['seconds'] / 60:.1f} min on "
+    f"{lc_model.meta['device']} ({lc_model.meta['card']}); the shipped MCMC chains took a median of "
+    f"{np.median(mcmc_run.artifacts['cpu_seconds']):.1f} s of CPU each on the machine that ran them."
+))
+
+# %% [markdown]
+# ### Predictive early stopping
+#
+# What the speed buys: a hyper-parameter sweep can ask, after every few epochs of every run, how likely
+# that run is to end above the best final value found so far, and stop it when that probability falls
+# below a threshold {cite:p}`adriaensen2023lcpfn`. Here a "sweep" is 50 fresh curves from the prior,
+# trained one after the other: each run is checked after 5 epochs and then every 5 epochs with
+# $P(y_{100} > \text{best})$ from the LC-PFN's predictive at epoch 100; a run that is not stopped goes to
+# epoch 100 and may set a new best. Ten such sweeps, threshold 5%:
+
+# %%
+sweeps = lc.test_curves(500, seed=lc.TEST_SEED + 1).y.reshape(10, 50, lc.EPOCHS)
+stopping = {th: [lc.early_stopping(lc_model, s, threshold=th) for s in sweeps] for th in (0.01, 0.05, 0.2)}
+saved = {th: np.array([1 - r["epochs_used"] / r["epochs_all"] for r in rs]) for th, rs in stopping.items()}
+regret = {th: np.array([r["regret"] for r in rs]) for th, rs in stopping.items()}
+first = stopping[0.05][0]
+fig = go.Figure()
+shown = set()
+for curve, stop in zip(sweeps[0], first["stopped_at"].tolist()):
+    done = stop == lc.EPOCHS
+    fig.add_trace(go.Scatter(x=list(range(1, stop + 1)), y=curve[:stop].tolist(), mode="lines",
+                             line=dict(color="#1f77b4" if done else "#bbbbbb", width=1.5 if done else 1),
+                             name="trained to epoch 100" if done else "stopped early", legendgroup=str(done),
+                             showlegend=done not in shown))
+    shown.add(done)
+fig.update_layout(template=plots.LAYOUT, title="One sweep of 50 runs with LC-PFN early stopping (threshold 5%)")
+fig.update_xaxes(title_text="epoch")
+fig.update_yaxes(title_text="y (performance)")
+fig
+
+# %% [markdown]
+# *Figure: the first sweep; each run drawn up to the epoch at which it was stopped (grey) or to the end
+# (blue), in the order the sweep trained them.*
+
+# %% tags=["remove-input"]
+display(Markdown(
+    f"Measured over the 10 sweeps at threshold 5%: **{saved[0.05].mean():.0%}** of the epochs saved (at least "
+    f"{saved[0.05].min():.0%} in every sweep); the best run of the sweep was kept in "
+    f"{int((regret[0.05] == 0).sum())} of 10 sweeps, and the best final value found fell short of the sweep's "
+    f"best by {regret[0.05].mean():.3f} on average (at most {regret[0.05].max():.3f})."
+))
+
+# %%
+# Early stopping saves most of a sweep's epochs at a small cost. Measured over these 10 sweeps with the shipped
+# network: threshold 1% / 5% / 20%: epochs saved 78% / 82% / 86% on average, mean shortfall of the best final
+# value 0.000 / 0.009 / 0.015. Bounds: at 5%, at least 60% saved on average and a mean shortfall below 0.03; a
+# higher threshold saves at least as much and falls short at least as much.
+assert saved[0.05].mean() >= 0.6 and regret[0.05].mean() <= 0.03, (saved[0.05], regret[0.05])
+assert saved[0.01].mean() <= saved[0.05].mean() <= saved[0.2].mean(), {th: s.mean() for th, s in saved.items()}
+assert regret[0.01].mean() <= regret[0.2].mean(), {th: r.mean() for th, r in regret.items()}
+print(f"check passed: {saved[0.05].mean():.0%} of the epochs saved, mean shortfall {regret[0.05].mean():.3f}")
+
+# %% [markdown]
+# **Predict, then measure.** Lower the threshold from 5% to 1%, or raise it to 20%: how do the epochs saved
+# and the shortfall of the best run found change? Predict, then look at `saved` and `regret` above (or run
+# `lc.early_stopping(lc_model, sweeps[0], threshold=0.5)` for a bolder rule).
+#
+# :::{dropdown} Solution
+# A higher threshold stops runs that still had a real chance: it saves more epochs and more often stops
+# the run that would have been the best; a lower one keeps more runs to the end. Measured over the 10
+# sweeps: threshold 1%: {glue:text}`es_saved_01` of the epochs saved, mean shortfall {glue:text}`es_regret_01`;
+# 5%: {glue:text}`es_saved_05`, {glue:text}`es_regret_05`; 20%: {glue:text}`es_saved_20`,
+# {glue:text}`es_regret_20`.
+# :::
+
+# %% tags=["remove-input"]
+from myst_nb import glue  # noqa: E402
+
+for name, th in (("01", 0.01), ("05", 0.05), ("20", 0.2)):
+    glue(f"es_saved_{name}", f"{saved[th].mean():.0%}", display=False)
+    glue(f"es_regret_{name}", f"{regret[th].mean():.3f}", display=False)
 
 # %% [markdown]
 # ## Exercises
