@@ -5,7 +5,7 @@
 # listens on 127.0.0.1 only, with a fresh token, and opens the file browser in nbs/.
 #   make lab                  open it in your browser
 #   make lab LAB_ARGS=...     extra jupyter-lab options (the Lab test adds --no-browser, a port and a token)
-#   make labtest              the Lab test: every chapter run in chromium, explorer driven (tests/lab/)
+#   make labtest              the Lab test (in make test): every chapter's explorer driven in chromium
 LAB_DIR := build/lab
 LAB_ARGS ?=
 
@@ -21,11 +21,12 @@ lab: $(STAMP)
 	  --ServerApp.ip=127.0.0.1 $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 # The Lab test reuses nbtest's result cache when there is one (a copy: the test's cache stays private), so
-# within `make test` the chapters load their stored runs instead of training them a second time.
-# Debian's chromium, never `playwright install` (which downloads a browser build from the web).
-labtest: $(STAMP)
-	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && apt-get update && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } || { echo "install chromium"; exit 1; }
+# within `make test` the chapters load their stored runs instead of training them a second time. It runs
+# each chapter's explorer cell and the cells it needs, not the whole chapter (nbtest does that): see
+# docs/explorer.md. The browser is book.mk's $(CHROMIUM) (Debian's chromium, never `playwright install`).
+labtest: $(STAMP) | $(CHROMIUM)
 	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/lab
+
+TEST_STAGES += labtest
 
 .PHONY: lab labtest

@@ -1,10 +1,11 @@
-"""Fixtures for the Lab test: one JupyterLab server (`make lab`) and one chromium for the whole session."""
+"""Fixtures for the Lab test: one JupyterLab server (`make lab`) for the whole session (the browsers are
+started by the test's lanes, tests/lab/test_lab.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from .lab import CHROMIUM, CHROMIUM_ARGS, LabServer
+from .lab import LabServer
 
 
 @pytest.fixture(scope="session")
@@ -12,16 +13,3 @@ def lab_server(tmp_path_factory):
     server = LabServer(tmp_path_factory.mktemp("lab")).start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (`apt-get install -y chromium`; "
-                    "`make labtest` does this) or point CHROMIUM at one")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()

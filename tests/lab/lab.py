@@ -33,6 +33,16 @@ OUT = ROOT / "build" / "labtest"  # screenshots, the server log and the measured
 THREAD_PREFIX = "minilib-explorer"
 
 
+def chromium_path() -> Path:
+    """The chromium to drive (Debian's by default; CHROMIUM or MINILIB_CHROMIUM names another)."""
+    if not CHROMIUM.exists():
+        import pytest
+
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (`apt-get install -y chromium`; "
+                    "`make labtest` does this) or point CHROMIUM at one")
+    return CHROMIUM
+
+
 def chapter_stems() -> list[str]:
     return sorted(p.stem for p in NBS.glob("[0-9][0-9]_*.py"))
 

@@ -10,9 +10,9 @@ errors.
 Only the explorer's cells run, not the whole chapter: nbtest already executes every chapter top to bottom
 (under nbval, with the same fast mode), and running them all again here would cost the sum of the
 chapters' fast-mode times (docs/explorer.md; MINILIB_LAB_CELLS=all runs every cell). Each chapter has a
-tab and a kernel of its own: the tabs open one after another and run their cells side by side, then the
-explorers are driven one chapter at a time, each kernel shut down when its chapter's test ends, so that
-the timings of one explorer are not measured on a machine busy with another chapter.
+tab and a kernel of its own. Two browsers ("lanes", each a thread) share the chapters: each opens its
+tabs one after another and runs their cells, and once every chapter's cells are done each drives its
+explorers one after the other, shutting each kernel down after its chapter.
 
 Measured timings, redraw and thread counts go to build/labtest/timings.json. Run by `make labtest`.
 """
@@ -23,13 +23,14 @@ import dataclasses
 import json
 import os
 import re
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
 
 import pytest
 
-from .lab import NBS, OUT, chapter_stems, exact, explorer_cells, git_status, poll
+from .lab import CHROMIUM_ARGS, NBS, OUT, chapter_stems, chromium_path, exact, explorer_cells, git_status, poll
 
 pytestmark = pytest.mark.browser
 
@@ -38,6 +39,9 @@ pytestmark = pytest.mark.browser
 PAGE_SECONDS = float(os.environ.get("MINILIB_LAB_TIMEOUT", 300))
 #: The limit for one step of the drive (a Stop, a thread, a redraw): each took under 10 s at a load of 10.
 STEP = PAGE_SECONDS / 5
+#: Browsers driving explorers at once (each its share of the chapters, in turn): two halve the test's wall
+#: time on two cores (docs/explorer.md).
+LANES = int(os.environ.get("MINILIB_LAB_LANES", 2))
 STATE_JS = """indices => {
   const cell = i => document.querySelector(`.jp-Notebook .jp-Cell[data-windowed-list-index="${i}"]`);
   const prompts = indices.map(i => cell(i).querySelector('.jp-InputPrompt').textContent.trim());
@@ -165,6 +169,8 @@ class Chapter:
     t_cells: float = 0.0
     status_before: str = ""  # `git status` of the source before Lab opened it
     before: bytes = b""  # the source's bytes before Lab opened it
+    external: list[str] = field(default_factory=list)  # requests to other hosts from its browser
+    done: bool = False  # its explorer was driven (or its drive failed: error)
 
     @property
     def notebook(self) -> str:
@@ -187,7 +193,8 @@ class Chapter:
         """Close the tab, then end its Lab session and kernel."""
         if self.kernel is not None:
             self.kernel.close()
-        self.page.close()
+        if self.page is not None and not self.page.is_closed():
+            self.page.close()
         lab_server.shut_down(self.notebook)
 
     # -------------------------------------------------------------------------------- page actions
@@ -230,28 +237,33 @@ class Chapter:
 
     def set(self, **values):
         """Set controls through the page: a dropdown's select, a slider's readout or keys, a text field."""
+        names = list(values)
+        state = self.ex_eval("{n: (type(c).__name__, c.value, list(getattr(c, 'options', ())), getattr(c, 'max', None))"
+                             f" for n, c in ex.controls.items() if n in {names!r}}}")
+        t0 = time.monotonic()
         for name, value in values.items():
-            kind = self.ex(f"controls[{name!r}].__class__.__name__")
+            kind, current, options, top = state[name]
             c = self.control(name)
+            if kind == "SelectionSlider":
+                value = options[-1] if value == "max" else min(options, key=lambda o: abs(o - value))
+            elif value == "max":
+                value = 10.0 ** top if kind == "FloatLogSlider" else top
+            if self._close(current, value):
+                continue
             if kind == "Dropdown":
                 c.locator("select").select_option(str(value))
-            elif kind == "SelectionSlider":
-                options = self.ex(f"controls[{name!r}].options")
-                target = options[-1] if value == "max" else min(options, key=lambda o: abs(o - value))
-                handle = c.locator(".noUi-handle")
+            elif kind == "SelectionSlider":  # keys from the nearer end (each key is one change in the kernel)
+                i, handle = options.index(value), c.locator(".noUi-handle")
                 handle.focus()
-                handle.press("End" if value == "max" else "Home")
-                for _ in range(options.index(target) if value != "max" else 0):
-                    handle.press("ArrowRight")
-                value = target
+                near_end = i > len(options) - 1 - i
+                handle.press("End" if near_end else "Home")
+                for _ in range(len(options) - 1 - i if near_end else i):
+                    handle.press("ArrowLeft" if near_end else "ArrowRight")
             elif kind == "Text":
                 box = c.locator("input")
                 box.fill(str(value))
                 box.press("Enter")
             else:  # IntSlider, FloatSlider, FloatLogSlider: type into the readout
-                if value == "max":
-                    value = self.ex(f"controls[{name!r}].max")
-                    value = 10.0 ** value if kind == "FloatLogSlider" else value
                 readout = c.locator(".widget-readout")
                 readout.click()
                 readout.press("Control+a")
@@ -259,6 +271,7 @@ class Chapter:
                 readout.press("Enter")
             poll(lambda n=name, w=value: self._close(self.ex(f"controls[{n!r}].value"), w), STEP,
                  what=f"{self.stem}: control {name} set to {value!r} in the kernel")
+        self.timings["set_s"] = round(self.timings.get("set_s", 0) + time.monotonic() - t0, 1)
 
     @staticmethod
     def _close(a, b) -> bool:
@@ -310,35 +323,18 @@ def timings():
 
 
 @pytest.fixture(scope="module")
-def context(chromium):
-    """One browser for every chapter, one tab at a time (tabs share the browser's cache of Lab's scripts)."""
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(PAGE_SECONDS * 1000)
-    context.external = []  # requests to other hosts, from any tab
-
-    def block(route):
-        context.external.append(route.request.url)
-        route.abort()
-
-    # A pattern, not a Python predicate: a predicate is asked about every request, and the sync API
-    # answers only while the test calls into Playwright, so Lab's own requests would stall.
-    context.route(EXTERNAL, block)
-    yield context
-    context.close()
-
-
-@pytest.fixture(scope="module")
 def status_before():
     return git_status("nbs")
 
 
 @pytest.fixture(scope="module")
-def chapters(request, lab_server, context, timings, status_before):
-    """Every chapter open in a tab of its own, its explorer's cells run.
+def chapters(request, lab_server, timings, status_before):
+    """Every chapter opened, its explorer's cells run and its explorer driven, in LANES browsers at once.
 
-    The tabs open one after another (each once the previous one's kernel is up); the kernels then run their
-    cells side by side, and the explorers are driven one chapter at a time once every kernel is done, so
-    that the timings measured while driving one are not those of a machine busy with another.
+    Each lane is a thread with its own chromium (Playwright's sync API is per thread): it opens its
+    chapters' tabs one after another (each once the previous one's kernel is up), waits for their cells,
+    waits for the other lanes to be done with theirs too, then drives its explorers one after the other.
+    The tests below then check what each drive left (its exception, the source, the console).
     """
     import jupytext
 
@@ -356,12 +352,8 @@ def chapters(request, lab_server, context, timings, status_before):
                           "only run once", stacklevel=1)
             scenario = Scenario()
         source = NBS / f"{stem}.py"
-        ch = opened[stem] = Chapter(stem, context.new_page(), scenario, status_before=git_status(f"nbs/{stem}.py"),
+        ch = opened[stem] = Chapter(stem, None, scenario, status_before=git_status(f"nbs/{stem}.py"),
                                     before=source.read_bytes())
-        ch.page.on("console", lambda m, ch=ch: ch.console.append(m.text) if m.type == "error" else None)
-        ch.page.on("pageerror", lambda e, ch=ch: ch.console.append(f"page error: {e}"))
-        if scenario.lose_first_figure:
-            ch.page.add_init_script(LOSE_FIRST_FIGURE_JS)
         try:
             ch.cells, explorers = explorer_cells(source)
             assert explorers, f"{ch.notebook} has no explorer cell (a call of widgets.explorer)"
@@ -370,46 +362,106 @@ def chapters(request, lab_server, context, timings, status_before):
             if os.environ.get("MINILIB_LAB_CELLS") == "all":  # every cell, top to bottom (a manual check)
                 ch.cells = [i for i, c in enumerate(cells) if c.cell_type == "code"]
             ch.timings["cells_run"] = len(ch.cells)
-            ch.open(lab_server, t0)
         except Exception as err:  # fails this chapter's test, not the others
             ch.error = err
-    for ch in opened.values():
-        if ch.error is None:
-            try:
-                ch.timings["cells_s"] = round(ch.wait_cells(), 1)
-            except Exception as err:
-                ch.error = err
-    timings["all_cells_done_s"] = round(time.monotonic() - t0, 1)
+    stems = list(opened)
+    n = max(min(LANES, len(stems)), 1)
+    barrier = threading.Barrier(n, timeout=3 * PAGE_SECONDS)
+    lanes = [threading.Thread(target=_lane, args=([opened[s] for s in stems[i::n]], lab_server, t0, barrier),
+                              name=f"lab-lane-{i}") for i in range(n)]
+    for lane in lanes:
+        lane.start()
+    for lane in lanes:
+        lane.join()
+    timings["all_cells_done_s"] = max((ch.timings.get("all_cells_done_s", 0) for ch in opened.values()), default=0)
+    for stem, ch in opened.items():
+        timings[stem] = ch.timings
     yield opened
-    for ch in opened.values():
-        if not ch.page.is_closed():
+
+
+def _lane(chapters: list[Chapter], lab_server, t0: float, barrier: threading.Barrier):
+    """One browser: open these chapters and run their cells, wait for every lane, then drive each."""
+    try:
+        _run_lane(chapters, lab_server, t0, barrier)
+    except BaseException as err:  # noqa: BLE001 - the lane itself broke: every chapter it had left fails
+        barrier.abort()
+        for ch in chapters:
+            if ch.error is None and not ch.done:
+                ch.error = err
+
+
+def _run_lane(chapters: list[Chapter], lab_server, t0: float, barrier: threading.Barrier):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium_path()), args=CHROMIUM_ARGS,
+                                             headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(PAGE_SECONDS * 1000)
+        external: list[str] = []
+
+        def block(route):
+            external.append(route.request.url)
+            route.abort()
+
+        # A pattern, not a Python predicate: a predicate is asked about every request, and the sync API
+        # answers only while the test calls into Playwright, so Lab's own requests would stall.
+        context.route(EXTERNAL, block)
+        try:
+            for ch in chapters:
+                ch.external = external
+                if ch.error is not None:
+                    continue
+                ch.page = context.new_page()
+                ch.page.on("console", lambda m, ch=ch: ch.console.append(m.text) if m.type == "error" else None)
+                ch.page.on("pageerror", lambda e, ch=ch: ch.console.append(f"page error: {e}"))
+                if ch.scenario.lose_first_figure:
+                    ch.page.add_init_script(LOSE_FIRST_FIGURE_JS)
+                _attempt(ch, lambda ch=ch: ch.open(lab_server, t0))
+            for ch in chapters:
+                _attempt(ch, lambda ch=ch: ch.timings.__setitem__("cells_s", round(ch.wait_cells(), 1)))
+                ch.timings["all_cells_done_s"] = round(time.monotonic() - t0, 1)
+        finally:
+            try:
+                barrier.wait()  # no explorer is driven while a chapter's cells still run
+            except threading.BrokenBarrierError:
+                pass
+        for ch in chapters:
+            t1 = time.monotonic()
+            _attempt(ch, lambda ch=ch: (_drive(ch), _check_markdown(ch), _save(ch)))
+            if ch.error is None:
+                ch.timings["kernel_cpu_s"] = ch.kernel.eval("round(sum(__import__('os').times()[:2]), 1)")
+            ch.timings["drive_s"] = round(time.monotonic() - t1, 1)
             ch.close(lab_server)
+            ch.done = True
+        context.close()
+        browser.close()
+
+
+def _attempt(ch: Chapter, action):
+    """Do action unless the chapter failed already; a failure is kept (with a screenshot) for its test."""
+    if ch.error is not None:
+        return
+    try:
+        action()
+    except BaseException as err:  # noqa: BLE001 - reported by the chapter's test
+        ch.error = err
+        if ch.page is not None and not ch.page.is_closed():
+            OUT.mkdir(parents=True, exist_ok=True)
+            ch.page.screenshot(path=str(OUT / f"{ch.stem}-failure.png"))
 
 
 @pytest.mark.parametrize("stem", chapter_stems())
-def test_chapter_explorer_works_in_lab(stem, chapters, lab_server, context, timings):
+def test_chapter_explorer_works_in_lab(stem, chapters):
     ch = chapters[stem]
     source = NBS / f"{stem}.py"
-    t0 = time.monotonic()
-    try:
-        if ch.error is not None:
-            raise ch.error
-        _drive(ch)
-        _check_markdown(ch)
-        _save(ch)
-        ch.timings["kernel_cpu_s"] = ch.kernel.eval("round(sum(__import__('os').times()[:2]), 1)")
-    except BaseException:
-        OUT.mkdir(parents=True, exist_ok=True)
-        ch.page.screenshot(path=str(OUT / f"{stem}-failure.png"))
+    if ch.error is not None:
         print(f"{stem}: browser console errors until the failure:", *ch.console, sep="\n")
-        raise
-    finally:
-        ch.timings["drive_s"] = round(time.monotonic() - t0, 1)
-        timings[stem] = ch.timings
-        ch.close(lab_server)
+        raise ch.error
+    assert ch.done, f"{stem} was not driven"
     assert source.read_bytes() == ch.before, f"saving {source.name} in Lab changed it"
     assert git_status(ch.notebook) == ch.status_before, f"git status changed: {git_status(ch.notebook)}"
-    assert not context.external, f"requests to other hosts: {context.external}"
+    assert not ch.external, f"requests to other hosts: {ch.external}"
     lost = [e for e in ch.console if e == DEADLINE_ERROR]
     ch.timings["figures_lost"] = len(lost)
     assert len(lost) <= ch.timings.get("views_replaced", 0), "a figure widget was lost and not replaced"
@@ -521,12 +573,14 @@ def _drive_long_runs(ch: Chapter):
 
     # Settings that go wrong: a learning rate that diverges, or one that spikes without diverging.
     ch.set(**s.short)
+    t_wild = time.monotonic()
     for wild, says in s.wild:
         ch.set(**wild)
         ch.click("Run")
         ch.shows(says, 2 * STEP)
         assert "try a smaller lr" in ch.ex("message")
         poll(lambda: ch.kernel.threads() == [], STEP, what="the wild run's thread to end")
+    t["wild_s"] = round(time.monotonic() - t_wild, 1)
 
     # Re-running the explorer's cell mid-run (what Run All does too) closes the old explorer and its run.
     ch.set(**s.long)
@@ -546,12 +600,12 @@ def _drive_long_runs(ch: Chapter):
     # Lab drops the old figure when the cell starts; an update already on its way then finds no view and
     # the page logs one error per such message. The run ends as the cell starts, so at most a couple
     # arrive -- before the fix every logged point of the orphaned run did, for as long as it trained.
-    time.sleep(1)
+    time.sleep(0.5)
     in_flight = [e for e in ch.console[errors_before:] if e.startswith(IN_FLIGHT_ERROR)]
     t["in_flight_errors_on_recell"] = len(in_flight)
     assert len(in_flight) <= 2, f"updates kept reaching the dropped figure: {in_flight}"
     del ch.console[errors_before:errors_before + len(in_flight)]
-    time.sleep(1)
+    time.sleep(0.5)
     assert len(ch.console) == errors_before, f"errors after the old run ended: {ch.console[errors_before:]}"
 
 
