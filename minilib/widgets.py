@@ -303,9 +303,11 @@ class LiveFigure(anywidget.AnyWidget):
         for i, trace in enumerate(fig.data):
             props = trace.to_plotly_json()
             for k in ("x", "y"):
-                v = props.pop(k, None)
-                if v is not None:
-                    columns[f"{i}.{k}"] = np.asarray(v, dtype=np.float64).tobytes()
+                try:  # numbers travel as bytes; anything else (category names, dates) stays in the JSON
+                    columns[f"{i}.{k}"] = np.asarray(props[k], dtype=np.float64).tobytes()
+                    del props[k]
+                except (KeyError, TypeError, ValueError):
+                    pass
             data.append(props)
         d = {"data": data, "layout": fig.layout.to_plotly_json()}
         return json.loads(json.dumps(d, cls=plotly.utils.PlotlyJSONEncoder)), columns

@@ -444,6 +444,9 @@ def test_live_figure_sends_curves_as_binary_and_the_rest_as_json():
     # a widget's module 2 s to load, which plotly's own 5 MB FigureWidget module missed on a busy machine.
     assert view._plotly_js.startswith("/**\n* plotly.js v") and len(view._plotly_js) > 1_000_000
     assert len(widgets.LiveFigure._esm) < 5_000
+    cats = widgets.LiveFigure(go.Figure(go.Bar(x=["a", "b"], y=[1, 2])), with_plotly_js=False)
+    assert cats.spec["data"][0]["x"] == ["a", "b"] and list(cats.columns) == ["0.y"]  # names stay JSON
+    cats.close()
     v0 = view.version
     fig.data[0].y = [3.0, 2.0, 1.0]
     view.show(fig)
