@@ -302,8 +302,10 @@ class Chapter:
         return time.monotonic() - t0
 
     def running(self):
-        """Wait until a run is under way: its thread alive and its progress line moving in the page."""
-        poll(lambda: self.kernel.threads(), STEP, what=f"{self.stem}: a training thread")
+        """Wait until a run is under way: its thread past its first step (a first evaluation can take
+        seconds) and a progress line with a rate in the page (possibly still the previous run's)."""
+        poll(lambda: self.ex_eval("ex.running and ex._flag.steps_done > 0"), STEP,
+             what=f"{self.stem}: a training thread past its first step")
         self.out.locator(".widget-html-content", has_text=re.compile(r"/s · about")).wait_for(timeout=STEP * 1000)
         return self.kernel.threads()
 
