@@ -129,37 +129,68 @@ class StackedOptimizer:
         self.momentum = as_vec(momentum)
         self.t = 0
         self.state: list[dict] = [{} for _ in params]
+        # Hyper-parameters as tensors on each weight's device and dtype, made once (a host-to-device copy
+        # per hyper-parameter and step made a GPU step wait on the host); `on_device` also keeps the step
+        # count there, so a step issues no host work at all and can be captured in a CUDA graph.
+        self.on_device = params[0].device.type != "cpu"
+        self._consts: dict = {}
+        self._t_dev: torch.Tensor | None = None
+
+    def _const(self, name: str, value: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """`value` ([R], float64, fixed for the run) cast to w's dtype and device, shaped to broadcast over w."""
+        key = (name, w.device, w.dtype, w.dim())
+        if key not in self._consts:
+            self._consts[key] = _per_replica(value.to(device=w.device, dtype=w.dtype), w)
+        return self._consts[key]
+
+    def _bias_corrections(self, w: torch.Tensor):
+        """sqrt(1 − β2^t) and lr / (1 − β1^t), shaped like `vec`: computed in float64 on the host (the
+        reference arithmetic), or on w's device from a step count kept there (`on_device`)."""
+        if not self.on_device:
+            bc1, bc2 = 1 - self.beta1**self.t, 1 - self.beta2**self.t
+            vec = lambda v: _per_replica(v.to(device=w.device, dtype=w.dtype), w)
+            return vec(bc2.sqrt()), vec(self.lr / bc1)
+        key = ("float64", w.device)
+        if key not in self._consts:
+            self._consts[key] = torch.stack([self.beta1, self.beta2, self.lr]).to(w.device)
+        b1, b2, lr = self._consts[key]
+        t = self._t_dev
+        bc1, bc2 = 1 - b1.pow(t), 1 - b2.pow(t)
+        return _per_replica(bc2.sqrt().to(w.dtype), w), _per_replica((lr / bc1).to(w.dtype), w)
 
     @torch.no_grad()
     def step(self, grads: Sequence[torch.Tensor]) -> None:
-        self.t += 1
-        t = self.t
+        self.t += 1  # with `on_device` the arithmetic reads the device's count (a graph replays the increment)
+        if self.on_device:
+            if self._t_dev is None:
+                self._t_dev = torch.zeros((), dtype=torch.float64, device=self.params[0].device)
+            self._t_dev.add_(1)
         for w, g, st in zip(self.params, grads, self.state, strict=True):
             if self.grad_transform is not None:
                 g = self.grad_transform(w, g)
-            vec = lambda v: _per_replica(v.to(device=w.device, dtype=w.dtype), w)  # noqa: B023 - used right here
+            vec = lambda v, name: self._const(name, v, w)  # noqa: B023 - used right here
             if self.kind in ("adamw", "adam"):
                 b1, b2 = self.beta1, self.beta2
                 if self.kind == "adamw":
-                    w.mul_(1 - vec(self.lr) * vec(self.wd))
+                    w.mul_(1 - vec(self.lr, "lr") * vec(self.wd, "wd"))
                 else:
-                    g = g + vec(self.wd) * w
+                    g = g + vec(self.wd, "wd") * w
                 if not st:
                     st["m"], st["v"] = torch.zeros_like(w), torch.zeros_like(w)
-                st["m"].mul_(vec(b1)).add_(g * vec(1 - b1))
-                st["v"].mul_(vec(b2)).add_(g * g * vec(1 - b2))
-                bc1, bc2 = 1 - b1**t, 1 - b2**t
-                denom = (st["v"].sqrt() / vec(bc2.sqrt())).add_(vec(self.eps))
-                w.sub_(st["m"] / denom * vec(self.lr / bc1))
+                st["m"].mul_(vec(b1, "beta1")).add_(g * vec(1 - b1, "1-beta1"))
+                st["v"].mul_(vec(b2, "beta2")).add_(g * g * vec(1 - b2, "1-beta2"))
+                bc2_sqrt, step_size = self._bias_corrections(w)
+                denom = (st["v"].sqrt() / bc2_sqrt).add_(vec(self.eps, "eps"))
+                w.sub_(st["m"] / denom * step_size)
             else:
-                d = g + vec(self.wd) * w
+                d = g + vec(self.wd, "wd") * w
                 if bool((self.momentum > 0).any()):
                     if "buf" not in st:
                         st["buf"] = d.clone()
                     else:
-                        st["buf"].mul_(vec(self.momentum)).add_(d)
+                        st["buf"].mul_(vec(self.momentum, "momentum")).add_(d)
                     d = st["buf"]
-                w.sub_(vec(self.lr) * d)
+                w.sub_(vec(self.lr, "lr") * d)
 
 
 # --- reports and results -----------------------------------------------------------------------------

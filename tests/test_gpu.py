@@ -56,3 +56,34 @@ def test_the_gpu_and_the_cpu_agree_on_an_early_stretch():
     gpu = grokking.run(GROK, progress=False)
     for k in cpu.history:
         np.testing.assert_allclose(gpu.history[k][:3], cpu.history[k][:3], rtol=1e-3, atol=1e-5, err_msg=k)
+
+
+GRAPHED = {
+    "adamw": GROK.replace(modulus=23, epochs=40, num_logs=41),
+    "perp_adamw": GROK.replace(modulus=23, epochs=40, num_logs=41, optimizer="perp_adamw", beta2=0.999, eps=1e-8),
+    "sgd_momentum": GROK.replace(modulus=23, epochs=40, num_logs=41, optimizer="sgd", lr=0.3, momentum=0.9),
+    "stablemax_float64": GROK.replace(modulus=23, epochs=40, num_logs=41, loss="stablemax", precision="float64"),
+}
+
+
+@pytest.mark.parametrize("name", GRAPHED)
+def test_a_step_replayed_as_a_cuda_graph_equals_the_eager_step(name, monkeypatch):
+    cfg = GRAPHED[name]
+    monkeypatch.setenv("MINILIB_CUDA_GRAPHS", "0")
+    eager = grokking.run(cfg, progress=False)
+    monkeypatch.setenv("MINILIB_CUDA_GRAPHS", "1")
+    exp = grokking.experiment._Experiment([cfg])
+    assert exp.graphed is not None
+    graphed = grokking.run(cfg, progress=False)
+    for k in eager.history:
+        # the same kernels in the same order, but index_add_'s atomics sum in any order: float32 round-off
+        np.testing.assert_allclose(graphed.history[k], eager.history[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+def test_a_graph_replays_every_step_after_the_warm_up():
+    exp = grokking.experiment._Experiment([GRAPHED["adamw"]])
+    weights = exp.model.params[0].detach().clone()
+    for i in range(10):
+        exp.step(i)
+    assert exp.graphed.graph is not None and exp.graphed.calls == 10
+    assert not torch.equal(exp.model.params[0], weights)

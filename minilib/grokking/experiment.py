@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import replicas, runtime
+from .. import graphs, replicas, runtime
 from ..runs import Config as BaseConfig
 from ..runs import ConfigError, Run, param
 from ..train import log_steps, train
@@ -153,6 +153,10 @@ class _Experiment:
                             for k in dict.fromkeys(kinds)]
         self._cached = None  # (loss, grads, logits) of the current weights, made by evaluate()
         self.dropout = getattr(self.model, "DROPOUT", 0) > 0  # then training steps and metrics differ
+        # On a GPU the whole step (forward, backward, optimiser) replays as one CUDA graph: at p = 113 the
+        # step is launch-bound (benchmarks/gpu.py). Dropout draws from per-replica generators: eager.
+        self.graphed = (graphs.GraphedStep(self._full_step)
+                        if graphs.enabled(self.device) and not self.dropout else None)
 
     def per_sample_loss(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """[R, n] cross-entropy, each replica in its own loss and precision (returned as float32), and
@@ -192,7 +196,15 @@ class _Experiment:
         return (torch.cat([p[0] for p in parts]), grads, torch.cat([p[2] for p in parts]),
                 torch.cat([p[3] for p in parts]))
 
+    def _full_step(self, i: int) -> torch.Tensor:
+        loss, grads = self.forward_backward()[:2]
+        self.opt.step(grads)
+        return loss
+
     def step(self, i: int) -> torch.Tensor:
+        if self.graphed is not None:
+            self._cached = None  # the graph recomputes the gradients evaluate() made (same weights)
+            return self.graphed(i)
         if self._cached is not None:
             loss, grads = self._cached[:2]
             self._cached = None
