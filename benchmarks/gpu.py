@@ -139,8 +139,12 @@ def main() -> None:
          "ratio": many / graphed, "gpu_eager_ms": many_eager, "ratio_eager": many_eager / eager})
     os.environ["MINILIB_CUDA_GRAPHS"] = "1"
     for name, module, config, s_cpu, s_gpu in chapter_rows(args.quick):
-        c_ms = run_step_ms(module, config, s_cpu, "cpu")
-        g_ms = run_step_ms(module, config, s_gpu, "cuda")
+        try:
+            c_ms = run_step_ms(module, config, s_cpu, "cpu")
+            g_ms = run_step_ms(module, config, s_gpu, "cuda")
+        except Exception as err:  # one chapter's failure must not lose the other rows: record it
+            add({"name": name, "error": f"{type(err).__name__}: {err}"[:300]})
+            continue
         add({"name": name, "cpu_ms": c_ms, "gpu_ms": g_ms, "speedup": c_ms / g_ms if g_ms > 0 else float("nan"),
              "steps_timed_cpu": s_cpu, "steps_timed_gpu": s_gpu})
     record = {"device": torch.cuda.get_device_name(0), "recorded": time.strftime("%Y-%m-%d"),
