@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from minilib import phenomenon, runtime, widgets
+from minilib import explorer, liveruns, phenomenon, runtime, widgets
 from minilib.runs import Config, ConfigError, Run, param
 from minilib.train import log_steps, train
 
@@ -291,12 +291,12 @@ def test_kernel_interrupt_stops_every_run(ex):
     ex.start()
     other.start()
     wait_for(lambda: ex.progress.value > 0 and other.progress.value > 0)
-    handler = widgets._InterruptHandler(signal.SIG_IGN)  # what ipykernel runs on SIGINT while idle
+    handler = liveruns.InterruptHandler(signal.SIG_IGN)  # what ipykernel runs on SIGINT while idle
     handler(signal.SIGINT, None)
     assert ex.wait(30).status == other.wait(30).status == "stopped"
     assert "(kernel interrupted)" in ex.message and "(kernel interrupted)" in other.message
     with pytest.raises(KeyboardInterrupt):  # the handler it replaced still runs
-        widgets._InterruptHandler(signal.default_int_handler)(signal.SIGINT, None)
+        liveruns.InterruptHandler(signal.default_int_handler)(signal.SIGINT, None)
     other.close()
 
 
@@ -304,9 +304,9 @@ def test_interrupted_cell_stops_runs(ex):
     ex.controls["steps"].value = 50_000
     ex.start()
     wait_for(lambda: ex.progress.value > 0)
-    widgets._after_cell(types.SimpleNamespace(error_in_exec=ValueError("not an interrupt")))
+    liveruns.after_cell(types.SimpleNamespace(error_in_exec=ValueError("not an interrupt")))
     assert ex.running
-    widgets._after_cell(types.SimpleNamespace(error_in_exec=KeyboardInterrupt()))
+    liveruns.after_cell(types.SimpleNamespace(error_in_exec=KeyboardInterrupt()))
     assert ex.wait(30).status == "stopped" and "(kernel interrupted)" in ex.message
 
 
@@ -415,10 +415,10 @@ def test_running_the_explorers_cell_again_stops_its_run_before_the_cell_body(ex)
     ex.controls["steps"].value = 50_000
     ex.start()
     wait_for(lambda: ex.progress.value > 0)
-    widgets._before_cell(types.SimpleNamespace(cell_id="cell-8"))  # another cell: the run goes on
+    liveruns.before_cell(types.SimpleNamespace(cell_id="cell-8"))  # another cell: the run goes on
     assert ex.running
     shown = len(ex.figure.data[0].x)
-    widgets._before_cell(types.SimpleNamespace(cell_id="cell-7"))
+    liveruns.before_cell(types.SimpleNamespace(cell_id="cell-7"))
     assert not ex.running and explorer_threads() == 0  # ended before the cell body runs
     assert len(ex.figure.data[0].x) == shown and ex.message == "running…"  # nothing more sent to the page
 
@@ -466,9 +466,9 @@ def test_the_explorers_page_figure_follows_its_python_figure(ex):
 
 
 def test_a_page_that_never_draws_a_change_gets_a_new_figure(ex, monkeypatch):
-    monkeypatch.setattr(widgets, "STUCK_SECONDS", 0.2)
-    monkeypatch.setitem(widgets._CELL, "busy", False)
-    monkeypatch.setitem(widgets._CELL, "ended", 0.0)
+    monkeypatch.setattr(explorer, "STUCK_SECONDS", 0.2)
+    monkeypatch.setitem(liveruns.CELL, "busy", False)
+    monkeypatch.setitem(liveruns.CELL, "ended", 0.0)
     first = ex.view
     # The page's first report (it drew version 0) gets a probe at once: version 1, nothing changed.
     first._on_page_message(first, {"drawn": 0}, [])
@@ -488,34 +488,34 @@ def test_a_page_that_never_draws_a_change_gets_a_new_figure(ex, monkeypatch):
 
 
 def test_stuck_means_no_answer_since_the_first_draw_while_the_kernel_could_hear_it(monkeypatch):
-    monkeypatch.setitem(widgets._CELL, "busy", False)
-    monkeypatch.setitem(widgets._CELL, "ended", 0.0)
+    monkeypatch.setitem(liveruns.CELL, "busy", False)
+    monkeypatch.setitem(liveruns.CELL, "ended", 0.0)
     fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 0]))
     view = widgets.LiveFigure(fig, with_plotly_js=False)
     time.sleep(0.3)
     assert not view.stuck(0.2)  # no page drew it: nothing to replace (a closed tab, a script, a test)
     view._on_page_message(view, {"drawn": 0}, [])
     view.show(fig)
-    monkeypatch.setitem(widgets._CELL, "busy", True)
+    monkeypatch.setitem(liveruns.CELL, "busy", True)
     time.sleep(0.3)
     assert not view.stuck(0.2)  # a cell runs: the page's answer waits for it
-    monkeypatch.setitem(widgets._CELL, "busy", False)
+    monkeypatch.setitem(liveruns.CELL, "busy", False)
     assert view.stuck(0.2)
-    monkeypatch.setitem(widgets._CELL, "ended", time.monotonic())
+    monkeypatch.setitem(liveruns.CELL, "ended", time.monotonic())
     assert not view.stuck(0.2)  # the answer may come now that the cell ended
     # a page that drew any change is never stuck, however late its next answer (a busy kernel hears it late)
     view._on_page_message(view, {"drawn": 2}, [])
     view.show(fig)
-    monkeypatch.setitem(widgets._CELL, "ended", 0.0)
+    monkeypatch.setitem(liveruns.CELL, "ended", 0.0)
     time.sleep(0.3)
     assert not view.stuck(0.2)
     view.close()
 
 
 def test_new_figures_for_a_silent_page_are_limited(monkeypatch):
-    monkeypatch.setattr(widgets, "STUCK_SECONDS", 0.2)
-    monkeypatch.setitem(widgets._CELL, "busy", False)
-    monkeypatch.setitem(widgets._CELL, "ended", 0.0)
+    monkeypatch.setattr(explorer, "STUCK_SECONDS", 0.2)
+    monkeypatch.setitem(liveruns.CELL, "busy", False)
+    monkeypatch.setitem(liveruns.CELL, "ended", 0.0)
     e = widgets.explorer(fake, FakeConfig(steps=20))
     for n in range(1, widgets.MAX_VIEWS_REPLACED + 1):
         e.view._on_page_message(e.view, {"drawn": 0}, [])  # each new figure's page draws it once, no more
