@@ -87,7 +87,7 @@ class Scenario:
     invalid: dict | None = None  # settings the Config refuses; None where every slider position is valid
     invalid_says: str = ""
     # Make the page lose its first figure widget, as a machine too busy to load its module in anywidget's
-    # 2 s does (minilib/widgets.py, LiveFigure): the explorer must notice and give the page a new one.
+    # 2 s does (minilib/livefigure.py, LiveFigure): the explorer must notice and give the page a new one.
     lose_first_figure: bool = False
 
 
