@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from minilib import curvefit
+from minilib.curvefit import experiment
 from minilib.runs import ConfigError
 
 TINY = curvefit.Config(n_train=16, width=16, steps=200, num_logs=5, device="cpu")
@@ -17,7 +18,7 @@ def test_same_seed_same_history():
 
 def test_a_stacked_group_refuses_mixed_shapes():
     with pytest.raises(ValueError, match=r"these fields differ: \['width'\]"):
-        curvefit._train([TINY, TINY.replace(width=8)], None, None, False)
+        experiment._train([TINY, TINY.replace(width=8)], None, None, False)
 
 
 def test_training_reduces_loss_and_records_fit():

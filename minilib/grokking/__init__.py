@@ -3,9 +3,10 @@
 `grokking.run(Config(...))` trains the paper's MLP (or its transformer, or Nanda et al.'s) on modular
 arithmetic. Submodules: data (the task), losses (softmax/StableMax CE, collapse), optim (AdamW/SGD/⊥Grad),
 models (the three models, stacked over replicas), experiment (Config, run, run_sweep), shipped (the
-full-size results the chapter loads). The module follows the phenomenon protocol (minilib.phenomenon;
-docs/adding-a-chapter.md)."""
+full-size results the chapter loads), exercises (the chapter's coded exercises, registered on import).
+The module follows the phenomenon protocol (minilib.phenomenon; docs/adding-a-chapter.md)."""
 
+from . import exercises  # noqa: F401 - registers the chapter's coded exercises
 from .data import OPERATIONS, all_pairs, is_prime
 from .experiment import (
     CHAPTER,

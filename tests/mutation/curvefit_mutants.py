@@ -89,7 +89,7 @@ def _summed_mse(mse):
     return summed
 
 
-CF = "minilib.curvefit"
+CF = "minilib.curvefit.experiment"
 NOISE_CHECK = "test_label_noise_has_the_configured_std_on_train_and_test_labels"
 INPUT_CHECK = "test_test_inputs_are_fresh_draws_from_the_whole_input_range"
 

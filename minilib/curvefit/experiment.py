@@ -1,4 +1,4 @@
-"""A tiny real experiment for chapter 0: a one-hidden-layer MLP fitting a noisy 1-D function.
+"""Chapter 0's experiment: a one-hidden-layer MLP fitting a noisy 1-D function (Config, run, run_sweep).
 
 It exists to show the kit (Config -> run() -> Run, run_or_load, plots, the explorer) on something that
 trains in seconds on a CPU: as the hidden layer widens, the training loss falls below the noise level
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
-from . import replicas, runtime
-from .runs import Config as BaseConfig
-from .runs import ConfigError, Run, param
-from .train import log_steps, train
+from .. import replicas, runtime
+from ..runs import Config as BaseConfig
+from ..runs import ConfigError, Run, param
+from ..train import log_steps, train
 
 CODE_VERSION = 2
 TITLE = "Fitting a noisy curve"
@@ -137,4 +137,4 @@ def _train(configs: list[Config], on_step, stop, progress) -> list[Run]:
                 "x_grid": grid[0, :, 0].cpu().numpy(), "y_fit": curve[j],
                 "y_true": TARGETS[configs[j].target](grid[0, :, 0]).cpu().numpy()}
 
-    return replicas.split(sys.modules[__name__], configs, log, seconds=seconds, device=device, artifacts=artifacts)
+    return replicas.split(sys.modules[__package__], configs, log, seconds=seconds, device=device, artifacts=artifacts)
