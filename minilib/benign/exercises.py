@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..exercises import Case, Exercise, Mistake, register
+from ..exercises import Case, Mistake, exercise
 from . import models, ridge
 
 
@@ -28,8 +28,7 @@ def _no_relu_derivative(W, a, x, y, lr):
     return lr / x.shape[0] * a[:, None] * (g * y)[None, :].expand(W.shape[0], -1) @ x
 
 
-def _gd_cases() -> list[Case]:
-    gen = torch.Generator().manual_seed(7)
+def _gd_cases(gen: torch.Generator) -> list[Case]:
     net = lambda m, p, n, scale, dtype=torch.float64: (
         torch.randn(m, p, generator=gen, dtype=dtype) * scale,
         (torch.randint(0, 2, (m,), generator=gen) * 2 - 1).to(dtype) / m**0.5,
@@ -50,11 +49,11 @@ def _gd_cases() -> list[Case]:
     ]
 
 
-register(Exercise(
+exercise(
     name="benign.gd_step", chapter="02_benign_overfitting", reference=gd_step,
     summary="ΔW of one GD step on the mean logistic loss of f(x) = Σ a_j ReLU(<w_j, x>): a 2-D example, weights "
             "of scale 1, the paper's tiny-init regime, float32",
-    cases=_gd_cases,
+    cases=_gd_cases, seed=7,
     mistakes=(
         Mistake("the summed loss (no 1/n)", _summed,
                 "the loss is the mean over the n samples: divide the sum over samples by n"),
@@ -65,7 +64,7 @@ register(Exercise(
         Mistake("gradient ascent", lambda W, a, x, y, lr: -gd_step(W, a, x, y, lr),
                 "descent moves against the gradient of the loss: ΔW = −lr ∇L, which has the sign of +y_i a_j"),
     ),
-))
+)
 
 
 def kernel_kappa(eigvals: torch.Tensor, n: float, ridge_: float) -> float:
@@ -91,7 +90,7 @@ def _kappa_mean_ridge(eigvals, n, ridge_):
     return kernel_kappa(eigvals, n, ridge_ * n)
 
 
-register(Exercise(
+exercise(
     name="benign.kernel_kappa", chapter="02_benign_overfitting", reference=kernel_kappa,
     summary="the eigenlearning constant κ of kernel ridge regression for four spectra, ridge 0.1, 0.01, 0 and 5",
     cases=_kappa_cases,
@@ -103,4 +102,4 @@ register(Exercise(
         Mistake("γ of n − 1 samples", lambda eigvals, n, ridge_: kernel_kappa(eigvals, n - 1, ridge_),
                 "the sum must equal n, the number of samples"),
     ),
-))
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ..exercises import Case, Exercise, Mistake, register
+from ..exercises import Case, Mistake, exercise
 
 CHAPTER = "03_opposing_signals"
 
@@ -31,8 +31,7 @@ def _no_create_graph(loss_fn, theta, v):
     return torch.autograd.grad(g @ v, theta)[0]
 
 
-def _hvp_cases() -> list[Case]:
-    gen = torch.Generator().manual_seed(0)
+def _hvp_cases(gen: torch.Generator) -> list[Case]:
     quartic = lambda t: (t**4).sum() / 4 + t[0] * t[1]
     A = torch.randn(5, 5, generator=gen, dtype=torch.float64)
     A = A @ A.T
@@ -57,10 +56,10 @@ def _hvp_cases() -> list[Case]:
     ]
 
 
-register(Exercise(
+exercise(
     name="opposing.hvp", chapter=CHAPTER, reference=hvp,
     summary="H·v by double backprop: a quartic, a quadratic (H = A) and the toy's two-layer loss",
-    cases=_hvp_cases,
+    cases=_hvp_cases, seed=0,
     mistakes=(
         Mistake("no create_graph", _no_create_graph,
                 "the first torch.autograd.grad must keep its graph (create_graph=True), or ∇L·v cannot be "
@@ -72,7 +71,7 @@ register(Exercise(
         Mistake("finite differences", _finite_difference,
                 "(∇L(θ + εv) − ∇L(θ))/ε is only close to H·v; double backprop gives it exactly"),
     ),
-))
+)
 
 
 def _grad(loss_fn, theta):
@@ -111,8 +110,7 @@ def _no_normalisation(matvec, v0, iters):
     return float(eig)
 
 
-def _power_cases() -> list[Case]:
-    gen = torch.Generator().manual_seed(1)
+def _power_cases(gen: torch.Generator) -> list[Case]:
     q, _ = torch.linalg.qr(torch.randn(6, 6, generator=gen, dtype=torch.float64))
     mat = lambda eigs: q @ torch.diag(torch.tensor(eigs, dtype=torch.float64)) @ q.T
     A, B = mat([8.0, 3.0, 1.0, 0.5, 0.2, 0.1]), mat([-6.0, 2.0, 1.0, 0.5, 0.1, 0.0])
@@ -130,18 +128,18 @@ def _power_cases() -> list[Case]:
     ]
 
 
-register(Exercise(
+exercise(
     name="opposing.top_eigenvalue", chapter=CHAPTER, reference=top_eigenvalue,
     summary="power iteration given only H·v: diag(4, 1), a 6x6 H with top eigenvalue 8 and v0 of length 100, "
             "and one whose largest eigenvalue in magnitude is negative",
-    cases=_power_cases,
+    cases=_power_cases, seed=1,
     mistakes=(
         Mistake("‖Hv‖ instead of v·Hv", _norm_not_rayleigh,
                 "‖Hv‖ loses the sign: for a negative eigenvalue it reports +|λ|; use the Rayleigh quotient v·Hv"),
         Mistake("no normalisation", _no_normalisation,
                 "without v ← Hv / ‖Hv‖ the vector grows like λᵏ and v·Hv is not the eigenvalue"),
     ),
-))
+)
 
 
 def top_changes(before: torch.Tensor, after: torch.Tensor, k: int) -> torch.Tensor:
@@ -149,8 +147,7 @@ def top_changes(before: torch.Tensor, after: torch.Tensor, k: int) -> torch.Tens
     return torch.argsort(-(after - before).abs(), stable=True)[:k]
 
 
-def _detector_cases() -> list[Case]:
-    gen = torch.Generator().manual_seed(2)
+def _detector_cases(gen: torch.Generator) -> list[Case]:
     t = lambda *xs: torch.tensor(xs, dtype=torch.float64)
     before = torch.rand(300, generator=gen, dtype=torch.float64)
     after = before + torch.randn(300, generator=gen, dtype=torch.float64) * 0.1
@@ -164,10 +161,10 @@ def _detector_cases() -> list[Case]:
     ]
 
 
-register(Exercise(
+exercise(
     name="opposing.top_changes", chapter=CHAPTER, reference=top_changes,
     summary="the k examples whose loss changed most between two steps: a fixed 6-vector, 300 random losses",
-    cases=_detector_cases,
+    cases=_detector_cases, seed=2,
     mistakes=(
         Mistake("the signed change", lambda b, a, k: torch.argsort(-(a - b), stable=True)[:k],
                 "rank by |Δℓ|: the opposing groups take turns, so one group's loss falls while the other's rises"),
@@ -176,4 +173,4 @@ register(Exercise(
         Mistake("the changes, not the indices", lambda b, a, k: (a - b).abs().sort(descending=True).values[:k],
                 "return which examples (their indices), not how much their losses changed"),
     ),
-))
+)

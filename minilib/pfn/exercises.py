@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ..exercises import Case, Exercise, Mistake, register
+from ..exercises import Case, Mistake, exercise
 from . import gp
 from .bar import BarDistribution
 
@@ -34,8 +34,7 @@ def _gp_wrong(noise_in_k: float, noise_in_var: float, with_mean: bool = True):
     return wrong
 
 
-def _gp_cases() -> list[Case]:
-    gen = torch.Generator().manual_seed(5)
+def _gp_cases(gen: torch.Generator) -> list[Case]:
     t = lambda *v: torch.tensor(v, dtype=torch.float64)
     r = lambda n: torch.rand(n, generator=gen, dtype=torch.float64)
     x10 = r(10)
@@ -54,11 +53,11 @@ def _gp_cases() -> list[Case]:
     ]
 
 
-register(Exercise(
+exercise(
     name="pfn.gp_log_prob", chapter="05_pfn", reference=gp_log_prob,
     summary="log-likelihood of noisy test targets under the exact GP predictive (ℓ = 0.2, s = 1, σn² = 0.01): "
             "3 and 10 training points, a test point on a training point, an empty context",
-    cases=_gp_cases,
+    cases=_gp_cases, seed=5,
     mistakes=(
         Mistake("no observation noise in the predictive variance", _gp_wrong(NOISE, 0.0),
                 "a noisy test target y* = f(x*) + ε is scored against the predictive of y*, not of f(x*): add σn² "
@@ -68,7 +67,7 @@ register(Exercise(
         Mistake("the prior mean instead of the posterior mean", _gp_wrong(NOISE, NOISE, with_mean=False),
                 "the predictive mean is k*ᵀ(K + σn²I)⁻¹y, not 0"),
     ),
-))
+)
 
 
 def bar_nll(logits: torch.Tensor, borders: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -103,8 +102,7 @@ def _nll_next_bucket(logits, borders, y):
     return -torch.log_softmax(logits, -1).gather(-1, k.unsqueeze(-1)).squeeze(-1) + torch.log(w[k])
 
 
-def _bar_cases() -> list[Case]:
-    gen = torch.Generator().manual_seed(6)
+def _bar_cases(gen: torch.Generator) -> list[Case]:
     equal = torch.linspace(-2.0, 4.0, 11, dtype=torch.float64)
     uneven = torch.tensor([-3.0, -1.0, -0.4, 0.0, 0.1, 0.5, 1.5, 4.0], dtype=torch.float64)
     hint = ("find the bucket k with borders[k] <= y < borders[k + 1]; its density is p_k / w_k with "
@@ -123,11 +121,11 @@ def _bar_cases() -> list[Case]:
     ]
 
 
-register(Exercise(
+exercise(
     name="pfn.bar_nll", chapter="05_pfn", reference=bar_nll,
     summary="NLL of targets in the inner buckets of a bar distribution: uniform logits, uneven buckets, a target on "
             "a border, a float32 batch",
-    cases=_bar_cases,
+    cases=_bar_cases, seed=6,
     mistakes=(
         Mistake("the bucket's probability without its width", _nll_without_width,
                 "p_k is a probability; the density is p_k / w_k, so the NLL is −log p_k + log w_k"),
@@ -138,4 +136,4 @@ register(Exercise(
         Mistake("the bucket to the right", _nll_next_bucket,
                 "bucket k covers [borders[k], borders[k + 1]): searchsorted(..., right=True) − 1 gives k"),
     ),
-))
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..exercises import Case, Exercise, Mistake, register
+from ..exercises import Case, Mistake, exercise
 from . import data, losses
 
 
@@ -19,8 +19,7 @@ def balanced_encoder_weights(a: torch.Tensor, rho: torch.Tensor) -> torch.Tensor
     return ((1 - rho) / a**2) ** 0.25
 
 
-def _loss_cases() -> list[Case]:
-    gen = torch.Generator().manual_seed(4)
+def _loss_cases(gen: torch.Generator) -> list[Case]:
     t = lambda *v: torch.tensor(v, dtype=torch.float64)
     return [
         Case("W = identity (2×2), a = [1, 1], ρ = [0, 0]", (torch.eye(2, dtype=torch.float64), t(1, 1), t(0, 0)),
@@ -37,11 +36,11 @@ def _loss_cases() -> list[Case]:
     ]
 
 
-register(Exercise(
+exercise(
     name="projection.spectral_loss", chapter="04_projection_heads", reference=spectral_loss,
     summary="the population spectral contrastive loss of a linear map W for given a and ρ: identity, a "
             "one-row W, a random 5×8 W with the chapter's features, float32",
-    cases=_loss_cases,
+    cases=_loss_cases, seed=4,
     mistakes=(
         Mistake("M = diag(a²ρ)", lambda W, a, rho: spectral_loss(W, a, 1 - rho),
                 "a feature survives augmentation with probability 1 − ρ: E[x x⁺ᵀ] = diag(a²(1 − ρ))"),
@@ -52,7 +51,7 @@ register(Exercise(
         Mistake("‖W S Wᵀ‖ not squared", lambda W, a, rho: -2 * ((W * a**2 * (1 - rho)) @ W.T).trace()
                 + ((W * a**2) @ W.T).norm(), "E[(f(x)ᵀf(x′))²] = ‖W S Wᵀ‖²_F: the squared Frobenius norm"),
     ),
-))
+)
 
 
 def _weights_cases() -> list[Case]:
@@ -68,7 +67,7 @@ def _weights_cases() -> list[Case]:
     ]
 
 
-register(Exercise(
+exercise(
     name="projection.balanced_encoder_weights", chapter="04_projection_heads", reference=balanced_encoder_weights,
     summary="the encoder's column norms ‖W₁[:, k]‖ at the balanced minimum: fixed values, the chapter's "
             "features, float32",
@@ -82,4 +81,4 @@ register(Exercise(
         Mistake("(1 − ρ)^(1/2) for the encoder", lambda a, rho: (1 - rho).sqrt() / a.sqrt(),
                 "both the a-part and the ρ-part get the square root: ((1 − ρ)/a²)^(1/4)"),
     ),
-))
+)
