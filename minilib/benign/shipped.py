@@ -35,8 +35,9 @@ GROK_STEPS = 3000
 GROK_LOG_EVERY = 10
 GROK_DENSE = 100
 
-# The phase diagram over (p, n) at a fixed separation ‖μ‖ = 25, lr 1e-12, 40 steps: where the network fits the
-# flipped labels (p ≫ n) and whether its test accuracy stays high. The cell p = 10 000, n = 100 is `cheap`.
+# The phase diagram over (p, n) with the paper's separation scaling ‖μ‖ = 2.5·√(p/n) in every cell (from 3.95
+# at p = 500, n = 200 to 50 at p = 10 000, n = 25), lr 1e-12, 40 steps: where the network fits the flipped
+# labels (p ≫ n) and whether its test accuracy stays high. The cell p = 10 000, n = 100 is `cheap`.
 PHASE_DIMS = (500, 1000, 2000, 5000, 10_000)
 PHASE_SAMPLES = (25, 50, 100, 200)
 
@@ -59,9 +60,15 @@ def grokking() -> list[XorConfig]:
                       log_every=GROK_LOG_EVERY, log_dense_until=GROK_DENSE, seed=s) for s in SEEDS]
 
 
+def phase_mu_norm(dim: int, n_train: int) -> float:
+    """The paper's separation for a cell: ‖μ‖ = 2.5·√(p/n) (App. A.7)."""
+    return 2.5 * math.sqrt(dim / n_train)
+
+
 def phase() -> list[XorConfig]:
-    """The (p, n) grid of the cheap run's settings (‖μ‖ = 25, m = 200, lr 1e-12, 40 steps), 8 seeds per cell."""
-    return [c.replace(dim=p, n_train=n) for n in PHASE_SAMPLES for p in PHASE_DIMS for c in cheap()]
+    """The (p, n) grid of the cheap run's settings (m = 200, lr 1e-12, 40 steps), ‖μ‖ = 2.5·√(p/n) per cell, 8 seeds."""
+    return [c.replace(dim=p, n_train=n, mu_norm=phase_mu_norm(p, n))
+            for n in PHASE_SAMPLES for p in PHASE_DIMS for c in cheap()]
 
 
 # Re-derivation (tests/test_shipped.py): the first steps of every seed are trained again and compared.
@@ -93,7 +100,7 @@ SHIPPED = {
                             f"{CHEAP_STEPS} steps x 8 seeds", EARLY_PAPER),
     "grokking": Shipped(grokking, f"the grokking regime, lr 1e-16, p = 10 000, n = 100, m = 200, {GROK_STEPS} "
                                   "steps x 8 seeds", EARLY_GROK),
-    "phase": Shipped(phase, f"phase diagram over p in {PHASE_DIMS} and n in {PHASE_SAMPLES}, ‖μ‖ = 25, lr 1e-12, "
+    "phase": Shipped(phase, f"phase diagram over p in {PHASE_DIMS} and n in {PHASE_SAMPLES}, ‖μ‖ = 2.5·√(p/n), lr 1e-12, "
                             f"{CHEAP_STEPS} steps x 8 seeds per cell", EARLY_PHASE),
 }
 
