@@ -1,6 +1,9 @@
 """minilib.exercises: every check passes the library's reference and catches its recorded wrong answers."""
 
+import ast
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -137,3 +140,20 @@ def test_timing_note_reads_the_measured_seconds(tmp_path):
     note = exercises.timing_note("01_grokking", path).data
     assert "1 thread) shared with other jobs (load average up to 8.9), measured 2026-11-28" in note
     assert "not measured yet" in exercises.timing_note("00_start_here", path).data
+
+
+def _in_fresh_python(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    return out.stdout.strip()
+
+
+def test_the_engine_imports_no_phenomenon_and_a_check_finds_its_chapter():
+    """minilib.exercises is the engine alone; checking a name imports the package the name starts with."""
+    out = _in_fresh_python(
+        "import sys\nfrom minilib import exercises\n"
+        "print(sorted(m for m in sys.modules if m.startswith('minilib.')))\n"
+        "print(exercises.verdict('grokking.collapse_gap', lambda p, c=2: 0.0).status)\n"
+        "print('minilib.grokking' in sys.modules)")
+    loaded, status, imported = out.splitlines()
+    assert not set(phenomenon.PHENOMENA) & set(ast.literal_eval(loaded))
+    assert (status, imported) == ("failed", "True")
