@@ -50,7 +50,7 @@ def test_a_per_feature_field_is_stored_as_a_tuple_of_floats(given):
     (dict(drop_probs=(0, 0.5, "x", 0, 0.9, 0.3, 0, 0.6)), r"drop_probs\[2\]='x' has the wrong type"),
     (dict(probe_feature=8), r"probe_feature=8 is out of range: allowed 0 <= probe_feature <= 7"),
     (dict(model="resnet"), r"model='resnet' is not allowed: one of 'linear', 'supcon', 'simclr'"),
-    (dict(optimizer="sgd"), r"optimizer='sgd' is not allowed: one of 'gd', 'adam'"),
+    (dict(optimizer="sgd"), r"optimizer='sgd' is not allowed: one of 'gd', 'momentum', 'adam'"),
     (dict(depth=0), r"depth=0 is out of range: allowed 1 <= depth <= 6"),
     (dict(lr=0.0), r"lr=0.0 is out of range"),
     (dict(head="reweight"), r"head='reweight' is for the SupCon and SimCLR models only"),
@@ -229,3 +229,42 @@ def test_the_explorer_shows_a_per_feature_field_as_text_and_reads_it_back():
             ex.config()
     finally:
         ex.close()
+
+
+@pytest.mark.parametrize("drops", [(1.0,) * 8, (1.0,)])
+def test_every_drop_probability_at_one_trains_to_the_zero_map_and_reports_the_plain_excess(drops):
+    # Regression: the minimum −Σ(1 − ρ)² is 0 here, and the excess relative to it was a ZeroDivisionError.
+    c = TINY.replace(drop_probs=drops, feature_scales=TINY.feature_scales[:len(drops)], probe_feature=0)
+    run = p.run(c, progress=False)
+    assert run.status == "completed"
+    np.testing.assert_allclose(run.history["excess_loss"], run.history["loss"])  # the minimum is 0
+    assert (run.history["loss"] >= 0).all() and run.history["loss"][-1] < run.history["loss"][0]
+    assert p.excess(2.0, -4.0) == 1.5 and p.excess(0.25, 0.0) == 0.25
+
+
+def test_the_explorer_runs_every_drop_probability_at_one():
+    from minilib import widgets
+
+    ex = widgets.explorer(p, TINY, fields=["drop_probs"], metrics=["excess_loss", "probe_pre"])
+    try:
+        ex.controls["drop_probs"].value = "1, 1, 1, 1, 1, 1, 1, 1"
+        ex.start()
+        run = ex.wait(timeout=60)
+        assert run is not None and run.status == "completed" and run.config.drop_probs == (1.0,) * 8
+        assert np.isfinite(run.history["excess_loss"]).all()
+    finally:
+        ex.close()
+
+
+def test_momentum_is_torch_sgd_with_momentum_0_9():
+    c = TINY.replace(optimizer="momentum", lr=0.01, steps=5, num_logs=2)
+    run = p.run(c, progress=False)
+    exp = p.experiment._Linear([c])
+    ws = [w.detach().clone().requires_grad_() for w in exp.weights]
+    opt = torch.optim.SGD(ws, lr=0.01, momentum=0.9)
+    for _ in range(5):
+        opt.zero_grad()
+        exp.loss(ws).sum().backward()
+        opt.step()
+    got = np.asarray(exp.loss([w.detach() for w in ws]))[0]
+    np.testing.assert_allclose(run.history["loss"][-1], got, rtol=1e-10)

@@ -26,10 +26,12 @@ from .experiment import (
     X_TITLE,
     Config,
     LinearConfig,
+    excess,
     num_steps,
     run,
     run_sweep,
     simclr_config,
+    spread,
     supcon_config,
 )
 from .losses import spectral_minimum, spectral_population, spectral_sample, supcon
@@ -38,6 +40,6 @@ from .shipped import SHIPPED
 
 __all__ = ["CHAPTER", "CODE_VERSION", "DROP_PROBS", "FEATURE_SCALES", "METRICS", "PLOT_GROUPS", "PROBE_GRID",
            "REPLICA_FIELDS", "SHIPPED", "TITLE", "X_TITLE", "Config", "LinearConfig", "augment", "augment_digits",
-           "feature_weights", "load_digits", "num_steps", "reweight", "run", "run_sweep", "sample_linear",
-           "second_moments", "simclr_config", "spectral_minimum", "spectral_population", "spectral_sample", "supcon",
-           "supcon_config"]
+           "excess", "feature_weights", "load_digits", "num_steps", "reweight", "run", "run_sweep", "sample_linear",
+           "second_moments", "simclr_config", "spectral_minimum", "spectral_population", "spectral_sample", "spread",
+           "supcon", "supcon_config"]

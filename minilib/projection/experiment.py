@@ -34,7 +34,10 @@ CODE_VERSION = 1
 TITLE = "Projection heads: feature weights before and after the head"
 CHAPTER = "nbs/04_projection_heads.py"
 MODELS = ("linear", "supcon", "simclr")
-OPTIMIZERS = ("gd", "adam")  # gd: plain gradient descent (full batch on the population loss for "linear")
+#: gd: plain gradient descent (full batch on the population loss for "linear"); momentum: SGD with momentum
+#: MOMENTUM (torch.optim.SGD's heavy ball, the optimiser of the co-author's SupCon script); adam: Adam.
+OPTIMIZERS = ("gd", "momentum", "adam")
+MOMENTUM = 0.9
 #: The paper-style construction of issue 13: eight latent features, their scales a_k and drop rates ρ_k.
 FEATURE_SCALES = (3.0, 2.0, 1.5, 1.0, 1.0, 0.7, 0.5, 0.3)
 DROP_PROBS = (0.0, 0.5, 0.2, 0.0, 0.9, 0.3, 0.0, 0.6)
@@ -46,7 +49,7 @@ DIGITS_IMAGES, DIGITS_CLASSES = 1797, 10  # scikit-learn's digits: images, class
 
 METRICS = {
     "loss": "training loss (linear: population spectral loss; SupCon: minibatch loss)",
-    "excess_loss": "loss above the theoretical minimum, relative to |minimum|",
+    "excess_loss": "loss above the theoretical minimum, relative to |minimum| (absolute if the minimum is 0)",
     "slope": "log–log slope of encoder vs end-to-end feature weights",
     "imbalance": "layer imbalance ‖W₁W₁ᵀ − W₂ᵀW₂‖ / ‖W₁W₁ᵀ‖",
     "pre_spread": "largest / smallest feature magnitude before the head",
@@ -88,7 +91,8 @@ class Config(BaseConfig):
     depth: int = param(2, low=1, high=6, help="layers: encoder (1 linear / 2 ReLU layers) + depth − 1 head layers")
     init_scale: float = param(0.03, low=1e-6, high=10.0, log=True, widget=(1e-3, 1.0),
                               help="std of the linear model's initial weights")
-    optimizer: str = param("gd", choices=OPTIMIZERS, help="gd: plain gradient descent; adam: Adam")
+    optimizer: str = param("gd", choices=OPTIMIZERS, help="gd: plain gradient descent; momentum: SGD with "
+                                                                     "momentum 0.9; adam: Adam")
     lr: float = param(0.02, low=1e-6, high=10.0, log=True, widget=(1e-4, 0.1), help="learning rate")
     steps: int = param(24_000, low=1, high=1_000_000, log=True, widget=(10, 20_000), help="training steps")
     input_dim: int = param(32, low=2, high=1024, help="SupCon: input dimension")
@@ -168,8 +172,10 @@ REPLICA_FIELDS = ("seed", "lr", "init_scale", "temperature")
 
 
 def _opt(params, configs):
-    kind = "sgd" if configs[0].optimizer == "gd" else "adam"
-    return replicas.StackedOptimizer(params, kind, lr=[c.lr for c in configs])
+    opt = configs[0].optimizer
+    momentum = MOMENTUM if opt == "momentum" else 0.0
+    return replicas.StackedOptimizer(params, "adam" if opt == "adam" else "sgd", lr=[c.lr for c in configs],
+                                     momentum=momentum)
 
 
 def slope(pre: np.ndarray, post: np.ndarray) -> float:
@@ -188,6 +194,12 @@ def spread(magnitudes: np.ndarray) -> float:
         return math.nan  # a diverged (or all-zero) map
     keep = magnitudes > 1e-9 * magnitudes.max()
     return float(magnitudes[keep].max() / magnitudes[keep].min())
+
+
+def excess(loss: float, minimum: float) -> float:
+    """(loss − minimum) / |minimum|; the plain loss − minimum when the minimum is 0 (every drop probability 1:
+    augmentation destroys every feature, the loss only penalises the map, and its minimum is W = 0)."""
+    return (loss - minimum) / abs(minimum) if minimum != 0 else loss - minimum
 
 
 # --- the linear model --------------------------------------------------------------------------------
@@ -266,7 +278,7 @@ class _Linear:
             table = self.feature_table(r)
             pre, post = table[0], table[-1]
             out["loss"].append(float(loss[r]))
-            out["excess_loss"].append((float(loss[r]) - self.minimum) / abs(self.minimum))
+            out["excess_loss"].append(excess(float(loss[r]), self.minimum))
             out["slope"].append(slope(pre, post))
             out["pre_spread"].append(spread(pre * a))
             out["post_spread"].append(spread(post * a))
