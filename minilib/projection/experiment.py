@@ -1,7 +1,8 @@
 """Projection heads: Config -> run() -> Run for the linear model and the SupCon model, and sweeps.
 
-Xue, Gan, Liu, Mirzasoleiman et al. 2024 ("Investigating the Benefits of Projection Head for
-Representation Learning"); SimCLR (Chen et al. 2020) for the practice. Chapter: nbs/04_projection_heads.py.
+Xue, Gan, Ni, Joshi and Mirzasoleiman, ICLR 2024 ("Investigating the Benefits of Projection Head for
+Representation Learning", arXiv:2403.11391); SimCLR (Chen et al. 2020) for the practice.
+Chapter: nbs/04_projection_heads.py.
 
 model="linear": a deep linear network trained on the exact population spectral contrastive loss of the
 feature model in `data` (gradient descent on the expectation itself: no sampling noise).
@@ -9,6 +10,8 @@ model="supcon": a ReLU encoder and head trained with the SupCon loss on fresh mi
 with an ignored sub-class.
 model="simclr": a small CNN and head trained SimCLR-style (the two views of an image are each other's
 only positive) on scikit-learn's bundled 8×8 digits, probed for the digit and for a one-pixel shift.
+Both train with Adam by default; optimizer="momentum" is SGD with momentum 0.9, the optimiser of the
+co-author's SupCon script (github jiayini1119/projection-head-experiments, pretrain.py).
 All log linear-probe accuracies before and after the head.
 """
 
