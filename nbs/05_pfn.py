@@ -22,8 +22,10 @@
 # rest. The training loss is the expected KL divergence between the true posterior predictive and the
 # network's (up to a constant), so the trained network, a **prior-data fitted network** (PFN), does
 # approximate Bayesian inference for any new dataset in a single forward pass.
-# {cite:t}`adriaensen2023lcpfn` use the same recipe to extrapolate learning curves, matching MCMC's
-# predictions while being thousands of times faster.
+# {cite:t}`adriaensen2023lcpfn` use the same recipe to extrapolate learning curves; their abstract reports
+# that the LC-PFN "can approximate the posterior predictive distribution more accurately than MCMC, while
+# being over 10 000 times faster". The much smaller LC-PFN trained for this chapter stays behind its MCMC
+# baseline (the last part of the chapter measures by how much, and why that differs from the paper).
 #
 # This chapter checks the claim where the exact answer is known: a Gaussian-process (GP) prior, whose
 # posterior predictive is a closed formula. We train PFNs on GP datasets and measure, in nats per query
@@ -55,9 +57,15 @@ exercises.timing_note("05_pfn")
 # new **noisy observation** $y^*$ at $x^*$ is Gaussian {cite:p}`rasmussen2006gpml`:
 #
 # $$
-# \mu^* = \mathbf k_*^\top (K + \sigma_n^2 I)^{-1} \mathbf y, \qquad
-# \sigma^{*2} = s + \sigma_n^2 - \mathbf k_*^\top (K + \sigma_n^2 I)^{-1} \mathbf k_* .
+# \mu^* = \mathbf k_*^\top (K_X + \sigma_n^2 I)^{-1} \mathbf y, \qquad
+# \sigma^{*2} = s + \sigma_n^2 - \mathbf k_*^\top (K_X + \sigma_n^2 I)^{-1} \mathbf k_* ,
 # $$
+#
+# where $K_X$ is the $n \times n$ matrix of kernel values between the context inputs,
+# $(K_X)_{ij} = k(x_i, x_j)$, and $\mathbf k_*$ the vector of kernel values between the context inputs and
+# the new one, $(\mathbf k_*)_i = k(x_i, x^*)$. The mean weighs the observations by how close their inputs
+# are to $x^*$; the variance starts from the prior's $s + \sigma_n^2$ and shrinks by what the context
+# explains. (Below, $K$ without a subscript is the number of buckets of the network's output.)
 #
 # The $+\sigma_n^2$ matters: a held-out target is noisy, so it must be scored against the predictive of
 # $y^*$, not of $f(x^*)$. Leaving it out makes the exact posterior look worse than it is, and a network
@@ -77,7 +85,7 @@ for i in range(4):
 fig.update_layout(template=plots.LAYOUT, title="Four datasets from the GP prior (ℓ = 0.2, noise variance 0.01)")
 fig.update_xaxes(title_text="x (input)")
 fig.update_yaxes(title_text="y (noisy observation)")
-fig
+figures.legible(fig)
 
 # %% [markdown]
 # *Figure: 60 points of each of four datasets drawn from the prior, joined in the order of x.*
@@ -145,9 +153,8 @@ figures.bar_figure(bar10, logits10, title="A bar distribution with K = 10 bucket
 LIVE = pfn.Config(steps=runtime.fast(2000, 400), n_buckets=runtime.fast(1000, 200), num_logs=runtime.fast(41, 21),
                   eval_datasets=runtime.fast(256, 128), device="cpu")
 live_run, live_model = pfn.fit(LIVE, progress=False)
-plots.curves(live_run, [f"gap_{n}" for n in (0, 2, 5, 10, 20)], log_y=True,
-             title=f"NLL gap to the exact posterior while a PFN trains ({LIVE.steps} steps, K = {LIVE.n_buckets})",
-             y_title="NLL gap, PFN − exact GP (nats per query, log scale)")
+figures.gap_curves(live_run, title=f"NLL gap to the exact posterior while a PFN trains ({LIVE.steps} steps, "
+                   f"K = {LIVE.n_buckets})")
 
 # %% [markdown]
 # *Figure: NLL gap per query between the PFN and the exact GP posterior, at 0 to 20 context points, on the
@@ -188,9 +195,7 @@ full_config = shipped.gp_model()[0]
 full_run = cache.run_or_load(pfn, full_config, progress=False, shipped=True)
 model = pfn.load_pretrained("gp")
 print(model, "|", {k: model.meta[k] for k in ("steps", "seconds", "device", "card", "threads")})
-plots.curves(full_run, [f"gap_{n}" for n in (0, 2, 5, 10, 20)], log_x=True, log_y=True,
-             title="NLL gap of the shipped PFN along its training",
-             y_title="NLL gap, PFN − exact GP (nats per query, log scale)")
+figures.gap_curves(full_run, title="NLL gap of the shipped PFN along its training", log_x=True)
 
 # %% [markdown]
 # *Figure: the shipped run's gap to the exact posterior over training (256 fresh datasets per context
@@ -262,26 +267,43 @@ figures.context_slider(model, [0, 1, 2, 3, 5, 8, 12, 20], seed=3, title="PFN vs 
 # the four GP predictives, each weighted by how well its $\ell$ explains the context (its marginal
 # likelihood). The usual practice is a **plug-in**: fix $\ell$ (here at 0.2), or fit it by type-II
 # maximum likelihood (ML-II, the $\ell$ on a grid of 61 values in $[0.02, 2]$ that maximises the marginal
-# likelihood) and then predict as if it were known. A PFN trained on datasets from the hyperprior just
-# learns the mixture (`python -m minilib precompute pfn --only gp_hyper`).
+# likelihood) and then predict as if it were known. A fairer plug-in knows the hyperprior too: ML-II
+# restricted to the four values the hyperprior allows, which picks the single most probable $\ell$ of the
+# exact posterior, where the exact predictive averages over all four. A PFN trained on datasets from the
+# hyperprior just learns the mixture (`python -m minilib precompute pfn --only gp_hyper`).
 
 # %%
 hyper_config = shipped.gp_hyper_model()[0]
 hyper_run = cache.run_or_load(pfn, hyper_config, progress=False, shipped=True)
 hyper_model = pfn.load_pretrained("gp_hyper")
 hyper = experiment.gap_table(hyper_model, hyper_config)
+# ML-II restricted to the hyperprior's support, on the same datasets as the table
+support = {"nll": [], "minus_pfn_se": []}
+for n in hyper["context_sizes"]:
+    xc, yc, xq, yq, _ = experiment.eval_set(hyper_config, int(n), experiment.TABLE_DATASETS,
+                                            experiment.TABLE_EVAL_SEED)
+    lp_support = gp.mle2_plugin_log_prob(xc, yc, xq, yq, grid=gp.HYPER_LENGTHSCALES)
+    lp_hyper_pfn = experiment.pfn_log_prob(hyper_model, xc, yc, xq, yq)
+    support["nll"].append(float(-lp_support.mean()))
+    support["minus_pfn_se"].append(float((lp_hyper_pfn - lp_support).mean(1).std() / np.sqrt(xc.shape[0])))
+support = {k: np.asarray(v) for k, v in support.items()}
+# how sure the exact posterior is of one lengthscale: the median over datasets of its largest weight
+top_weight = {int(n): float(gp.hyper_posterior(*experiment.eval_set(
+    hyper_config, int(n), experiment.TABLE_DATASETS, experiment.TABLE_EVAL_SEED)[:2]).max(-1).values.median())
+    for n in hyper["context_sizes"] if n >= 2}
 
 # %% tags=["remove-input"]
-rows = ["| n | exact mixture | PFN | fixed ℓ = 0.2 | ML-II plug-in |", "|---|---|---|---|---|"]
+rows = ["| n | exact mixture | PFN | fixed ℓ = 0.2 | ML-II, wide grid | ML-II on the hyperprior's 4 values |",
+        "|---|---|---|---|---|---|"]
 for i, n in enumerate(hyper["context_sizes"]):
     rows.append(f"| {n} | {hyper['nll_exact'][i]:.3f} | **{hyper['nll_pfn'][i]:.3f}** | {hyper['nll_fixed'][i]:.3f} "
-                f"| {hyper['nll_mle2'][i]:.3f} |")
+                f"| {hyper['nll_mle2'][i]:.3f} | {support['nll'][i]:.3f} |")
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]
 # *Table: mean NLL per query (nats, lower is better) on 2000 fresh datasets per context size from the
-# hyperprior. At n = 0 and 1 the marginal likelihood does not depend on $\ell$, so ML-II has nothing to fit
-# and uses $\ell = 0.2$ too.*
+# hyperprior. At n = 0 and 1 the marginal likelihood does not depend on $\ell$, so neither ML-II has
+# anything to fit and both use $\ell = 0.2$ too.*
 
 # %% tags=["remove-input"]
 sizes = [int(n) for n in hyper["context_sizes"]]
@@ -300,6 +322,22 @@ display(Markdown(
        if ml2_better else "")
 ))
 
+# %% tags=["remove-input"]
+i2, i5 = sizes.index(2), sizes.index(5)
+support_better = [n for i, n in enumerate(sizes) if n >= 2 and support["nll"][i] < hyper["nll_pfn"][i]]
+display(Markdown(
+    "Restricted to the hyperprior's four values, ML-II can no longer pick an extreme lengthscale, and it loses "
+    f"less: at n = 2 its NLL is **{support['nll'][i2]:.2f}** nats per query (wide grid "
+    f"{hyper['nll_mle2'][i2]:.2f}), at n = 5 **{support['nll'][i5]:.2f}** (wide grid {hyper['nll_mle2'][i5]:.2f}). "
+    f"It is still far behind the PFN's {hyper['nll_pfn'][i2]:.2f} and {hyper['nll_pfn'][i5]:.2f}: with two or "
+    "five points, several lengthscales explain the data about equally well (the most probable one has a median "
+    f"posterior weight of {top_weight[2]:.2f} at n = 2 and {top_weight[5]:.2f} at n = 5), and a plug-in that bets "
+    "on one of them is confidently wrong whenever it bets on the wrong one."
+    + (f" With 20 points that weight is {top_weight[20]:.2f}, nearly all of it, and the restricted plug-in is "
+       f"better than this PFN at n = {', '.join(map(str, support_better))}."
+       if support_better else "")
+))
+
 # %%
 # The PFN beats the wrong-lengthscale GP and the ML-II plug-in where the lengthscale is uncertain (a few
 # context points): at n = 2 and 5, by more than 4 standard errors of the paired difference.
@@ -307,7 +345,20 @@ for n in (2, 5):
     i = list(hyper["context_sizes"]).index(n)
     assert hyper["nll_fixed"][i] - hyper["nll_pfn"][i] > 4 * hyper["fixed_minus_pfn_se"][i], (n, hyper)
     assert hyper["nll_mle2"][i] - hyper["nll_pfn"][i] > 4 * hyper["mle2_minus_pfn_se"][i], (n, hyper)
-print("check passed: the hyperprior PFN beats the fixed-ℓ and the ML-II GP at n = 2 and 5")
+# The same holds for ML-II restricted to the hyperprior's support: measured NLL 2.583 / 1.032 at n = 2 / 5 (wide grid
+# 5.311 / 1.324, PFN 1.003 / 0.482), paired differences to the PFN 15 and 7 standard errors. Restricting the grid
+# helps at n = 2 and 5, and at n = 20 the restricted plug-in beats this PFN (-0.421 against -0.346, s.e. 0.005). The
+# most probable lengthscale's median posterior weight: 0.336, 0.619, 0.915, 0.994 at n = 2, 5, 10, 20 (float64).
+assert top_weight[2] < 0.5 and top_weight[5] < 0.75 and top_weight[20] > 0.95, top_weight
+for n in (2, 5):
+    i = sizes.index(n)
+    assert support["nll"][i] - hyper["nll_pfn"][i] > 4 * support["minus_pfn_se"][i], (n, support, hyper)
+    assert support["nll"][i] < hyper["nll_mle2"][i], (n, support, hyper)
+i20 = sizes.index(20)
+assert hyper["nll_pfn"][i20] - support["nll"][i20] > 4 * support["minus_pfn_se"][i20], (support, hyper)
+assert hyper["nll_pfn"][i20] - hyper["nll_mle2"][i20] > 4 * hyper["mle2_minus_pfn_se"][i20], hyper
+print("check passed: the hyperprior PFN beats the fixed-ℓ GP and both ML-II plug-ins at n = 2 and 5; both "
+      "ML-II plug-ins beat it at n = 20")
 
 # %% [markdown]
 # ## Explore
@@ -355,7 +406,15 @@ assert float(without_noise) > table["nll_pfn"][-1] > table["nll_exact"][-1]
 # trained for a few epochs, where will its learning curve end? {cite:t}`domhan2015speeding` answered this
 # the Bayesian way, with a prior over parametric curve shapes and MCMC for the posterior, which costs
 # seconds to minutes per curve. Adriaensen et al. train a PFN, the **LC-PFN**, on curves drawn from such a
-# prior and report extrapolations as likely as MCMC's, more than 10 000 times faster (the paper's numbers).
+# prior. Their abstract, verbatim: "We propose LC-PFN, a PFN trained to extrapolate 10 million artificial
+# right-censored learning curves generated from a parametric prior proposed in prior art using MCMC. We
+# demonstrate that LC-PFN can approximate the posterior predictive distribution more accurately than MCMC,
+# while being over 10 000 times faster." On real data it reports that "the same LC-PFN achieves competitive
+# performance extrapolating a total of 20 000 real learning curves from four learning curve benchmarks", and
+# that "a simple LC-PFN based predictive early stopping criterion obtains 2 - 6x speed-ups on 45 of these
+# datasets, at virtually no overhead". This chapter repeats the first comparison, LC-PFN against MCMC on
+# curves from the prior, with a smaller network (its size and why are below); it has no real learning
+# curves, so the real-data results are quoted, not reproduced.
 #
 # **The prior** (the default of the authors' code, `minilib/pfn/lc.py`). A curve over epochs
 # $x = 1, \dots, 100$ is a weighted sum of three shapes, pow3, ilog2 and Janoschek:
@@ -383,7 +442,7 @@ for i in range(8):
 fig.update_layout(template=plots.LAYOUT, title="Eight learning curves from the LC-PFN prior")
 fig.update_xaxes(title_text="epoch")
 fig.update_yaxes(title_text="y (performance, with observation noise)")
-fig
+figures.legible(fig)
 
 # %% [markdown]
 # *Figure: eight curves drawn from the prior, with their observation noise.*
@@ -400,9 +459,13 @@ display(Markdown(
 # ### The LC-PFN against MCMC on fresh curves
 #
 # The shipped LC-PFN is this chapter's network (width 64, 4 layers, 4 heads, $K = 1000$ buckets) trained for
-# 12 000 steps of 64 fresh curves, each cut at an epoch drawn from 1 to 99 (`python -m minilib precompute pfn
-# --only lc`). The authors' training function defaults to a network of width 512 with 12 layers, trained on
-# many more curves; this one is sized to train on one CPU core in under an hour (its recorded time is below).
+# 12 000 steps of 64 fresh curves, 0.77 million curves in all, each cut at an epoch drawn from 1 to 99
+# (`python -m minilib precompute pfn --only lc`). The paper's is far larger: the authors' training function
+# (`train_lcpfn` in their repository, `automl/lcpfn`) defaults to width 512, 12 layers and 1000 buckets,
+# trained for 1000 epochs of 100 batches of 100 curves, which is the abstract's 10 million; the network
+# their package loads by default is named `EMSIZE512_NLAYERS12_NBUCKETS1000`. That is 8 times the width,
+# 3 times the depth and 13 times the curves. This one is reduced so that it trains on one CPU core in under
+# an hour (its recorded time is below).
 #
 # The baseline is MCMC on the same prior: emcee's affine-invariant ensemble sampler
 # {cite:p}`foremanmackey2013emcee`, as in Domhan et al., over the 13 parameters ($\sigma$ included), with
@@ -442,6 +505,11 @@ lc_run = cache.run_or_load(pfn, lc_config, progress=False, shipped=True)
 mcmc_run, long_run = cache.run_or_load_many(pfn, [mcmc_config, long_config], progress=False, shipped=True)
 lc_model = pfn.load_pretrained("lc")
 test = lc.test_curves(mcmc_config.curves, mcmc_config.test_seed)
+# The sizes the text gives, read from the shipped config: width 64, 4 layers, K = 1000; 12 000 steps of 64 curves
+# = 0.77 million, 13 times fewer than the paper's 10 million (the authors' defaults: width 512, 12 layers).
+lc_curves_seen = lc_config.steps * lc_config.batch_size
+assert (lc_config.d_model, lc_config.n_layers, lc_config.n_buckets) == (64, 4, 1000), lc_config
+assert round(lc_curves_seen / 1e6, 2) == 0.77 and round(10e6 / lc_curves_seen) == 13, lc_curves_seen
 
 
 def mcmc_scores(run):
@@ -509,6 +577,7 @@ for col, i in ((1, typical), (2, worst)):
     fig.update_xaxes(title_text="epoch", row=1, col=col)
 fig.update_yaxes(title_text="y (performance)", row=1, col=1)
 fig.update_layout(template=plots.LAYOUT, title=f"LC-PFN extrapolations after {cut} epochs")
+figures.legible(fig, legend="below")
 # what the sentence above says of the worst curve: it peaks before the cut and falls by more than 0.1 afterwards
 assert peak <= cut and float(test.f[worst].max() - test.f[worst, -1]) > 0.1, (worst, peak)
 fig
@@ -542,13 +611,21 @@ assert abs(mcmc_job["loglik"] - stored_job) < 0.01, (mcmc_job, stored_job)
 # any cut (measured +0.004, -0.025, +0.004 at cuts 10, 20, 40; standard errors 0.010, 0.016, 0.007).
 longer = {c: lc_scores["MCMC, chains 2x longer"][c] - lc_scores["MCMC"][c] for c in lc.CUTS}
 assert max(d.mean() for d in longer.values()) <= 0.02, {c: d.mean() for c, d in longer.items()}
-# (d) The signature. The LC-PFN is within the issue's 0.1 nats per held-out epoch of MCMC at cut 20 (measured 0.091)
-# and within 0.3 at cuts 10 and 40 (measured 0.232, 0.125: the 0.1 aimed for at cut 10 is not reached); on the
-# median curve within 0.15 at every cut (measured 0.127, 0.029, 0.055). Both are far better than the last-value
-# baseline (the PFN by 0.70-0.88 nats), and the PFN is at least 1000 times faster.
+# (d) The signature. The LC-PFN is within 0.1 nats per held-out epoch of MCMC at cut 20 (measured 0.091) and within
+# 0.3 at cuts 10 and 40 (measured 0.232, 0.125: the 0.1 aimed for at cut 10 is not reached); on the median curve
+# within 0.15 at every cut (measured 0.127, 0.029, 0.055). Both are far better than the last-value baseline (the
+# PFN by 0.70-0.88 nats), and the PFN is at least 1000 times faster.
 assert lc_gap[20].mean() <= 0.1 and lc_gap[10].mean() <= 0.3 and lc_gap[40].mean() <= 0.3, \
     {c: g.mean() for c, g in lc_gap.items()}
 assert max(np.median(g) for g in lc_gap.values()) <= 0.15, {c: np.median(g) for c, g in lc_gap.items()}
+# (e) What the text says against the paper's "more accurately than MCMC": this LC-PFN is behind MCMC at every cut,
+# on average and on most curves (measured: MCMC better on 23, 20 and 25 of the 30 curves at cuts 10, 20, 40; mean
+# gaps 0.232, 0.091, 0.125 with standard errors 0.067, 0.064, 0.061).
+assert all(g.mean() > 0 and (g > 0).sum() > len(g) / 2 for g in lc_gap.values()), \
+    {c: (g.mean(), int((g > 0).sum())) for c, g in lc_gap.items()}
+# ... and the gap is not MCMC's unconverged chains: longer chains move its mean (at most 0.025) by less than half the
+# smallest gap (0.091).
+assert max(abs(d.mean()) for d in longer.values()) < min(g.mean() for g in lc_gap.values()) / 2, longer
 for c in lc.CUTS:
     assert lc_scores["LC-PFN"][c].mean() > lc_scores["last value"][c].mean() + 0.5, c
 assert speedup >= 1000, speedup
@@ -568,13 +645,31 @@ display(Markdown(
     f"**{lc_gap[40].mean():.2f}** nats per held-out epoch behind MCMC at cuts 10, 20 and 40 (standard errors "
     f"{min(gap_se):.2f}–{max(gap_se):.2f} over the 30 curves), and {min(ahead):.2f} to {max(ahead):.2f} ahead of "
     "the last-value baseline. Of the gaps of at most 0.1 nats aimed for at cuts 10 and 20, " + verdict + ", with "
-    f"this network and its {lc_model.meta['steps']} training steps (the paper's LC-PFN is larger and trained on far "
-    "more curves). MCMC took "
+    f"this network and its {lc_model.meta['steps']} training steps. MCMC took "
     f"**{mcmc_job['cpu_seconds']:.1f} s** of CPU for one curve here, the LC-PFN **{lc_cpu * 1e3:.1f} ms**: "
     f"**{speedup:,.0f} times** faster (the paper reports more than 10 000 times against its MCMC). The shipped "
     f"LC-PFN trained {lc_model.meta['steps']} steps in {lc_run.meta['seconds'] / 60:.1f} min on "
     f"{lc_model.meta['device']} ({lc_model.meta['card']}); the shipped MCMC chains took a median of "
     f"{np.median(mcmc_run.artifacts['cpu_seconds']):.1f} s of CPU each on the machine that ran them."
+))
+
+# %% tags=["remove-input"]
+mcmc_wins = [int((lc_gap[c] > 0).sum()) for c in lc.CUTS]
+display(Markdown(
+    "**Against the paper.** The abstract reports an LC-PFN that approximates the posterior predictive \"more "
+    "accurately than MCMC\". Here the result is reversed: MCMC predicts the held-out epochs better at every cut, "
+    f"on average and on {', '.join(map(str, mcmc_wins[:-1]))} and {mcmc_wins[-1]} of the {len(lc_gap[20])} "
+    "curves at cuts 10, 20 and 40. Both sides of the comparison differ from the paper's. This MCMC moves in the "
+    "linear coordinates of the cell above and is checked for convergence: chains twice as long change its mean "
+    f"score by at most {max(abs(d.mean()) for d in longer.values()):.3f} nats per epoch, so the gap is not a chain "
+    "that has not converged. The abstract does not give the paper's MCMC settings, and the authors' repository "
+    "(`automl/lcpfn`) holds the LC-PFN and its prior but no MCMC code, so how long the paper's chains ran, and in "
+    "which coordinates, cannot be checked here. And this network is "
+    f"{lc_config.d_model} wide with {lc_config.n_layers} layers and saw {lc_curves_seen / 1e6:.2f} million curves, "
+    "against 512 wide with 12 layers (the authors' defaults) and the abstract's 10 million: the live run and the "
+    "shipped run of the GP part "
+    "show how much a PFN's gap depends on its training. The gap here measures this reduced network; whether the "
+    "paper's size would close it against this MCMC is not measured."
 ))
 
 # %% [markdown]
@@ -585,7 +680,12 @@ display(Markdown(
 # below a threshold {cite:p}`adriaensen2023lcpfn`. Here a "sweep" is 50 fresh curves from the prior,
 # trained one after the other: each run is checked after 5 epochs and then every 5 epochs with
 # $P(y_{100} > \text{best})$ from the LC-PFN's predictive at epoch 100; a run that is not stopped goes to
-# epoch 100 and may set a new best. Ten such sweeps, threshold 5%:
+# epoch 100 and may set a new best. Ten such sweeps, threshold 5%; the cell also runs them at 1% and 20%.
+#
+# **Predict, then measure.** Before running the next cell: how do the epochs saved and the shortfall of the
+# best run found change when the threshold is lowered from 5% to 1%, or raised to 20%? Write your guess
+# down, then open the solution under the check cell that follows the figure (and try
+# `lc.early_stopping(lc_model, sweeps[0], threshold=0.5)` for a bolder rule).
 
 # %%
 sweeps = lc.test_curves(500, seed=lc.TEST_SEED + 1).y.reshape(10, 50, lc.EPOCHS)
@@ -605,7 +705,7 @@ for curve, stop in zip(sweeps[0], first["stopped_at"].tolist()):
 fig.update_layout(template=plots.LAYOUT, title="One sweep of 50 runs with LC-PFN early stopping (threshold 5%)")
 fig.update_xaxes(title_text="epoch")
 fig.update_yaxes(title_text="y (performance)")
-fig
+figures.legible(fig)
 
 # %% [markdown]
 # *Figure: the first sweep; each run drawn up to the epoch at which it was stopped (grey) or to the end
@@ -617,6 +717,9 @@ display(Markdown(
     f"{saved[0.05].min():.0%} in every sweep); the best run of the sweep was kept in "
     f"{int((regret[0.05] == 0).sum())} of 10 sweeps, and the best final value found fell short of the sweep's "
     f"best by {regret[0.05].mean():.3f} on average (at most {regret[0.05].max():.3f})."
+    " This is a different experiment from the paper's: its 2–6x speed-ups are measured on real learning "
+    "curves (45 datasets from four benchmarks), while these sweeps are drawn from the very prior the LC-PFN "
+    "was trained on, the case most favourable to it. The two numbers are not comparable."
 ))
 
 # %%
@@ -630,11 +733,7 @@ assert regret[0.01].mean() <= regret[0.2].mean(), {th: r.mean() for th, r in reg
 print(f"check passed: {saved[0.05].mean():.0%} of the epochs saved, mean shortfall {regret[0.05].mean():.3f}")
 
 # %% [markdown]
-# **Predict, then measure.** Lower the threshold from 5% to 1%, or raise it to 20%: how do the epochs saved
-# and the shortfall of the best run found change? Predict, then look at `saved` and `regret` above (or run
-# `lc.early_stopping(lc_model, sweeps[0], threshold=0.5)` for a bolder rule).
-#
-# :::{dropdown} Solution
+# :::{dropdown} Solution to the prediction above
 # A higher threshold stops runs that still had a real chance: it saves more epochs and more often stops
 # the run that would have been the best; a lower one keeps more runs to the end. Measured over the 10
 # sweeps: threshold 1%: {glue:text}`es_saved_01` of the epochs saved, mean shortfall {glue:text}`es_regret_01`;

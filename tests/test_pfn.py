@@ -341,6 +341,45 @@ def test_bad_gp_hyperparameters_are_refused(kwargs, message):
         gp.sample_gp(2, 3, **kwargs)
 
 
+def test_the_support_plug_in_uses_the_grid_it_is_given_and_refuses_a_bad_one():
+    x, y = gp.sample_gp(50, 12, torch.Generator().manual_seed(1), lengthscale=0.5)
+    xc, yc, xq, yq = x[:, :10], y[:, :10], x[:, 10:], y[:, 10:]
+    ls = gp.mle2_lengthscale(xc, yc, gp.HYPER_LENGTHSCALES)
+    assert set(ls.tolist()) <= set(gp.HYPER_LENGTHSCALES)
+    got = gp.mle2_plugin_log_prob(xc, yc, xq, yq, grid=gp.HYPER_LENGTHSCALES)
+    assert torch.allclose(got, gp.gp_log_prob(xc, yc, xq, yq, ls))
+    # the wide grid is the default; its choices lie off the hyperprior's support
+    wide = gp.mle2_lengthscale(xc, yc)
+    assert torch.allclose(gp.mle2_plugin_log_prob(xc, yc, xq, yq), gp.gp_log_prob(xc, yc, xq, yq, wide))
+    assert not set(wide.tolist()) & set(gp.HYPER_LENGTHSCALES)
+    for bad in ((), (0.1, -0.2), (float("nan"),)):
+        with pytest.raises(ValueError, match=r"grid=.* must be a non-empty list of lengthscales > 0"):
+            gp.mle2_plugin_log_prob(xc, yc, xq, yq, grid=bad)
+
+
+def test_the_chapters_figures_keep_their_axis_titles_and_legends_inside_the_figure():
+    from minilib.pfn import figures
+
+    run, model = pfn.fit(TINY.replace(steps=4, num_logs=3), progress=False)
+    made = {
+        "gap curves": figures.gap_curves(run, title="gap"),
+        "slider": figures.context_slider(model, [0, 2], seed=0, title="slider"),
+        "bar": figures.bar_figure(model.bar, torch.zeros(TINY.n_buckets), title="bar"),
+    }
+    for name, fig in made.items():
+        for axis in (fig.layout.xaxis, fig.layout.yaxis):
+            assert axis.automargin is True and axis.title.text, name  # a long title pushes the margin
+    gap = made["gap curves"]
+    assert [tr.name for tr in gap.data] == ["n = 0", "n = 2", "n = 5", "n = 10", "n = 20"]
+    assert gap.layout.yaxis.type == "log" and gap.layout.legend.orientation == "h"
+    assert (gap.layout.legend.yref, gap.layout.legend.y) == ("container", 0)  # below the x axis title
+    slider = made["slider"].layout  # the slider takes the bottom: the legend goes between title and plot
+    assert (slider.legend.yref, slider.legend.y) == ("paper", 1.02) and slider.margin.t == figures.LEGEND_TOP
+    assert len(slider.sliders[0].steps) == 2
+    with pytest.raises(ValueError, match=r"legend='left' must be 'above', 'below' or None"):
+        figures.legible(gap, legend="left")
+
+
 # --- training -----------------------------------------------------------------------------------------
 
 

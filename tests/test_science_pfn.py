@@ -49,6 +49,42 @@ def test_the_hyperprior_predictive_is_the_marginal_likelihood_weighted_mixture()
     np.testing.assert_allclose(got, np.log((w[:, None] * np.array(dens)).sum(0)), rtol=1e-8)
 
 
+
+def test_ml2_on_the_hyperpriors_support_predicts_with_the_most_probable_lengthscale():
+    # The plug-in of chapter 5's table, against numpy: per dataset the lengthscale of the hyperprior with the
+    # largest marginal likelihood (with a uniform hyperprior, the largest posterior weight), then that GP's
+    # predictive log density of each query. Datasets drawn with ℓ = 0.05 and 0.5 so that both ends are picked.
+    rng = np.random.default_rng(3)
+    got_ls, want_ls = [], []
+    for d in range(8):
+        x, xs, ys = rng.uniform(size=4), rng.uniform(size=3), rng.normal(size=3)
+        true = (0.05, 0.5)[d % 2]
+        y = rng.multivariate_normal(np.zeros(4), np.exp(-0.5 * (x[:, None] - x[None]) ** 2 / true**2) + NOISE
+                                    * np.eye(4))
+        lml = []
+        for ls in gp.HYPER_LENGTHSCALES:
+            K = np.exp(-0.5 * (x[:, None] - x[None]) ** 2 / ls**2) + NOISE * np.eye(4)
+            lml.append(-0.5 * (y @ np.linalg.solve(K, y) + np.linalg.slogdet(K)[1] + 4 * np.log(2 * np.pi)))
+        best = gp.HYPER_LENGTHSCALES[int(np.argmax(lml))]
+        m, v = _numpy_predictive(x, y, xs, best)
+        want = -0.5 * (np.log(2 * np.pi * v) + (ys - m) ** 2 / v)
+        t = lambda a: torch.tensor(a)[None]
+        got = gp.mle2_plugin_log_prob(t(x)[..., None], t(y), t(xs)[..., None], t(ys), grid=gp.HYPER_LENGTHSCALES)
+        np.testing.assert_allclose(got[0].numpy(), want, rtol=1e-8)
+        weights = gp.hyper_posterior(t(x)[..., None], t(y))[0]
+        assert gp.HYPER_LENGTHSCALES[int(weights.argmax())] == best
+        got_ls.append(best)
+        want_ls.append(true)
+    assert {0.05, 0.5} <= set(got_ls), got_ls  # the check saw both ends of the support picked
+    # One context point: every ℓ explains it equally well (its marginal likelihood is N(y; 0, s + σn²)), so
+    # there is nothing to fit and the plug-in predicts with the fallback ℓ = 0.2, not the grid's first value.
+    x, y, xs, ys = rng.uniform(size=1), rng.normal(size=1), rng.uniform(size=3), rng.normal(size=3)
+    m, v = _numpy_predictive(x, y, xs, 0.2)
+    t = lambda a: torch.tensor(a)[None]
+    got = gp.mle2_plugin_log_prob(t(x)[..., None], t(y), t(xs)[..., None], t(ys), grid=gp.HYPER_LENGTHSCALES)
+    np.testing.assert_allclose(got[0].numpy(), -0.5 * (np.log(2 * np.pi * v) + (ys - m) ** 2 / v), rtol=1e-8)
+
+
 def test_prior_samples_have_the_kernels_covariance():
     x, y = gp.sample_gp(40_000, 2, torch.Generator().manual_seed(0), lengthscale=LS, noise=NOISE)
     k = torch.exp(-0.5 * (x[:, 0, 0] - x[:, 1, 0]).double() ** 2 / LS**2)

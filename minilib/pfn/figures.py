@@ -6,7 +6,10 @@ static-site version over the number of context points (a plotly slider, no kerne
 is the live one: sliders for the number of context points, the data's seed and the lengthscale the data
 are drawn with, and a choice of prior (the fixed-ℓ PFN against the exact GP, or the hyperprior PFN against
 the exact mixture), redrawn instantly (one forward pass). `bar_figure` shows a bar distribution's density
-with its half-normal tails.
+with its half-normal tails. `gap_curves` draws a run's NLL gap over training, one short-named trace per
+context size. `legible` lays any of the chapter's figures out so that nothing is cut off: every axis
+reserves the margin its tick labels and title need, and the legend sits in one or two rows between the
+title and the plot, never beside it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import torch
 
-from .. import runtime
+from .. import plots, runtime
 from ..plots import COLORS, LAYOUT
 from . import gp
 from .bar import BarDistribution
@@ -78,11 +81,50 @@ def _traces(b: dict, x_train, y_train, visible: bool = True) -> list[go.Scatter]
     ]
 
 
+#: Top margin of a `legible` figure: the title (one line) and up to two rows of legend above the plot.
+LEGEND_TOP = 100
+
+
+def legible(fig: go.Figure, *, legend: str | None = "below") -> go.Figure:
+    """Nothing cut off, nothing squeezed: automatic margins on every axis (a long tick label or axis title
+    pushes the margin instead of leaving the figure), and the legend in horizontal rows "below" everything
+    (at the bottom of the figure, which grows its margin to hold it) or "above" the plot, between the title
+    and the plot (for a figure with a slider underneath); None for a figure without a legend."""
+    if legend not in ("above", "below", None):
+        raise ValueError(f"legend={legend!r} must be 'above', 'below' or None")
+    fig.update_xaxes(automargin=True, title_standoff=6)
+    fig.update_yaxes(automargin=True, title_standoff=6)
+    fig.update_layout(margin=dict(l=10, r=20, t=LEGEND_TOP if legend == "above" else 60, b=10),
+                      title=dict(y=0.985, yref="container", yanchor="top"))
+    if legend == "above":
+        fig.update_layout(legend=dict(orientation="h", xref="paper", x=0, xanchor="left", yref="paper", y=1.02,
+                                      yanchor="bottom"))
+    elif legend == "below":
+        fig.update_layout(legend=dict(orientation="h", xref="container", x=0, xanchor="left", yref="container",
+                                      y=0, yanchor="bottom"))
+    return fig
+
+
+def gap_curves(run, sizes=(0, 2, 5, 10, 20), *, title: str, log_x: bool = False) -> go.Figure:
+    """A run's NLL gap to the exact posterior over training, one trace per context size (named "n = 5"),
+    on a log y axis."""
+    fig = plots.curves(run, [f"gap_{n}" for n in sizes], log_x=log_x, log_y=True, title=title,
+                       y_title="NLL gap, PFN − exact (nats per query)")
+    for tr, n in zip(fig.data, sizes, strict=True):
+        tr.name = f"n = {n}"
+        tr.hovertemplate = f"n = {n}: %{{y:.4g}}<extra></extra>"
+    log_ticks = dict(dtick=1, exponentformat="power")  # ticks at powers of ten only, written as 10^k
+    fig.update_yaxes(**log_ticks)
+    if log_x:
+        fig.update_xaxes(**log_ticks)
+    return legible(fig)
+
+
 def _layout(fig: go.Figure, title: str) -> go.Figure:
-    fig.update_layout(template=LAYOUT, title=dict(text=title), height=480)
+    fig.update_layout(template=LAYOUT, title=dict(text=title), height=540)
     fig.update_xaxes(title_text="x (input)", range=[0, 1])
     fig.update_yaxes(title_text="y (noisy observation)", range=[-3.5, 3.5])
-    return fig
+    return legible(fig, legend="above")  # the slider sits below the plot
 
 
 def posterior_figure(predictor: Predictor, x_train, y_train, *, title: str, **gp_kwargs) -> go.Figure:
@@ -122,7 +164,7 @@ def bar_figure(bar: BarDistribution, logits: torch.Tensor, *, title: str, span: 
     fig.update_layout(template=LAYOUT, title=dict(text=title), height=380, showlegend=False)
     fig.update_xaxes(title_text="y (bucket borders dotted)")
     fig.update_yaxes(title_text="density p(y)")
-    return fig
+    return legible(fig, legend=None)
 
 
 def posterior_explorer(models: dict[str, Predictor], *, max_points: int = 30, noise: float = 0.01):

@@ -190,6 +190,24 @@ def mle2_lengthscale(x_ctx, y_ctx, grid=MLE_GRID, outputscale: float = 1.0, nois
     return torch.as_tensor(grid, dtype=torch.float64, device=y_ctx.device)[lml.argmax(-1)]
 
 
+def mle2_plugin_log_prob(x_ctx, y_ctx, x_qry, y_qry, grid=MLE_GRID, fallback: float = 0.2,
+                         outputscale: float = 1.0, noise: float = 0.01) -> torch.Tensor:
+    """log p(y*_j | context) (B, M) under the plug-in GP with each dataset's type-II ML lengthscale on `grid`.
+
+    `grid=MLE_GRID` searches a wide range; `grid=HYPER_LENGTHSCALES` restricts ML-II to the hyperprior's
+    support, where (the hyperprior being uniform) it picks the most probable lengthscale a posteriori, the
+    largest weight of `hyper_posterior`. With fewer than 2 context points every ℓ explains the data equally
+    well, so the plug-in uses `fallback`.
+    """
+    values = torch.as_tensor(grid, dtype=torch.float64)
+    if values.dim() != 1 or len(values) == 0 or not bool(torch.isfinite(values).all()) or not bool((values > 0).all()):
+        raise ValueError(f"grid={grid!r} must be a non-empty list of lengthscales > 0")
+    if y_ctx.shape[1] < 2:
+        return gp_log_prob(x_ctx, y_ctx, x_qry, y_qry, fallback, outputscale, noise)
+    ls = mle2_lengthscale(x_ctx, y_ctx, tuple(float(v) for v in values), outputscale, noise)
+    return gp_log_prob(x_ctx, y_ctx, x_qry, y_qry, ls, outputscale, noise)
+
+
 def mcmc_hyper_log_prob(x_ctx, y_ctx, x_qry, y_qry, *, steps: int = 2000, burn_in: int = 500,
                         generator: torch.Generator | None = None, lengthscales=HYPER_LENGTHSCALES,
                         outputscale: float = 1.0, noise: float = 0.01) -> torch.Tensor:

@@ -22,6 +22,7 @@ LC_CURVE_CHECK = "test_learning_curves_and_their_likelihood_match_the_direct_for
 LC_JACOBIAN_CHECK = "test_the_mcmc_density_in_u_space_carries_the_jacobian_of_the_change_of_variables"
 LC_PREDICTIVE_CHECK = "test_the_mcmc_predictive_is_the_mean_of_the_samples_densities"
 LC_BASELINE_CHECK = "test_the_last_value_baseline_scores_the_epochs_after_the_cut_from_the_last_seen_one"
+SUPPORT_ML2_CHECK = "test_ml2_on_the_hyperpriors_support_predicts_with_the_most_probable_lengthscale"
 
 
 def _noise_free_variance(gp_predict):
@@ -69,6 +70,22 @@ def _cdf_tail_without_sqrt2(cdf):
         z = (yy - b[-2]).clamp(min=0)
         fix = p_last * (torch.erf(z / s) - torch.erf(z / (s * math.sqrt(2))))  # erf(z/σ): a normal's σ√2 dropped
         return torch.where(right, out + fix, out).clamp(0, 1)
+    return wrong
+
+
+def _wide_grid_always(mle2_lengthscale):
+    def wrong(x_ctx, y_ctx, grid=None, outputscale=1.0, noise=0.01):
+        from minilib.pfn import gp
+        return mle2_lengthscale(x_ctx, y_ctx, gp.MLE_GRID, outputscale, noise)  # the grid it is given is ignored
+    return wrong
+
+
+def _fits_one_point(plugin_log_prob):
+    def wrong(x_ctx, y_ctx, x_qry, y_qry, grid=None, fallback=0.2, outputscale=1.0, noise=0.01):
+        from minilib.pfn import gp
+        grid = gp.MLE_GRID if grid is None else grid
+        ls = gp.mle2_lengthscale(x_ctx, y_ctx, tuple(float(v) for v in grid), outputscale, noise)
+        return gp.gp_log_prob(x_ctx, y_ctx, x_qry, y_qry, ls, outputscale, noise)  # no fallback below 2 points
     return wrong
 
 
@@ -168,6 +185,11 @@ MUTANTS = [
            "minilib.pfn.model:Block.forward", _queries_see_queries, (ATTENTION_CHECK,)),
     Mutant("M9 targets in the context", "the training split puts every point, queries included, in the context",
            "minilib.pfn.train:split_batch", _targets_in_context, (SPLIT_CHECK,)),
+    Mutant("M10 ML-II ignores its grid", "ML-II restricted to the hyperprior's four lengthscales searches the "
+           "wide grid instead", "minilib.pfn.gp:mle2_lengthscale", _wide_grid_always, (SUPPORT_ML2_CHECK,)),
+    Mutant("M11 ML-II fits one point", "the ML-II plug-in picks a lengthscale from a single context point, "
+           "where every lengthscale fits equally well (the grid's first value wins)",
+           "minilib.pfn.gp:mle2_plugin_log_prob", _fits_one_point, (SUPPORT_ML2_CHECK,)),
     Mutant("L1 curve weights normalised", "the learning-curve prior's three weights are made to sum to 1 (the "
            "authors' code draws them independently)", "minilib.pfn.lc:draw_params", _normalised_weights,
            (LC_PRIOR_CHECK,)),
