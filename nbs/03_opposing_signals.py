@@ -19,18 +19,21 @@
 # examples with *opposing signals*: two groups of outliers share one large feature (a bright sky, say)
 # whose association with the label is opposite between the groups. Early in training the network balances
 # the two groups in a narrow valley. As the network grows the weights that read the large feature, the
-# loss becomes ever sharper along it (*progressive sharpening*); once the curvature passes $2/\eta$ for a
-# step size $\eta$, gradient descent cannot stay in the valley. The two groups' losses then oscillate out
-# of phase, one high while the other is low, until the total loss spikes. This connects to the *edge of
-# stability* of {cite:t}`cohen2021eos`: full-batch gradient descent drives the top eigenvalue of the loss
-# Hessian (the *sharpness*) up to about $2/\eta$ and hovers there. The paper also argues that Adam is
-# less affected than SGD.
+# loss becomes ever sharper along it (*progressive sharpening*). A gradient step of size $\eta$ on a
+# quadratic of curvature $\lambda$ multiplies the distance from the valley floor by $1 - \eta\lambda$,
+# which is below $-1$ once $\lambda > 2/\eta$: each step then overshoots further, to alternate sides. So
+# once the curvature passes $2/\eta$, gradient descent cannot stay in the valley. The two groups' losses
+# then oscillate out of phase, one high while the other is low, until the total loss spikes. This
+# connects to the *edge of stability* of {cite:t}`cohen2021eos`: full-batch gradient descent drives the top
+# eigenvalue of the loss Hessian (the *sharpness*) up to about $2/\eta$ and hovers there. The paper also
+# argues that Adam is less affected than SGD.
 #
-# This chapter measures it on this machine, in the order of the argument: a loss spike on real images
-# (scikit-learn's digits) and the examples responsible for it; the paper's kind of toy model, in which
-# the spike is clean; sharpness against $2/\eta$; the mechanism in closed form, which predicts how large
-# the outlier feature must be and shows the loss landscape the iterates see; and three remedies on the
-# same seeds: a smaller step, gradient clipping and Adam.
+# This chapter measures it on this machine, in the order of the argument: a loss spike planted in real
+# images (scikit-learn's digits), whether it needs both opposing groups, and the examples responsible for
+# it, also at spikes nobody planted; the paper's kind of toy model, in which the spike is clean (and which,
+# as it turns out, spikes with a single outlier group too); sharpness against $2/\eta$; the mechanism in
+# closed form, which predicts how large the outlier feature must be and shows the loss landscape the
+# iterates see; and three remedies on the same seeds: a smaller step, gradient clipping and Adam.
 
 # %%
 import numpy as np
@@ -39,11 +42,12 @@ import torch
 from IPython.display import Markdown, display
 
 from minilib import cache, exercises, opposing, plots, runtime, widgets
-from minilib.opposing import analysis, costs, mechanism, shipped
+from minilib.opposing import analysis, costs, figures, mechanism, shipped
 
 torch.set_num_threads(1)
 print(runtime.describe())
 FAST = runtime.FAST
+listed = lambda values, f, unit="": ", ".join(format(v, f) + unit for v in values)
 
 # %%
 exercises.timing_note("03_opposing_signals")
@@ -66,7 +70,7 @@ for bad in (dict(alpha=-1.0), dict(group_a=0.7, group_b=0.6), dict(optimizer="sg
         print(err)
 
 # %% [markdown]
-# ## A loss spike in the wild: digits with a bright patch
+# ## A planted loss spike: digits with a bright patch
 #
 # scikit-learn ships the UCI handwritten digits (1797 images of 8×8 pixels), so nothing is downloaded.
 # The recipe: pixels scaled to $[0, 1]$, an MLP $64 \to 128 \to 128 \to 10$ with ReLU, cross-entropy,
@@ -133,6 +137,70 @@ print("check passed: patched SGD spikes", fmt(spikes["SGD, patched"]), "vs", fmt
       "unpatched")
 
 # %% [markdown]
+# ### Does the spike need both groups?
+#
+# The paper's outliers come in pairs: "paired groups of outliers in the training data with strong opposing
+# signals: consistent, large magnitude features which dominate the network output throughout training and
+# provide gradients which point in opposite directions" (abstract). The control that tests the pairing
+# patches one class only: the same 30% of the 3s, and no 8s. Its data draw the same random numbers, so each
+# seed has the same split, the same patched 3s, the same initial weights and the same batches as the run
+# with both classes patched (shipped: `python -m minilib precompute opposing --only digits_one_group`).
+
+# %%
+one_group = cache.run_or_load_many(opposing, shipped.digits_one_group(), progress=False, shipped=True)
+by_kind["SGD, patched 3s only"] = one_group
+spikes["SGD, patched 3s only"] = [analysis.spike(r.history["loss"], r.history["step"]) for r in one_group]
+pairing = {"3s and 8s patched": "SGD, patched", "only 3s patched": "SGD, patched 3s only", "no patch": "SGD, no patch"}
+figures.spike_bars({name: [x for x, _ in spikes[kind]] for name, kind in pairing.items()}, shipped.DIGIT_SEEDS)
+
+# %% [markdown]
+# *Figure: the largest spike of the training loss (against its running minimum, log scale) on each seed, with
+# 30% of the 3s and of the 8s patched, with only the 3s patched, and without any patch; same seeds, same
+# batches.*
+
+# %% tags=["remove-input"]
+def at_spike(run, key):
+    """A logged metric of a run at the step of its largest spike."""
+    at_r = analysis.spike(run.history["loss"], run.history["step"])[1]
+    return run.history[key][int(np.flatnonzero(run.history["step"] == at_r)[0])]
+
+
+one_steps = [at for _, at in spikes["SGD, patched 3s only"]]
+none_steps = [at for _, at in spikes["SGD, no patch"]]
+one_a = [at_spike(r, "loss_a") for r in one_group]
+one_a_max = [float(np.nanmax(r.history["loss_a"][r.history["step"] >= analysis.SKIP * r.config.steps]))
+             for r in one_group]
+one_precision = [analysis.detector_precision(r.artifacts["jump_before"], r.artifacts["jump_after"],
+                                             r.artifacts["group"]) for r in one_group]
+both_over_one = [b / o for (b, _), (o, _) in zip(spikes["SGD, patched"], spikes["SGD, patched 3s only"])]
+one_over_none = [o / u for (o, _), (u, _) in zip(spikes["SGD, patched 3s only"], spikes["SGD, no patch"])]
+odd = int(np.argmax(one_over_none))
+display(Markdown(
+    f"Measured (shipped runs, seeds {', '.join(map(str, shipped.DIGIT_SEEDS))}): the largest spike is "
+    f"**{fmt(spikes['SGD, patched'])}** with both classes patched, **{fmt(spikes['SGD, patched 3s only'])}** with "
+    f"only the 3s patched and **{fmt(spikes['SGD, no patch'])}** without a patch: both groups spike "
+    f"**{listed(both_over_one, '.1f', '×')}** higher than one. With only the 3s patched the largest spike comes "
+    f"at the same step as without any patch on every seed (steps **{', '.join(map(str, one_steps))}**), and the "
+    f"patched 3s carry none of it: their loss at the spike is **{listed(one_a, '.1e')}** nats, at most "
+    f"**{listed(one_a_max, '.1e')}** after the first 10% of the steps, and **{listed(one_precision, '.0%')}** of "
+    "the detector's top 20 at the spike are patched images. On digits, under cross-entropy, a bright patch on "
+    "one class is fitted to a vanishing loss and stays out of the way; the patch-driven spike needs the "
+    f"opposing group. The one-group run is not the unpatched run, though: on seed {shipped.DIGIT_SEEDS[odd]} its "
+    f"spike is **{one_over_none[odd]:.1f}×** the unpatched run's at the same step, carried by images without a "
+    "patch (the next section looks at such spikes)."
+))
+
+# %%
+# The spike needs both groups, on every seed: both patched >= 2x one patched (measured 2.5-7.7x); with one group
+# the largest spike comes at the unpatched run's step, the patched 3s' loss stays below 1e-7 after the first 10%
+# of the steps (measured <= 2.4e-8) and none of them is in the detector's top 20.
+assert all(x >= 2 for x in both_over_one), both_over_one
+assert one_steps == none_steps, (one_steps, none_steps)
+assert max(one_a_max) < 1e-7 and max(one_precision) == 0, (one_a_max, one_precision)
+assert max(one_over_none) >= 3, one_over_none  # measured 4.9x on seed 2, 1.0x on seeds 0 and 1
+print("check passed: both groups spike", listed(both_over_one, ".1f", "x"), "higher than the 3s alone")
+
+# %% [markdown]
 # ## Who is responsible? The |Δℓ| detector
 #
 # The paper finds the opposing groups without knowing them: compare every training example's loss just
@@ -141,28 +209,13 @@ print("check passed: patched SGD spikes", fmt(spikes["SGD, patched"]), "vs", fmt
 # (`run.artifacts`), and `analysis.top_changes` ranks them.
 
 # %%
-def detector_figure(run, title):
-    """|Δℓ| of every training example at the run's spike, sorted, coloured by group."""
-    art = run.artifacts
-    change = np.abs(art["jump_after"] - art["jump_before"])
-    order = np.argsort(-change, kind="stable")
-    fig = go.Figure()
-    names = {0: "other examples", 1: "group A", 2: "group B"}
-    for g, color in zip((1, 2, 0), (plots.COLORS[1], plots.COLORS[2], "#999")):
-        ranks = np.flatnonzero(art["group"][order] == g)
-        fig.add_scatter(x=ranks + 1, y=change[order][ranks], mode="markers", name=names[g],
-                        marker=dict(color=color, size=5))
-    fig.update_layout(template=plots.LAYOUT, title=dict(text=title))
-    fig.update_xaxes(title_text="rank by |Δℓ| (1 = largest change)", type="log")
-    fig.update_yaxes(title_text="|Δℓ|: change of the example's loss (nats)", type="log")
-    return fig
-
-
-detector_figure(patched, f"Digits: who changes at the spike (step {int(patched.artifacts['jump_step'])})")
+detector_fig = figures.detector(patched, f"Digits: who changes at the spike (step {at})")
+detector_fig
 
 # %% [markdown]
-# *Figure: each training image's loss change between the logged step before the spike and the spike,
-# sorted from the largest; colour = group (patched 3s, patched 8s, the rest). Log axes.*
+# *Figure: each training image's loss change between the logged step before the spike and the spike, one
+# column per group (patched 3s, patched 8s, the rest; log scale); the dashed line is the 20th largest
+# change, so the detector's top 20 are the points on or above it.*
 
 # %% tags=["remove-input"]
 digit_precision = [analysis.detector_precision(r.artifacts["jump_before"], r.artifacts["jump_after"],
@@ -176,7 +229,71 @@ display(Markdown(
 
 # %%
 assert min(digit_precision) >= 0.9 and base_rate < 0.1, (digit_precision, base_rate)
+# The figure shows all three groups, each in its own column, and its line is the detector's cut.
+assert [len(tr.y) for tr in detector_fig.data] == [int((patched.artifacts["group"] == g).sum()) for g in (1, 2, 0)]
+assert len({tr.name for tr in detector_fig.data}) == 3 and all(tr.type == "box" for tr in detector_fig.data)
+assert sum(int((tr.y >= detector_fig.layout.shapes[0].y0).sum()) for tr in detector_fig.data) == 20
 print(f"check passed: the detector's top 20 are >= 90% patched images (base rate {base_rate:.1%})")
+
+# %% [markdown]
+# ### The detector on spikes nobody planted
+#
+# The runs without a patch spike too (8.4× on seed 0, above). The detector needs no group labels, so it can
+# be pointed at those spikes: which images changed most there? To see what the network made of them, the
+# unpatched run of each seed is re-trained to the logged step before its largest spike and to the spike
+# (`opposing.predictions_at`: the same data, weights and batches, so the same trajectory; its losses are
+# checked against the shipped run's) and the predicted classes are compared.
+
+# %%
+unpatched = by_kind["SGD, no patch"]
+wild = []
+for r, (ratio_r, at_r) in zip(unpatched, spikes["SGD, no patch"]):
+    prev = int(r.history["step"][np.flatnonzero(r.history["step"] == at_r)[0] - 1])
+    labels_r, preds = opposing.predictions_at(r.config.replace(sharpness_every=0), [prev, at_r])
+    top = analysis.top_changes(r.artifacts["jump_before"], r.artifacts["jump_after"], 20)
+    cls, count = np.unique(labels_r[top], return_counts=True)
+    main = int(cls[np.argmax(count)])
+    now = preds[at_r][0]
+    wild.append(dict(seed=r.config.seed, ratio=ratio_r, at=at_r, prev=prev, classes=len(cls), main=main,
+                     share=count.max() / 20,
+                     wrong_as=np.bincount(now[(now != labels_r) & (labels_r == main)], minlength=10),
+                     flipped=int(((now != labels_r) & (labels_r == main)).sum()),
+                     flipped_before=int(((preds[prev][0] != labels_r) & (labels_r == main)).sum()),
+                     members=int((labels_r == main).sum()),
+                     replay=abs(preds[at_r][1].mean() / r.history["loss"][np.flatnonzero(r.history["step"] == at_r)[0]]
+                                - 1)))
+
+# %% tags=["remove-input"]
+called = lambda w: f"{w['wrong_as'].argmax()}s" if w["flipped"] else "–"
+rows_w = ["| seed | largest spike | step | classes among the top 20 | most common class there | its training "
+          "images misclassified, logged step before → spike | most of them called |", "|---|---|---|---|---|---|---|"]
+rows_w += [f"| {w['seed']} | {w['ratio']:.1f}× | {w['at']} | {w['classes']} | {w['main']}s ({w['share']:.0%}) | "
+           f"{w['flipped_before']} → {w['flipped']} of {w['members']} | {called(w)} |" for w in wild]
+w0 = wild[0]
+small = ", ".join(f"{w['ratio']:.1f}×" for w in wild[1:])
+display(Markdown(
+    "Measured (shipped unpatched runs, re-trained to the spike):\n\n" + "\n".join(rows_w) + "\n\n"
+    f"At the largest unpatched spike (seed {w0['seed']}, {w0['ratio']:.1f}×) the detector finds one class: its "
+    f"top 20 are all {w0['main']}s, and at the spike {w0['flipped']} of the {w0['members']} training {w0['main']}s "
+    f"are misclassified ({w0['wrong_as'].max()} of them as {called(w0)}), against {w0['flipped_before']} at "
+    f"step {w0['prev']}. The small "
+    f"spikes of the other seeds ({small}) are spread over several classes. So the biggest spike nobody "
+    "planted is also carried by a group of similar images, a class the network suddenly confuses with "
+    "another; whether they share a feature that opposes them to that other class, as the paper's groups do, "
+    "these measurements do not say."
+))
+
+# %%
+# What the detector finds at the unpatched runs' own spikes: on seed 0 (the largest) all 20 are of one class,
+# at least a fifth of that class is misclassified at the spike (measured 48 of 145 8s, 39 of them called 1s)
+# against at most 2 at the logged step before (measured 1); the smaller spikes spread over >= 4 classes
+# (measured 6 and 4).
+# The replay is the shipped run: its mean loss at the spike equals the logged one (measured 2e-15; 1e-9 allowed).
+assert w0["share"] == 1.0 and w0["flipped"] >= w0["members"] / 5 and w0["flipped_before"] <= 2, w0
+assert all(w["classes"] >= 4 for w in wild[1:]), wild
+assert max(w["replay"] for w in wild) < 1e-9, [w["replay"] for w in wild]
+print(f"check passed: at the unpatched seed-0 spike the top 20 are all {w0['main']}s; "
+      f"{w0['flipped']} of {w0['members']} are misclassified there")
 
 # %% [markdown]
 # ## The toy model, live
@@ -220,22 +337,21 @@ fig
 # threshold 2/η of gradient descent on a quadratic.*
 
 # %%
-window = (h["step"] > toy_onset - 25) & (h["step"] <= toy_at + 5)
-zoom = plots.curves(run_toy, ["loss_a", "loss_b"], title="Zoom: the two groups take turns before the spike",
-                    y_title="training loss ½(f − y)²")
-for tr, key in zip(zoom.data, ("loss_a", "loss_b")):
-    tr.update(x=h["step"][window], y=h[key][window], mode="lines+markers")
-zoom.add_vline(x=toy_onset, line_dash="dot", line_color="#888")
+zoom = figures.turn_taking(run_toy, toy_onset, before=25)
 zoom
 
 # %% [markdown]
-# *Figure: the losses of groups A and B at every step from 25 steps before the onset of the spike (dotted:
-# the first step at which the total loss is 5% above its running minimum) to just after its peak.*
+# *Figure: the loss of group A minus the loss of group B at every step of the 25 steps up to the onset of
+# the spike (the first step at which the total loss is 5% above its running minimum). Above the zero line
+# group A's loss is the higher, below it group B's: where the trace crosses the line from one step to the
+# next, the two groups take turns.*
 
 # %% tags=["remove-input"]
 crossing = int(h["step"][sharp][np.argmax(h["sharpness"][sharp] > 2 / toy.lr)])
 opposite = analysis.opposite_moves(h["loss_a"], h["loss_b"], h["step"], toy_onset, window=20)
 corr = analysis.change_correlation(h["loss_a"], h["loss_b"], h["step"], toy_onset, window=10)
+turns = analysis.sign_changes(zoom.data[0].y)
+first_turn = int(zoom.data[0].x[1:][np.sign(zoom.data[0].y[1:]) != np.sign(zoom.data[0].y[:-1])][0])
 toy_precision = analysis.detector_precision(run_toy.artifacts["jump_before"], run_toy.artifacts["jump_after"],
                                             run_toy.artifacts["group"])
 display(Markdown(
@@ -243,6 +359,8 @@ display(Markdown(
     f"**{h['sharpness'][0]:.1f}**, crosses 2/η = 25 at step **{crossing}** and peaks at "
     f"**{np.nanmax(h['sharpness'][h['step'] <= toy_at]):.1f}** before the spike. The spike begins at step "
     f"**{toy_onset}** and peaks at step **{toy_at}**, **{toy_ratio:.0f}×** the running minimum of the loss. "
+    f"In the 25 steps up to the onset $\\ell_A - \\ell_B$ changes sign **{turns}** times, the first time at step "
+    f"**{first_turn}**, with an ever larger swing. "
     f"In the 20 steps before the onset the losses of A and B move in opposite directions at "
     f"**{opposite:.0%}** of the steps; over the last 10 the correlation of their step-to-step changes is "
     f"**{corr:.2f}**. The other 90% of the points barely move. Of the 20 points whose loss changed most at "
@@ -255,6 +373,8 @@ display(Markdown(
 assert toy_ratio >= 20 and toy_at <= 350, (toy_ratio, toy_at)
 assert crossing < toy_onset and np.nanmax(h["sharpness"][h["step"] < toy_onset]) > 2 / toy.lr
 assert opposite > 0.5 and corr < -0.5, (opposite, corr)
+# The zoom shows the turns: ℓ_A − ℓ_B changes sign inside its window (measured 4 times, from step 180).
+assert zoom.data[0].x.min() > toy_onset - 25 and zoom.data[0].x.max() == toy_onset and turns >= 2, turns
 assert toy_precision >= 0.9, toy_precision
 print(f"check passed: spike {toy_ratio:.0f}x at step {toy_at}, sharpness > 2/η from step {crossing}, "
       f"A/B opposite at {opposite:.0%} of the 20 steps before, detector {toy_precision:.0%}")
@@ -277,6 +397,53 @@ fig
 # %%
 assert max(control_spikes) < 1.5, control_spikes
 print(f"check passed: largest spike without the feature {control_spikes[0]:.2f}x, with Adam {control_spikes[1]:.2f}x")
+
+# %% [markdown]
+# ### One outlier group is enough for this toy
+#
+# Does the toy need the *opposing* group? Empty group B (`group_b = 0`): group A (6% of the points, all
+# labelled +1) keeps the large feature, and nothing opposes it. Below, α = 8 and α = 10 on three seeds, live
+# (400 steps in fast mode, 800 otherwise; the spikes come before step 260).
+
+# %%
+ONE_STEPS = runtime.fast(800, 400)
+alone = opposing.Config(group_b=0.0, steps=ONE_STEPS, sharpness_every=0)
+alone_runs = opposing.run_sweep([alone.replace(alpha=a, seed=s) for a in (8.0, 10.0) for s in shipped.CONTROL_SEEDS],
+                                progress=False)
+alone_spike = {}
+for r in alone_runs:
+    alone_spike.setdefault(r.config.alpha, []).append(analysis.spike(r.history["loss"], r.history["step"])[0])
+alone_star = mechanism.critical_alpha(toy.lr, group_b=0.0)
+fig = plots.curves(alone_runs, ["loss"], labels=[f"alpha {r.config.alpha:g}, group B empty" for r in alone_runs],
+                   log_y=True, title="The toy with one outlier group (seeds 0-2)", y_title="training loss, log scale",
+                   band=(0.0, 1.0))
+fig
+
+# %% [markdown]
+# *Figure: the total training loss of the toy with group B empty, for α = 8 and α = 10 (median of three seeds,
+# band: their range; log scale).*
+
+# %% tags=["remove-input"]
+display(Markdown(
+    f"Measured (this run, seeds {', '.join(map(str, shipped.CONTROL_SEEDS))}): with group B empty the largest "
+    f"spike is **{listed(alone_spike[10.0], '.1f', '×')}** at α = 10 and **{listed(alone_spike[8.0], '.2f', '×')}** "
+    f"at α = 8. The closed form of a later section puts the threshold for one group at α* = "
+    f"{alone_star:.1f} for η = {toy.lr} (with both groups: {mechanism.critical_alpha(toy.lr):.2f}). So this "
+    "squared-loss toy spikes with a single outlier group: its instability needs a large feature on a small "
+    "share of the points, not an opposing one, and the opposite labels only decide what the oscillation looks "
+    "like (two groups taking turns). The toy shows how growing weights sharpen the loss along a large feature; "
+    "it does not isolate *opposing* signals. On digits, under cross-entropy, one patched group was not enough "
+    "(above): there the opposition matters. Exercise 2 asks why the toy differs."
+))
+
+# %%
+# One group spikes the squared-loss toy above its alpha* (9.1 at η = 0.08) and not below: >= 20x at alpha 10 on
+# every seed (measured 85.0, 60.5, 108.2x), < 1.5x at alpha 8 (measured 1.00x).
+assert 8.0 < alone_star < 10.0, alone_star
+assert mechanism.predicted_sharpness(8.0, group_b=0.0) < 2 / toy.lr < mechanism.predicted_sharpness(10.0, group_b=0.0)
+assert min(alone_spike[10.0]) >= 20 and max(alone_spike[8.0]) < 1.5, alone_spike
+print(f"check passed: with group B empty the toy spikes {listed(alone_spike[10.0], '.0f', 'x')} at alpha 10, "
+      f"not at alpha 8")
 
 # %% [markdown]
 # ## Five seeds and the controls at full size
@@ -433,20 +600,12 @@ fig
 # α = 6 and α = 8, with the predicted plateau (dotted) and 2/η.*
 
 # %%
-fig = go.Figure()
-for i, (alpha, m) in enumerate(mech.items()):
-    fig.add_scatter(x=m["step"], y=m["loss"], name=f"alpha {alpha:g}: loss", line=dict(color=plots.COLORS[i]))
-    fig.add_scatter(x=m["step"], y=m["v"] ** 2, name=f"alpha {alpha:g}: v²", yaxis="y2",
-                    line=dict(color=plots.COLORS[i], dash="dash"))
-fig.update_layout(template=plots.LAYOUT, title=dict(text="Closed form: the loss spikes and the second layer shrinks"),
-                  yaxis2=dict(title="v² (second-layer weight squared)", overlaying="y", side="right"))
-fig.update_xaxes(title_text="step (parameter updates)")
-fig.update_yaxes(title_text="population loss ½E[(f − y)²] (log scale)", type="log")
-fig
+mech_fig = figures.closed_form_loss_and_v(mech)
+mech_fig
 
 # %% [markdown]
-# *Figure: the population loss (left axis, log scale) and the squared second-layer weight $v^2$ (right
-# axis) of the one-unit network, for α = 6 and α = 8.*
+# *Figure: top, the population loss of the one-unit network (log scale); bottom, the squared second-layer
+# weight $v^2$ (linear scale); for α = 6 and α = 8.*
 
 # %% tags=["remove-input"]
 m8, m6 = mech[8.0], mech[6.0]
@@ -466,6 +625,11 @@ display(Markdown(
 assert analysis.spike(m6["loss"], m6["step"])[0] < 1.5 and mech_ratio8 > 20, mech_ratio8
 assert abs(np.nanmax(m8["sharpness"]) / mechanism.predicted_sharpness(8.0) - 1) < 0.03
 assert m8["sharpness"][-1] < 2 / MECH_LR and m8["v"][-1] ** 2 < m8["v"][mech_at8 - 20] ** 2
+# The figure: the loss, and only the loss, is on the log axis with the loss's title; v² on a linear one.
+loss_axis, v_axis = mech_fig.layout.yaxis, mech_fig.layout.yaxis2
+assert loss_axis.type == "log" and "loss" in loss_axis.title.text
+assert v_axis.type == "linear" and "v²" in v_axis.title.text
+assert [tr.yaxis for tr in mech_fig.data] == ["y", "y2"] * len(mech) and np.allclose(mech_fig.data[0].y, m6["loss"])
 print("check passed: the closed form spikes above alpha*, not below, and ends below 2/η")
 
 # %% [markdown]
@@ -582,10 +746,12 @@ print("check passed: the toy spikes above the predicted alpha* and not below 0.8
 # - **a smaller step**: $2/\eta$ grows, and the curvature the network reaches has to grow with it;
 # - **clipping the gradient's norm**: the direction of a step is kept and its length capped; it acts only
 #   on steps whose gradient is larger than the threshold;
-# - **Adam**: it divides each coordinate's step by a running root-mean-square of its gradient. The weights
-#   that read the large outlier feature get large gradients, so their steps shrink exactly where the loss
-#   is sharp: the effective step along the sharp direction is not $\eta$ but roughly $\eta / \sqrt{v_t}$,
-#   and the $2/\eta$ threshold of plain gradient descent does not apply.
+# - **Adam**: it divides each coordinate's step by a running root-mean-square of its gradient,
+#   $\sqrt{s_t}$, where $s_t$ is Adam's running average of the squared gradient (often written $v_t$; here
+#   $v$ is already the toy's second-layer weight). The weights that read the large outlier feature get
+#   large gradients, so their steps shrink exactly where the loss is sharp: the effective step along the
+#   sharp direction is not $\eta$ but roughly $\eta / \sqrt{s_t}$, and the $2/\eta$ threshold of plain
+#   gradient descent does not apply.
 #
 # On digits the two clipping thresholds were set from the gradient norms the patched SGD runs logged
 # (`grad_norm`, the norm of a minibatch's gradient before clipping, every 10th step): 1 lies in their upper
@@ -598,7 +764,6 @@ toy_big = [np.flatnonzero(g > 1.0) + 1 for g in toy_norms]  # the steps whose gr
 toy_big_late = [b[b > 1] for b in toy_big]  # after the first step (the gradient at the initialisation)
 clipped_toy = [r for r in control_runs if shipped.label(r.config) == "GD clipped at 1"]
 adam_toy = [r for r in control_runs if r.config.optimizer == "adam"]
-listed = lambda values, f, unit="": ", ".join(format(v, f) + unit for v in values)
 peak_sharpness = lambda runs: [np.nanmax(r.history["sharpness"]) for r in runs]
 digit_rows = ["| digits variant | largest spike, per seed | median sharpness | training loss at step 2000 |",
               "|---|---|---|---|"]
@@ -688,15 +853,24 @@ plots.sweep_slider([slider_runs[a] for a in shipped.MAP_ALPHAS], list(shipped.MA
 # the finite width decide.
 # :::
 #
-# 2. Set `group_b = 0` in the explorer: group A keeps its large feature, but nothing opposes it. Predict
-#    whether the toy still spikes at α = 8.
+# 2. With group B empty the toy spikes at α = 10 but not at α = 8 (section "One outlier group is enough for
+#    this toy"). Explain both with the closed form, and say why the argument does not carry over to digits
+#    under cross-entropy, where one patched class made no spike of its own.
 #
 # :::{dropdown} Solution
-# The closed form says the curvature along the outlier weight is $(p_A + p_B)\,\alpha^2 v^2$: with
-# $p_B = 0$ it is $0.06 \cdot 64 \cdot 5 \approx 19 < 25$, so no instability at η = 0.08. A stronger
-# feature ($\alpha \ge \sqrt{2 \cdot 0.2 / (0.08 \cdot 0.06)} \approx 9.1$) brings it back: what matters
-# for the instability is the share of points carrying the large feature; the opposite labels decide
-# what the oscillation looks like (the two groups take turns).
+# The closed form says the curvature along the outlier weight is $(p_A + p_B)\,\alpha^2 v^2$, with
+# $v^2 \approx 5$: with $p_B = 0$ it is $0.06 \cdot 64 \cdot 5 \approx 19 < 25$ at α = 8 and
+# $0.06 \cdot 100 \cdot 5 = 30 > 25$ at α = 10 (η = 0.08); the threshold is
+# $\alpha^* = \sqrt{2 \cdot 0.2 / (0.08 \cdot 0.06)} \approx 9.1$. This is a property of the squared loss,
+# not of the phenomenon. $f$ is linear in $w_s$, so the curvature along $w_s$ is the Gauss–Newton term
+# $\mathbb E[(\partial f / \partial w_s)^2]$ alone, and it contains neither the labels nor the residuals
+# $f - y$: whether anything opposes group A cannot enter it. The opposite labels only decide what the
+# oscillation looks like. Under cross-entropy the corresponding term of each example is weighted by its
+# softmax's $\mathrm{diag}(p) - p p^\top$, which vanishes as the example is fitted: a lone patched class is
+# fitted to a loss near zero (on digits below $10^{-7}$) and then adds almost no curvature. A patch shared
+# by two classes cannot settle on either label, so it keeps those examples' losses, and their curvature,
+# alive. That is one reading of why the paper insists on *paired* groups; it is a hypothesis, not measured
+# in this chapter.
 # :::
 #
 # 3. Why does the detector work even though it is never told which examples are outliers?

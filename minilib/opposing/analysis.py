@@ -84,3 +84,10 @@ def top_changes(before: np.ndarray, after: np.ndarray, k: int) -> np.ndarray:
 def detector_precision(before: np.ndarray, after: np.ndarray, group: np.ndarray, k: int = 20) -> float:
     """The share of the k largest |Δℓ| that belong to an outlier group (group != 0)."""
     return float(np.mean(np.asarray(group)[top_changes(before, after, k)] != 0))
+
+
+def sign_changes(values: np.ndarray) -> int:
+    """How many times a sequence changes sign from one entry to the next (exact zeros are skipped)."""
+    values = np.asarray(values, float)
+    signs = np.sign(values[values != 0])
+    return int(np.count_nonzero(signs[1:] != signs[:-1]))

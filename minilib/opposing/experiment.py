@@ -314,6 +314,31 @@ def run(config: Config, *, on_step=None, stop=None, progress: bool = True) -> Ru
     return _train([config], replicas.first_replica(on_step), stop, progress, f"opposing {config.task}")[0]
 
 
+def predictions_at(config: Config, steps) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """Re-train `config` on its own data, weights and batches (what opposing.run(config) does, without the
+    evaluations) and return its training labels [n] and, for each of `steps`, what the network makes of
+    every training example after that many steps: (the predicted class [n] (digits) or the sign of the
+    output (toy), the per-example loss [n]). Sharpness estimates draw from their own generators, so the
+    trajectory is that of the logged run: at a logged step these losses average to its logged `loss`."""
+    if not isinstance(config, Config):
+        raise TypeError(f"predictions_at() needs an opposing.Config, got {type(config).__name__}")
+    steps = sorted({int(s) for s in np.atleast_1d(steps)})
+    if not steps or steps[0] < 0 or steps[-1] > config.steps:
+        raise ValueError(f"steps={steps} is out of range: allowed 0 <= step <= config.steps = {config.steps}")
+    exp = _Experiment([config])
+    out = {}
+    for i in range(steps[-1] + 1):
+        if i in steps:
+            with torch.no_grad():
+                f = exp.model.forward(exp.params, exp.x)
+                ell = models.example_losses(exp.model_name, f, exp.y)[0]
+                pred = f[0].argmax(-1) if exp.model_name == "mlp" else torch.sign(f[0])
+            out[i] = (pred.cpu().numpy(), ell.cpu().numpy())
+        if i < steps[-1]:
+            exp.step(i)
+    return exp.y[0].cpu().numpy(), out
+
+
 def run_sweep(configs, *, on_step=None, stop=None, progress: bool = True) -> list[Run]:
     """Train several configs; those that differ only in REPLICA_FIELDS share one stacked model."""
     train_group = lambda group: _train(group, on_step, stop, progress, f"opposing sweep x{len(group)}")

@@ -7,7 +7,10 @@ y = −1) also have x_sky = alpha. The loss ½ E[(f − y)²] and its gradient a
 Fitting the weak core feature needs v·w_core = 1/core, and gradient descent from a small, balanced start
 keeps v ≈ w_core, so v² grows to about 1/core. The curvature along w_sky is (p_A + p_B)·alpha²·v²: the
 second layer grows to fit the core feature, and that growth sharpens the loss along the outlier feature
-(Rosenfeld & Risteski 2024 give the same argument for their two-layer linear model). Hence a predicted
+(the paper's abstract announces "a theoretical analysis of a two-layer linear network on a simple model";
+this is a toy of that kind, not checked against the paper's body). f is linear in w_sky, so this curvature
+is the squared loss's Gauss-Newton term alone: it involves neither the labels nor the residuals, and one
+group carrying the feature (p_B = 0) sharpens the loss just as well. Hence a predicted
 sharpness (p_A + p_B)·alpha²/core and a critical alpha above which gradient descent with step η crosses
 2/η: alpha* = sqrt(2·core / (η·(p_A + p_B))).
 """

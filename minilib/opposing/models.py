@@ -1,6 +1,6 @@
 """The two networks of chapter 3, written for R stacked replicas (leading dim R on every weight).
 
-Toy (Rosenfeld & Risteski 2024, their two-layer linear model): f(x) = vᵀ W x, W ~ N(0, 1/dim),
+Toy (a toy of the paper's kind, Rosenfeld & Risteski 2024): f(x) = vᵀ W x, W ~ N(0, 1/dim),
 v ~ N(0, 1/width), squared loss ½(f − y)². Depth is what matters: a product of two layers makes the
 loss's curvature along the large feature grow as the weights that read it grow.
 Digits MLP: 64 -> width -> width -> 10 with ReLU and biases (torch.nn.Linear's initialisation),
