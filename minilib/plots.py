@@ -2,6 +2,13 @@
 
 Every builder applies the `LAYOUT` template and sets a title and axis titles, so a chapter only adds
 a caption. Seed groups (runs that share a label) are drawn as the median with a shaded quantile band.
+
+Legibility, on a page column ~750 px wide: the legend sits below the plot (never on its right, where
+long names squeezed the plot to a third of the figure); trace names are short (a metric's words up to
+its first colon, without its unit: the unit is on the axis title, what all traces share is the legend's
+title); log axes read in powers of ten; axis margins grow to fit tick labels and titles. A figure built
+by hand gets the same by using `template=LAYOUT` (every chapter does) and, when it has a log axis or a
+legend set by hand, `legible(fig)`.
 Introduced in chapter 0 (`nbs/00_start_here.py`); every chapter uses it.
 """
 
@@ -9,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import warnings
 from collections.abc import Sequence
 
@@ -18,7 +26,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 __all__ = ["LAYOUT", "COLORS", "curves", "final_vs", "first_steps", "heatmap", "phase_diagram", "sweep_slider",
-           "add_threshold", "metric_label"]
+           "add_threshold", "metric_label", "legible", "short_name", "LEGEND_BELOW"]
 
 COLORS = plotly.colors.qualitative.Plotly
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
@@ -26,16 +34,27 @@ NOT_REACHED_GREY = "rgb(200, 200, 200)"
 # Fields that never tell two runs apart in a legend: runs differing only in these form a seed group.
 _NOT_A_LABEL = ("seed", "device", "dtype")
 
+# Below the plot, left-aligned, in rows (plotly wraps a horizontal legend to the figure's width). Placed
+# relative to the whole figure's bottom edge, so it never runs into the x-axis title; the bottom margin
+# grows to hold it.
+LEGEND_BELOW = dict(orientation="h", x=0.0, xanchor="left", xref="container", y=0.0, yanchor="bottom",
+                    yref="container", bgcolor="rgba(255,255,255,0.7)", font=dict(size=12),
+                    title=dict(side="top left"), itemwidth=30)
+# Axes: plotly's automargin widens the margins to fit tick labels and the axis title (a fixed margin cut
+# long y titles off); exponentformat "power" writes 10⁻⁴ on a log axis, not "100μ".
+_AXIS = dict(showline=True, linecolor="#444", ticks="outside", zeroline=False, title=dict(standoff=8),
+             automargin=True, exponentformat="power")
+
 LAYOUT = go.layout.Template(pio.templates["plotly_white"])
 LAYOUT.layout.update(
     font=dict(family="Helvetica, Arial, sans-serif", size=14, color="#222"),
     title=dict(font=dict(size=18), x=0.0, xanchor="left", xref="paper"),
     hovermode="closest",
-    legend=dict(bgcolor="rgba(255,255,255,0.7)", font=dict(size=12)),
+    legend=LEGEND_BELOW,
     margin=dict(l=70, r=30, t=70, b=60),
     height=450,
-    xaxis=dict(showline=True, linecolor="#444", ticks="outside", zeroline=False, title=dict(standoff=8)),
-    yaxis=dict(showline=True, linecolor="#444", ticks="outside", zeroline=False, title=dict(standoff=8)),
+    xaxis=_AXIS,
+    yaxis=_AXIS,
 )
 
 
@@ -104,6 +123,39 @@ def metric_label(runs, metric: str) -> str:
     return module.METRICS.get(metric, metric) if module is not None else metric
 
 
+_UNIT = re.compile(r"\s*\(([^()]*)\)\s*$")
+
+
+def short_name(words: str) -> str:
+    """A metric's words for a legend: up to the first colon, without a trailing "(unit)".
+
+    "train loss (cross-entropy, nats)" -> "train loss"; "training samples in Softmax Collapse: softmax sum
+    exactly 1 (fraction)" -> "training samples in Softmax Collapse".
+    """
+    head = words.split(":", 1)[0].strip() if ":" in words else words
+    return _UNIT.sub("", head).strip() or words
+
+
+def _unit(words: str) -> str | None:
+    match = _UNIT.search(words)
+    return match.group(1) if match else None
+
+
+def _y_title(runs, metrics: list[str], words: dict[str, str]) -> str:
+    """One metric: its words (with the unit). Several: the phenomenon's PLOT_GROUPS title that holds them
+    all, else their short names and the unit they share, else the words of each."""
+    if len(metrics) == 1:
+        return words[metrics[0]]
+    module = _phenomenon_of(runs)
+    for title, group in (getattr(module, "PLOT_GROUPS", None) or {}).items():
+        if set(metrics) <= set(group):
+            return title
+    units = {_unit(w) for w in words.values()}
+    if len(units) == 1 and None not in units:
+        return f"{', '.join(short_name(w) for w in words.values())} ({units.pop()})"
+    return ", ".join(words.values())
+
+
 def _x_title(runs, x_title):
     if x_title is not None:
         return x_title
@@ -157,8 +209,9 @@ def group_quantiles(members, qs) -> tuple[np.ndarray, list[np.ndarray]]:
         return union, [np.nanquantile(table, q, axis=0) for q in qs]
 
 
-def _group_traces(members, *, name, color, dash, log_x, band, legendgroup=None, visible=True) -> list:
-    """Band (if more than one member) then the median line, as scatter traces."""
+def _group_traces(members, *, name, color, dash, log_x, band, legendgroup=None, visible=True, hover_name=None) -> list:
+    """Band (if more than one member) then the median line, as scatter traces (hover_name: the words the
+    tooltip shows, the legend's name by default)."""
     steps, (lo, mid, hi) = group_quantiles(members, (band[0], 0.5, band[1]))
     if log_x:  # log(0) is undefined: step 0 is dropped, the other steps keep their true values
         keep = steps > 0
@@ -172,7 +225,8 @@ def _group_traces(members, *, name, color, dash, log_x, band, legendgroup=None, 
         traces.append(go.Scatter(y=hi, name=f"{name} ({pct} upper)", **common))
         traces.append(go.Scatter(y=lo, name=f"{name} ({pct} lower)", fill="tonexty",
                                  fillcolor=_rgba(color, 0.2), **common))
-    line_name = name if len(members) == 1 else f"{name} (median of {len(members)})"
+    hover_name = hover_name or name
+    line_name = hover_name if len(members) == 1 else f"{hover_name} (median of {len(members)})"
     traces.append(go.Scatter(x=steps, y=mid, mode="lines", name=name, line=dict(color=color, dash=dash),
                              legendgroup=legendgroup, visible=visible,
                              hovertemplate=f"{line_name}: %{{y:.4g}}<extra></extra>"))
@@ -190,7 +244,7 @@ def _default_title(metrics: list[str], x_title: str) -> str:
 
 
 def _axis_kind(log: bool) -> dict:
-    return dict(type="log") if log else {}
+    return dict(type="log", exponentformat="power") if log else {}
 
 
 # --------------------------------------------------------------------------------------------- builders
@@ -199,9 +253,11 @@ def curves(runs, metrics, *, labels=None, log_x=False, log_y=False, title=None, 
     """Metric curves over steps; runs sharing a label are a seed group drawn as median + quantile band.
 
     One colour per label and one dash style per metric (with a single label, colours follow the
-    metrics instead). Trace names are "label · metric words" (the phenomenon's METRICS), or just the
-    metric's words for a single run. With log_x, step 0 is dropped (not shifted), so the axis shows
-    true step numbers. The x title defaults to the phenomenon's X_TITLE.
+    metrics instead). Trace names are short: "label · metric" with several labels and metrics, the label
+    alone for one metric (its words, unit included, are the y title), the metric's short name for one
+    label (the label is the legend's title). The tooltip gives the metric's full words. With log_x, step
+    0 is dropped (not shifted), so the axis shows true step numbers. The x title defaults to the
+    phenomenon's X_TITLE.
     """
     runs = _check_runs(runs)
     metrics = _check_metrics(runs, metrics)
@@ -215,18 +271,30 @@ def curves(runs, metrics, *, labels=None, log_x=False, log_y=False, title=None, 
     for run, lab in zip(runs, labels, strict=True):
         groups.setdefault(lab, []).append(run)
     fig = go.Figure()
+    anonymous = len(runs) == 1 and labels == ["run 0"]
+    legend_title = None
+    if len(groups) == 1 and not anonymous:
+        (lab, group), = groups.items()
+        n = sum(len(_members(r, metrics[0])) for r in group)
+        legend_title = lab if n == 1 else f"{lab}: median, {round(band[0] * 100)}–{round(band[1] * 100)}% band"
     for gi, (lab, group) in enumerate(groups.items()):
         for mi, m in enumerate(metrics):
             color = COLORS[(mi if len(groups) == 1 else gi) % len(COLORS)]
             members = [mem for r in group for mem in _members(r, m)]
-            name = words[m] if len(runs) == 1 and labels == ["run 0"] else f"{lab} · {words[m]}"
-            for tr in _group_traces(members, name=name, color=color,
+            if anonymous or len(groups) == 1:
+                name = short_name(words[m])
+            elif len(metrics) == 1:
+                name = lab
+            else:
+                name = f"{lab} · {short_name(words[m])}"
+            hover = words[m] if anonymous else f"{lab} · {words[m]}"
+            for tr in _group_traces(members, name=name, color=color, hover_name=hover,
                                     dash=DASHES[mi % len(DASHES)], log_x=log_x, band=band):
                 fig.add_trace(tr)
     fig.update_layout(template=LAYOUT, title=dict(text=title or _default_title(list(words.values()), x_title)),
-                      hovermode="x unified")
+                      hovermode="x unified", legend_title_text=legend_title)
     fig.update_xaxes(title_text=x_title, **_axis_kind(log_x))
-    fig.update_yaxes(title_text=y_title or ", ".join(words.values()), **_axis_kind(log_y))
+    fig.update_yaxes(title_text=y_title or _y_title(runs, metrics, words), **_axis_kind(log_y))
     return fig
 
 
@@ -249,13 +317,16 @@ def final_vs(runs, by: str, metrics, *, title, x_title=None, y_title=None, log_x
         finals = [np.array([r.final(m) for r in groups[x]]) for x in xs]
         lo, mid, hi = (np.array([np.quantile(f, q) for f in finals]) for q in (band[0], 0.5, band[1]))
         n = {len(f) for f in finals}
-        name = metric_label(runs, m) + (f" (median of {n.pop()})" if n == {len(finals[0])} and len(finals[0]) > 1
-                                        else "")
-        fig.add_scatter(x=xs, y=mid, name=name, mode="lines+markers", line=dict(color=COLORS[mi % len(COLORS)]),
+        words = metric_label(runs, m)
+        median = f" (median of {n.pop()})" if n == {len(finals[0])} and len(finals[0]) > 1 else ""
+        fig.add_scatter(x=xs, y=mid, name=short_name(words) + median, mode="lines+markers",
+                        line=dict(color=COLORS[mi % len(COLORS)]),
+                        hovertemplate=f"{words}{median}: %{{y:.4g}}<extra></extra>",
                         error_y=dict(type="data", symmetric=False, array=hi - mid, arrayminus=mid - lo))
     fig.update_layout(template=LAYOUT, title=dict(text=title))
     fig.update_xaxes(title_text=x_title or by, **_axis_kind(log_x))
-    fig.update_yaxes(title_text=y_title or ", ".join(metric_label(runs, m) for m in metrics), **_axis_kind(log_y))
+    fig.update_yaxes(title_text=y_title or _y_title(runs, metrics, {m: metric_label(runs, m) for m in metrics}),
+                     **_axis_kind(log_y))
     return fig
 
 
@@ -378,7 +449,8 @@ def sweep_slider(runs, values, *, metrics, slider_label, title, log_x=False, y_t
     for k, (group, v) in enumerate(zip(groups, values, strict=True)):
         for mi, m in enumerate(metrics):
             members = [mem for r in group for mem in _members(r, m)]
-            traces = _group_traces(members, name=words[m], color=COLORS[mi % len(COLORS)],
+            traces = _group_traces(members, name=short_name(words[m]), hover_name=words[m],
+                                   color=COLORS[mi % len(COLORS)],
                                    dash=DASHES[mi % len(DASHES)], log_x=log_x, band=(0.2, 0.8),
                                    legendgroup=f"{slider_label}={_fmt(v)} · {m}", visible=k == 0)
             for tr in traces:
@@ -397,7 +469,7 @@ def sweep_slider(runs, values, *, metrics, slider_label, title, log_x=False, y_t
         sliders=[dict(active=0, steps=steps, pad=dict(t=60), currentvalue=dict(prefix=f"{slider_label} = "))],
     )
     fig.update_xaxes(title_text=x_title, range=_global_range(fig.data, "x", log_x), **_axis_kind(log_x))
-    fig.update_yaxes(title_text=y_title or ", ".join(words.values()), range=_global_range(fig.data, "y", log_y),
+    fig.update_yaxes(title_text=y_title or _y_title(flat, metrics, words), range=_global_range(fig.data, "y", log_y),
                      **_axis_kind(log_y))
     return fig
 
@@ -413,4 +485,20 @@ def add_threshold(fig: go.Figure, y: float, text: str) -> go.Figure:
     fig.add_annotation(text=text, xref="paper", x=1.0, xanchor="right", yref="y",
                        y=math.log10(y) if log else y, yanchor="bottom", showarrow=False,
                        font=dict(size=12, color="#555"))
+    return fig
+
+
+def legible(fig: go.Figure) -> go.Figure:
+    """Apply the book's legibility rules to a figure built by hand (the builders above already do).
+
+    The legend goes below the plot (LEGEND_BELOW, keeping a legend title set by hand), every log axis
+    reads in powers of ten, and every axis margin grows to fit its tick labels and title. Returns fig, so
+    a chapter cell can end with `plots.legible(fig)`.
+    """
+    title = fig.layout.legend.title.text
+    fig.update_layout(legend=LEGEND_BELOW)
+    if title:
+        fig.update_layout(legend_title_text=title)
+    fig.for_each_xaxis(lambda ax: ax.update(automargin=True, exponentformat="power"))
+    fig.for_each_yaxis(lambda ax: ax.update(automargin=True, exponentformat="power"))
     return fig

@@ -71,12 +71,14 @@ def test_band_interpolates_onto_union_of_steps():
     b = make_run(seed=1, steps=np.arange(0, 11, 2))
     c = make_run(seed=2, steps=np.arange(0, 11, 5))
     fig = plots.curves([a, b, c], "train_loss", band=(0.25, 0.75))
-    med = by_name(fig)["3 seeds · train_loss"]
+    # one seed group: the legend's title names the group and the band, the trace the metric
+    assert fig.layout.legend.title.text == "3 seeds: median, 25–75% band"
+    med = by_name(fig)["train_loss"]
     np.testing.assert_array_equal(med.x, np.arange(0, 11))
     union = np.arange(0, 11)
     table = np.stack([np.interp(union, r.history["step"], r.history["train_loss"]) for r in (a, b, c)])
     np.testing.assert_allclose(med.y, np.median(table, axis=0))
-    np.testing.assert_allclose(by_name(fig)["3 seeds · train_loss (25–75% upper)"].y,
+    np.testing.assert_allclose(by_name(fig)["train_loss (25–75% upper)"].y,
                                np.quantile(table, 0.75, axis=0))
 
 
@@ -84,7 +86,7 @@ def test_stopped_run_does_not_extend_band_past_its_last_step():
     full = [make_run(seed=s) for s in range(2)]
     short = make_run(seed=2, steps=np.arange(0, 51, 10), status="stopped")
     fig = plots.curves(full + [short], "train_loss")
-    med = by_name(fig)["3 seeds · train_loss"]
+    med = by_name(fig)["train_loss"]
     late = med.x > 50
     np.testing.assert_allclose(med.y[late],
                                np.median([r.history["train_loss"][6:] for r in full], axis=0))
@@ -102,12 +104,18 @@ def test_batched_replicas_in_one_run_form_a_band():
 def test_labels_and_log_axes():
     runs = [make_run(0.1, width=8), make_run(0.1, width=32)]
     fig = plots.curves(runs, "train_loss", log_x=True, log_y=True, title="Loss falls")
-    assert [t.name for t in fig.data] == ["width=8 · train_loss", "width=32 · train_loss"]
+    # one metric: the label alone names a trace (the metric is the y title)
+    assert [t.name for t in fig.data] == ["width=8", "width=32"]
+    assert fig.layout.yaxis.title.text == "train_loss"
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    assert fig.layout.xaxis.exponentformat == fig.layout.yaxis.exponentformat == "power"  # 10⁻⁴, not 100μ
     assert min(fig.data[0].x) == 10  # step 0 dropped on a log axis, other steps unshifted
     assert fig.layout.title.text == "Loss falls"
     fig = plots.curves(runs, "train_loss", labels=["narrow", "wide"])
-    assert [t.name for t in fig.data] == ["narrow · train_loss", "wide · train_loss"]
+    assert [t.name for t in fig.data] == ["narrow", "wide"]
+    fig = plots.curves(runs, ["train_loss", "test_acc"], labels=["narrow", "wide"])
+    assert [t.name for t in fig.data] == ["narrow · train_loss", "narrow · test_acc", "wide · train_loss",
+                                          "wide · test_acc"]
     fig = plots.curves(runs, "train_loss", labels=["same", "same"])
     assert len(fig.data) == 3  # one seed group: band + median
     with pytest.raises(ValueError, match="labels has 1 entries but there are 2 runs"):
@@ -216,9 +224,41 @@ def test_a_phenomenon_run_is_labelled_in_words():
 
     run = curvefit.run(curvefit.Config(n_train=8, width=4, steps=20, num_logs=3, device="cpu"), progress=False)
     fig = plots.curves(run, ["train_loss", "test_loss"])
-    assert [t.name for t in fig.data] == [curvefit.METRICS["train_loss"], curvefit.METRICS["test_loss"]]
+    # short names in the legend, the unit on the axis, the full words in the tooltip
+    assert [t.name for t in fig.data] == ["train loss", "test loss"]
+    assert curvefit.METRICS["train_loss"] in fig.data[0].hovertemplate
     assert fig.layout.xaxis.title.text == curvefit.X_TITLE
-    assert "train_loss" not in fig.layout.yaxis.title.text and "mean squared error" in fig.layout.yaxis.title.text
+    assert fig.layout.yaxis.title.text == "loss (mean squared error)"  # the phenomenon's PLOT_GROUPS title
+
+
+def test_short_names_drop_the_unit_and_the_detail_after_a_colon():
+    assert plots.short_name("train loss (cross-entropy, nats)") == "train loss"
+    assert plots.short_name("training samples in Softmax Collapse: softmax sum exactly 1 (fraction)") == \
+        "training samples in Softmax Collapse"
+    assert plots.short_name("weight norm ‖θ‖₂") == "weight norm ‖θ‖₂"
+    assert plots.short_name("(fraction)") == "(fraction)"  # nothing left: the words stay
+
+
+def test_legends_sit_below_the_plot_and_axes_make_room_for_their_titles():
+    runs = [make_run(lr, seed) for lr in (0.1, 0.3) for seed in range(3)]
+    builders = [plots.curves(runs, ["train_loss", "test_acc"]),
+                plots.sweep_slider([runs[:3], runs[3:]], [0.1, 0.3], metrics=["train_loss"], slider_label="lr",
+                                   title="t"),
+                plots.final_vs(runs, "lr", ["train_loss"], title="t")]
+    for fig in builders:
+        legend = fig.layout.template.layout.legend
+        assert legend.orientation == "h" and legend.yanchor == "bottom" and legend.yref == "container"
+        axes = fig.layout.template.layout
+        assert axes.xaxis.automargin is True and axes.yaxis.automargin is True
+    # a figure built by hand with its own legend gets the same from legible()
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Scatter(x=[1, 10], y=[1, 2], name="a"), layout=dict(legend=dict(x=1.02, y=1,
+                                                                                          title_text="kept")))
+    fig.update_xaxes(type="log")
+    plots.legible(fig)
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.x == 0 and fig.layout.legend.title.text == "kept"
+    assert fig.layout.xaxis.exponentformat == "power" and fig.layout.yaxis.automargin is True
 
 
 def test_final_vs_draws_the_median_and_band_of_seeds():
