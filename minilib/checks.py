@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .phenomenon import Tolerance  # defined with the protocol; importable from here too
 from .runs import Run
+
+__all__ = ["Comparison", "Tolerance", "deviations", "rederive"]
 
 
 class _StopAfter:
@@ -26,24 +29,6 @@ class _StopAfter:
     def is_set(self) -> bool:
         self.asked += 1
         return self.asked > self.n
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """How closely a re-derived run must match: |new − stored| <= atol + rtol·|stored| for each metric.
-
-    `steps` is the early stretch compared; `atol` may name a few metrics separately (accuracies move in
-    steps of one sample, 1/n, so they get an absolute tolerance of a few samples).
-    """
-
-    steps: int
-    rtol: float
-    atol: float = 0.0
-    per_metric_atol: tuple[tuple[str, float], ...] = ()
-    skip: tuple[str, ...] = ()
-
-    def atol_for(self, metric: str) -> float:
-        return dict(self.per_metric_atol).get(metric, self.atol)
 
 
 @dataclass(frozen=True)

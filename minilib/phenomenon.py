@@ -15,12 +15,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 
-from .checks import Tolerance
 from .runs import Config
 
 #: Every phenomenon module of the book, in chapter order. A new chapter adds its module here.
 PHENOMENA = ("minilib.curvefit", "minilib.grokking", "minilib.benign", "minilib.opposing", "minilib.projection",
              "minilib.pfn")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How closely a re-derived run must match: |new − stored| <= atol + rtol·|stored| for each metric.
+
+    `steps` is the early stretch compared; `atol` may name a few metrics separately (accuracies move in
+    steps of one sample, 1/n, so they get an absolute tolerance of a few samples).
+    """
+
+    steps: int
+    rtol: float
+    atol: float = 0.0
+    per_metric_atol: tuple[tuple[str, float], ...] = ()
+    skip: tuple[str, ...] = ()
+
+    def atol_for(self, metric: str) -> float:
+        return dict(self.per_metric_atol).get(metric, self.atol)
 
 
 class ProtocolError(TypeError):
@@ -57,6 +74,9 @@ REQUIRED: dict[str, str] = {
 OPTIONAL: dict[str, str] = {
     "code_version": "function(config) -> int: a finer CODE_VERSION, so a change to one kind of run "
                     "invalidates only those stored results",
+    "shipped_files": "function(config) -> dict[str, function(path) -> str]: the files besides its .npz that a "
+                     "shipped run of config writes into results/<module>/ (e.g. a trained network), each with a "
+                     "check returning '' when the file belongs to that run, else what is wrong",
 }
 
 
@@ -119,7 +139,7 @@ def _problems(module: ModuleType) -> list[str]:
         untested = [k for k, v in m.SHIPPED.items() if not isinstance(v.tolerance, Tolerance)]
         if untested:
             out.append(f"{name}.SHIPPED entries {untested} lack a tolerance: every shipped result is re-derived "
-                       "for its early stretch (minilib.checks.Tolerance, measured with python -m minilib.checks)")
+                       "for its early stretch (minilib.phenomenon.Tolerance, measured with python -m minilib.checks)")
     for fn, params in (("num_steps", ()), ("run", ("on_step", "stop", "progress")),
                        ("run_sweep", ("on_step", "stop", "progress"))):
         f = getattr(m, fn)
@@ -130,9 +150,10 @@ def _problems(module: ModuleType) -> list[str]:
         lacking = [p for p in params if p not in have]
         if lacking:
             out.append(f"{name}.{fn} lacks the keyword argument(s) {lacking}: {REQUIRED[fn]}")
-    cv = getattr(m, "code_version", None)
-    if cv is not None and not callable(cv):
-        out.append(f"{name}.code_version must be a function: {OPTIONAL['code_version']}")
+    for opt in OPTIONAL:
+        fn = getattr(m, opt, None)
+        if fn is not None and not callable(fn):
+            out.append(f"{name}.{opt} must be a function: {OPTIONAL[opt]}")
     return out
 
 

@@ -200,7 +200,7 @@ def _floats(name: str, spec: FieldSpec, value) -> tuple:
             bounded = spec.low is not None or spec.high is not None
             raise ConfigError(f"{name}[{k}]={v!r} has the wrong type: expected a number"
                               + (f", {spec.describe_range()}" if bounded else ""))
-        out.append(float(v))
+        out.append(float(v) + 0.0)  # -0.0 becomes 0.0 (equal configs, equal keys)
     return tuple(out)
 
 
@@ -218,7 +218,7 @@ def _coerce(cfg, spec: FieldSpec, value):
             return int(value)
     elif spec.type is float:
         if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-            return float(value)
+            return float(value) + 0.0  # -0.0 becomes 0.0: equal configs must have equal cache keys
     elif spec.type is str:
         if isinstance(value, str):
             return value
@@ -300,6 +300,7 @@ class Run:
             "meta": self.meta,
             "checksums": {k: _checksum(v) for k, v in arrays.items()},
         }
+        header["header_sha256"] = _header_checksum(json.loads(json.dumps(header)))  # as load will read it
         arrays["__header__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
@@ -329,6 +330,9 @@ class Run:
             raise CorruptRunError(f"{path} is not a readable run file ({type(err).__name__}: {err})") from None
         if header.get("format") != FORMAT_VERSION:
             raise CorruptRunError(f"{path} has format {header.get('format')!r}, expected {FORMAT_VERSION}")
+        if "header_sha256" in header and _header_checksum(header) != header["header_sha256"]:
+            raise CorruptRunError(f"{path}: checksum mismatch for its header (config, status, divergence step or "
+                                  "meta was edited)")
         sums = header["checksums"]
         if set(sums) != set(arrays):
             raise CorruptRunError(f"{path}: stored arrays do not match the header's list")
@@ -342,6 +346,13 @@ class Run:
         strip = lambda prefix: {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
         return cls(config, strip("history/"), strip("artifacts/"), header["status"],
                    header["diverged_at"], header["meta"])
+
+
+def _header_checksum(header: dict) -> str:
+    """SHA-256 of everything in a saved run's header but this checksum itself (files saved before it was
+    added have none; the shipped ones are covered by results/<module>/SHA256SUMS.json)."""
+    rest = {k: v for k, v in header.items() if k != "header_sha256"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
 
 
 def _checksum(a: np.ndarray) -> str:

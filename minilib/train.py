@@ -2,7 +2,9 @@
 
 `train` calls a step function `num_steps` times, evaluates on a logging schedule, reports through
 `on_step`, honours a stop event, and ends a run whose loss became NaN/inf as "diverged" with the step
-at which it happened. It never prints; a tqdm.auto bar shows progress unless switched off.
+at which it happened. A step's loss is computed before its update, so the last update is judged by the
+final evaluation: a non-finite loss there (the first of `WATCHED` it logs) is a divergence at the last
+step too. It never prints; a tqdm.auto bar shows progress unless switched off.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from . import runtime
 #: How often (in steps) the loop looks at the loss for NaN/inf between logging steps. Looking costs
 #: one device sync, so it is not done every step; the exact step is still recorded on the device.
 GUARD_EVERY = 50
+#: The evaluated metrics that judge the last update: the first of these that the final evaluation logs.
+WATCHED = ("train_loss", "loss")
 
 
 @dataclass
@@ -62,14 +66,16 @@ def log_steps(num_steps: int, *, every: int | None = None, num_points: int | Non
 
 def train(step: Callable[[int], torch.Tensor], num_steps: int, *, evaluate: Callable[[], dict],
           log_at, on_step: Callable | None = None, stop=None, progress: bool = True,
-          desc: str | None = None) -> TrainLog:
+          desc: str | None = None, watch: tuple[str, ...] = WATCHED) -> TrainLog:
     """Run `step(i)` for i in range(num_steps), evaluating when the completed-step count is in `log_at`.
 
     `step` returns the training loss (a scalar tensor, or shape [n] for n batched replicas). The run ends
     "diverged" once every element of the loss has become non-finite, "stopped" when `stop.is_set()`, else
     "completed". `TrainLog.replica(r)` gives one batched replica's history, status and divergence step.
     `stop.is_set()` is called exactly once before every step: the explorer and `checks.rederive` count
-    the calls to know the step a run stopped at.
+    the calls to know the step a run stopped at. The final evaluation's first metric named in `watch`
+    judges the last update (each step's loss is computed before its update): an element that is NaN/inf
+    there diverged at step `num_steps`.
     """
     log_at = set(int(s) for s in np.asarray(log_at).ravel())
     records: list[dict] = []
@@ -108,8 +114,28 @@ def train(step: Callable[[int], torch.Tensor], num_steps: int, *, evaluate: Call
             bar.update(1)
     finally:
         bar.close()
+    if status == "completed" and num_steps > 0 and records and records[-1]["step"] == num_steps:
+        first_bad = _judge_final(records[-1], watch, first_bad, num_steps)
+        if first_bad is not None and bool((first_bad >= 0).all()):
+            status, diverged_at = "diverged", int(first_bad.max())
     per_replica = [] if first_bad is None else [int(v) if v >= 0 else None for v in first_bad.cpu().ravel()]
     return TrainLog(_stack(records), status, diverged_at, per_replica)
+
+
+def _judge_final(metrics: dict, watch, first_bad, num_steps: int):
+    """first_bad updated by the final evaluation: elements whose watched loss is NaN/inf diverged at num_steps."""
+    name = next((m for m in watch if m in metrics), None)
+    if name is None:
+        return first_bad
+    value = torch.as_tensor(np.asarray(metrics[name], dtype=float))
+    stamp = torch.where(torch.isfinite(value), -1, num_steps)
+    if first_bad is None:
+        return stamp
+    first_bad = first_bad.cpu()
+    if stamp.numel() != first_bad.numel():  # not one value per element of the loss: all bad, or none
+        stamp = torch.full(first_bad.shape, num_steps if bool((stamp >= 0).all()) else -1)
+    stamp = stamp.reshape(first_bad.shape).to(first_bad.dtype)
+    return torch.where(first_bad >= 0, first_bad, stamp)
 
 
 def _stack(records: list[dict]) -> dict[str, np.ndarray]:

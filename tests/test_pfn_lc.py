@@ -286,8 +286,10 @@ def test_the_lc_prior_is_registered_and_checks_seq_len():
 
     prior = pfn.prior_for("lc")
     assert prior.sampler(pfn.Config(prior="lc", seq_len=100)) is lc.sample_batch
-    with pytest.raises(ValueError, match=r"Config.seq_len=30 is not allowed with prior='lc'.*use seq_len=100"):
-        prior.sampler(pfn.Config(prior="lc"))
+    x, y = prior.sampler(pfn.Config(prior="lc"))(4, torch.Generator().manual_seed(0))  # the first 30 epochs
+    assert x.shape == (4, 30, 1) and y.shape == (4, 30) and torch.equal(x[0, :, 0], torch.arange(1, 31) / 100)
+    with pytest.raises(ValueError, match=r"seq_len=101 is not allowed with prior='lc'.*seq_len <= 100"):
+        pfn.Config(prior="lc", seq_len=101)
 
 
 @pytest.fixture(scope="module")
@@ -313,7 +315,7 @@ def test_a_tiny_lc_run_logs_eval_nll_and_stores_the_heldout_table(tiny_lc):
 def test_heldout_pfn_equals_one_curve_at_a_time(tiny_lc):
     _, predictor = tiny_lc
     y = lc.test_curves(3).y
-    x = torch.arange(1, 101) / 100
+    x = torch.arange(1, 101)  # epoch numbers: the LC-PFN's predict scales them
     for i in range(3):
         one = predictor.predict(x[:20], y[i, :20].float(), x[20:]).log_prob(y[i, 20:].float()).double().mean()
         assert abs(lc.heldout_pfn(predictor, y, 20)[i] - float(one)) < 1e-5

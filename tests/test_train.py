@@ -110,3 +110,38 @@ def test_float_losses_are_guarded_too():
     log = train(lambda i: float("nan") if i == 4 else 1.0, 20, evaluate=lambda: {}, log_at=[0, 20],
                 progress=False)
     assert log.status == "diverged" and log.diverged_at == 4
+
+
+def _blows_up_in_last_update(n_steps, replicas=1, which=None):
+    """A loss finite before every update, whose last update sends the weights (of `which` replicas) to inf."""
+    w = torch.ones(replicas, dtype=torch.float64)
+    which = list(range(replicas)) if which is None else which
+
+    def step(i):
+        loss = 0.5 * w**2
+        if i == n_steps - 1:
+            w[which] = float("inf")
+        return loss
+
+    return step, lambda: {"train_loss": (0.5 * w**2).numpy().copy()}
+
+
+def test_a_divergence_in_the_last_update_is_not_reported_completed():
+    step, evaluate = _blows_up_in_last_update(5)
+    log = train(step, 5, evaluate=evaluate, log_at=[0, 5], progress=False)
+    assert (log.status, log.diverged_at) == ("diverged", 5)
+
+
+def test_the_last_update_is_judged_per_replica():
+    step, evaluate = _blows_up_in_last_update(4, replicas=3, which=[1])
+    log = train(step, 4, evaluate=evaluate, log_at=[0, 4], progress=False)
+    assert log.status == "completed" and log.replica_diverged_at == [None, 4, None]
+    assert log.replica(1)[1:] == ("diverged", 4) and log.replica(0)[1] == "completed"
+
+
+def test_a_module_whose_last_update_diverges_says_so():
+    from minilib import curvefit
+
+    run = curvefit.run(curvefit.Config(optimizer="sgd", lr=10.0, steps=13, num_logs=2, n_train=16, width=8),
+                       progress=False)
+    assert run.status == "diverged" and run.diverged_at == 13, (run.status, run.history["train_loss"])

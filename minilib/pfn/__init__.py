@@ -32,6 +32,7 @@ from .experiment import (
     X_TITLE,
     Config,
     Prior,
+    checkpoint_path,
     code_version,
     fit,
     gap_table,
@@ -40,6 +41,7 @@ from .experiment import (
     register_prior,
     run,
     run_sweep,
+    shipped_files,
 )
 from .gp import (
     HYPER_LENGTHSCALES,
@@ -61,9 +63,9 @@ from .train import TrainResult, lr_factor, train_pfn
 
 __all__ = ["CHAPTER", "CODE_VERSION", "CONTEXT_SIZES", "HYPER_LENGTHSCALES", "METRICS", "PFN", "PLOT_GROUPS",
            "PRIORS", "REPLICA_FIELDS", "SHIPPED", "TITLE", "X_TITLE", "BarDistribution", "Config", "ModelConfig",
-           "Predictive", "Predictor", "Prior", "TrainResult", "borders_from_samples", "code_version", "fit",
-           "gap_table",
+           "Predictive", "Predictor", "Prior", "TrainResult", "borders_from_samples", "checkpoint_path",
+           "code_version", "fit", "gap_table",
            "gp_log_prob", "gp_posterior", "gp_predict", "hyper_log_prob", "hyper_posterior", "hyper_predict",
            "load_checkpoint", "load_pretrained", "log_marginal_likelihood", "lr_factor", "mle2_lengthscale",
            "num_steps", "prior_for", "rbf_kernel", "register_prior", "run", "run_sweep", "sample_gp",
-           "sample_gp_hyper", "save_checkpoint", "train_pfn"]
+           "sample_gp_hyper", "save_checkpoint", "shipped_files", "train_pfn"]

@@ -159,7 +159,10 @@ class BarDistribution:
         left = b[1] - s_left * math.sqrt(2) * torch.erfinv(1 - u_left)
         u_right = ((q - before) / pk.clamp(min=tiny)).clamp(0, 1)
         right = b[K - 1] + s_right * math.sqrt(2) * torch.erfinv(u_right)
-        return torch.where(k == 0, left, torch.where(k == K - 1, right, inner))
+        out = torch.where(k == 0, left, torch.where(k == K - 1, right, inner))
+        # The ends exactly: the cumulative sum can reach 1 before the last bucket in round-off, which would
+        # put q = 1 inside an inner bucket (a finite value) instead of at +inf.
+        return torch.where(q >= 1, math.inf, torch.where(q <= 0, -math.inf, out))
 
     def mean(self, logits: torch.Tensor) -> torch.Tensor:
         """E[Y], shape logits.shape[:-1]; the tails contribute their half-normal means."""

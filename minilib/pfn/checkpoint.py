@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from .. import runtime
 from ..cache import RESULTS_DIR
 from .bar import BarDistribution
 from .model import PFN, ModelConfig, Predictor
@@ -81,6 +82,10 @@ def save_checkpoint(path, predictor: Predictor, meta: dict | None = None) -> Pat
 def load_checkpoint(path, device: str | torch.device = "cpu") -> Predictor:
     """Read a checkpoint written by `save_checkpoint` into a Predictor (eval mode) on `device`."""
     path = Path(path)
+    if isinstance(device, str):
+        device = runtime.pick_device(device)  # an absent device is a clear error, not torch's
+    elif not isinstance(device, torch.device):
+        raise ValueError(f"device={device!r} must be one of {', '.join(runtime.DEVICE_NAMES)} or a torch.device")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:

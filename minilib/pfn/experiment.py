@@ -4,9 +4,10 @@ Config -> run() -> Run, as every chapter (minilib.phenomenon). A run trains a PF
 `train.train_pfn` on fresh datasets from the config's prior and logs, besides the training loss, the
 NLL gap per query to the exact posterior predictive at context sizes 0, 1, 2, 5, 10, 20 on a fixed set
 of fresh prior datasets. A completed run stores the final evaluation on a larger fixed set in its
-artifacts (`gap_table`), and, when `checkpoint` names one, writes the trained network to
-results/pfn/<checkpoint>.pt (`checkpoint.save_checkpoint`), which is how `python -m minilib precompute pfn`
-regenerates the shipped checkpoints.
+artifacts (`gap_table`), and, when `checkpoint` names one, writes the trained network
+(`checkpoint.save_checkpoint`, `checkpoint_path`): a reader's run to the user cache
+(<MINILIB_CACHE>/pfn/<run key>.pt), and only `python -m minilib precompute pfn` to the shipped
+results/pfn/<checkpoint>.pt, which `precompute --check` verifies against the run key recorded in it.
 
 Priors are looked up by name in `PRIORS`: "gp" (fixed lengthscale) and "gp_hyper" (discrete lengthscale
 hyperprior) are defined here; "lc" (learning curves) lives in minilib/pfn/lc.py, which registers itself
@@ -19,18 +20,20 @@ from __future__ import annotations
 import importlib
 import platform
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from .. import replicas, runtime
+from .. import cache, replicas, runtime
 from ..runs import Config as BaseConfig
 from ..runs import ConfigError, Run, param
 from . import gp
-from .checkpoint import CHECKPOINT_DIR, save_checkpoint
+from .checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint
 from .model import Predictor
 from .train import TrainResult, train_pfn
 
@@ -78,7 +81,8 @@ class Config(BaseConfig):
     n_buckets: int = param(1000, low=3, high=100_000, log=True, widget=(10, 2000), help="K: buckets of the output")
     d_model: int = param(64, low=4, high=1024, log=True, widget=(8, 256), help="transformer width")
     n_layers: int = param(4, low=1, high=24, widget=(1, 8), help="transformer layers")
-    n_heads: int = param(4, low=1, high=16, widget=(1, 8), help="attention heads (must divide d_model)")
+    n_heads: int = param(4, low=1, high=16, widget=(1, 8),
+                         help="attention heads, each ceil(d_model / n_heads) wide (any d_model works)")
     d_ff: int = param(128, low=4, high=4096, log=True, widget=(16, 512), help="feed-forward width")
     batch_size: int = param(64, low=1, high=8192, log=True, widget=(8, 512), help="prior datasets per step")
     steps: int = param(1000, low=0, high=10_000_000, log=True, widget=(50, 20_000), help="training steps")
@@ -100,14 +104,22 @@ class Config(BaseConfig):
     def validate(self) -> None:
         super().validate()
         name = type(self).__name__
-        if self.d_model % self.n_heads:
-            raise ConfigError(f"{name}.n_heads={self.n_heads} must divide d_model={self.d_model}")
         if self.min_context >= self.seq_len:
             raise ConfigError(f"{name}.min_context={self.min_context} must be below seq_len={self.seq_len}: "
                               "every training dataset keeps at least one query")
+        if self.prior == "lc" and self.seq_len > lc_epochs():
+            raise ConfigError(f"{name}.seq_len={self.seq_len} is not allowed with prior='lc': a learning curve of the "
+                              f"prior has {lc_epochs()} epochs, so use seq_len <= {lc_epochs()}")
         if self.checkpoint and self.checkpoint != self.prior:
             raise ConfigError(f"{name}.checkpoint={self.checkpoint!r} is the checkpoint of prior "
                               f"{self.checkpoint!r}, but prior={self.prior!r}")
+
+
+def lc_epochs() -> int:
+    """The learning-curve prior's curve length (minilib/pfn/lc.py, imported when first needed)."""
+    from .lc import EPOCHS
+
+    return EPOCHS
 
 
 def num_steps(config: Config) -> int:
@@ -308,12 +320,52 @@ def fit(config: Config, *, on_step=None, stop=None, progress: bool = True) -> tu
                       "device": str(result.device), "card": card(result.device), "torch": torch.__version__,
                       "threads": torch.get_num_threads(), "code_version": CODE_VERSION}
     if log.status == "completed" and config.checkpoint:
-        from ..cache import entry_key
-
         table = {k[len("table_"):]: v.tolist() for k, v in artifacts.items() if k.startswith("table_")}
-        save_checkpoint(CHECKPOINT_DIR / f"{config.checkpoint}.pt", predictor,
-                        {"run_key": entry_key(_module(), config), "gap_table": table})
+        path = checkpoint_path(config)
+        try:
+            save_checkpoint(cache.guard_write(path), predictor,
+                            {"run_key": cache.entry_key(_module(), config), "gap_table": table})
+        except OSError as err:
+            if cache.is_shipping():
+                raise
+            warnings.warn(f"the trained network could not be written to {path} ({type(err).__name__}: {err}); "
+                          "the run and the predictor are returned unsaved", cache.CacheWriteWarning, stacklevel=2)
     return run, predictor
+
+
+def checkpoint_path(config: Config) -> Path:
+    """Where a completed run of `config` (with `checkpoint` set) writes its network: results/pfn/<name>.pt
+    when `python -m minilib precompute` ships it, else the user cache's pfn/<run key>.pt."""
+    if cache.is_shipping():
+        return CHECKPOINT_DIR / f"{config.checkpoint}.pt"
+    return cache.cache_dir() / "pfn" / f"{cache.entry_key(_module(), config)}.pt"
+
+
+def checkpoint_problem(config: Config, path) -> str:
+    """'' when the network at `path` is the one a run of `config` trained (its recorded run key), else why not."""
+    import torch as _torch
+
+    try:
+        blob = _torch.load(path, map_location="cpu", weights_only=True)
+        meta = blob["meta"]
+        load_checkpoint(path)
+    except FileNotFoundError:
+        return "missing"
+    except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is reported, with its cause
+        return f"damaged ({type(err).__name__}: {str(err)[:200]})"
+    want = cache.entry_key(_module(), config)
+    if meta.get("run_key") != want:
+        return (f"stale: it records run key {meta.get('run_key')!r}, not {want!r} of the shipped config "
+                f"({meta.get('steps')} steps)")
+    return ""
+
+
+def shipped_files(config) -> dict:
+    """The files besides its .npz that a shipped run writes into results/pfn/: a PFN with `checkpoint` set
+    writes its network, checked by `checkpoint_problem`; an MCMC run writes none."""
+    if not isinstance(config, Config) or not config.checkpoint:
+        return {}
+    return {f"{config.checkpoint}.pt": lambda path: checkpoint_problem(config, path)}
 
 
 def run(config: Config, *, on_step=None, stop=None, progress: bool = True) -> Run:

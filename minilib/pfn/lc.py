@@ -10,7 +10,8 @@ with the three weights drawn independently from U(0, 1) (not normalised), each c
 from the table `PRIOR`, log σ ~ N(−4, 1), and a curve rejected (drawn again) when f(100) <= f(1), when any
 noise-free value lies outside [0, 1], or when any is NaN. About one draw in five is kept. Curves are not
 rescaled. A curve observed up to epoch `cut` (right-censored) is the PFN's context; the epochs after it
-are its queries. The network sees epoch x as x / 100.
+are its queries. The network sees epoch x as x / 100; `Predictor.predict` of an LC-PFN takes epoch numbers
+and scales them itself (minilib/pfn/model.py, INPUTS).
 
 A parameter vector θ has the 13 entries of `PARAMS`, in natural units (σ itself, not its log).
 """
@@ -255,7 +256,7 @@ def heldout_last_value(y_curves, cut: int, sigma: float | None = None) -> np.nda
 def seconds_per_curve(predictor, cut: int = 20, repeats: int = 20) -> tuple[float, float]:
     """Wall and CPU seconds of one PFN prediction (one curve, all its held-out epochs), median of repeats."""
     y = test_curves(1).y[0].float()
-    x = torch.arange(1, EPOCHS + 1) / EPOCHS
+    x = torch.arange(1, EPOCHS + 1)  # epoch numbers: the LC-PFN's predict scales them itself
     walls, cpus = [], []
     for _ in range(repeats + 1):  # the first call warms up
         t, c = time.perf_counter(), time.process_time()
@@ -272,7 +273,7 @@ def seconds_per_curve(predictor, cut: int = 20, repeats: int = 20) -> tuple[floa
 def prob_improvement(predictor, y_observed, best: float) -> float:
     """P(y(100) > best | epochs 1..len(y_observed)) under the PFN's predictive at the last epoch."""
     n = len(y_observed)
-    x = torch.arange(1, EPOCHS + 1) / EPOCHS
+    x = torch.arange(1, EPOCHS + 1)  # epoch numbers: the LC-PFN's predict scales them itself
     pred = predictor.predict(x[:n], torch.as_tensor(y_observed, dtype=torch.float32), x[EPOCHS - 1:])
     return float(1 - pred.cdf(torch.tensor([best], dtype=torch.float32))[0])
 
@@ -314,11 +315,18 @@ LOG_EVAL_SEED = 20231212
 
 
 def sampler(config):
-    """sample_batch for `pfn.Config(prior="lc")`: whole curves of 100 epochs, so seq_len must be 100."""
-    if config.seq_len != EPOCHS:
+    """sample_batch for `pfn.Config(prior="lc")`: curves from the prior, their first seq_len epochs (the shipped
+    LC-PFN sees whole curves, seq_len = 100; a shorter seq_len trains on curves seen up to epoch seq_len)."""
+    if not 2 <= config.seq_len <= EPOCHS:
         raise ValueError(f"Config.seq_len={config.seq_len} is not allowed with prior='lc': a learning curve from the "
-                         f"prior has {EPOCHS} epochs, so use seq_len={EPOCHS}")
-    return sample_batch
+                         f"prior has {EPOCHS} epochs, so use 2 <= seq_len <= {EPOCHS}")
+    if config.seq_len == EPOCHS:
+        return sample_batch
+
+    def first_epochs(batch_size: int, generator: torch.Generator | None = None):
+        x, y = sample_batch(batch_size, generator)
+        return x[:, :config.seq_len].contiguous(), y[:, :config.seq_len].contiguous()
+    return first_epochs
 
 
 def evaluate(config):
