@@ -127,6 +127,26 @@ def test_bad_ridge_configs_are_refused_naming_the_field_and_the_allowed_range(ba
         benign.RidgeConfig(**bad)
 
 
+@pytest.mark.parametrize("call, message", [
+    (lambda: benign.optimal_fitting_ratio(1.0, 1.5, 1.0), r"alpha=1.0 is out of range: allowed alpha > 1"),
+    (lambda: benign.optimal_fitting_ratio(1.5, [1.5, 0.5], 1.0), r"beta=0.5 is out of range: allowed beta > 1"),
+    (lambda: benign.optimal_fitting_ratio(1.5, 1.5, -1.0), r"noise_rel=-1.0 is out of range: allowed noise_rel >= 0"),
+    (lambda: benign.fitting_ratio_risk(1.0, 1.5, 1.5, 1.0), r"ratio must lie in \[0, 1\)"),
+    (lambda: benign.random_alignment(1), r"dim=1 must be an integer >= 2"),
+])
+def test_the_closed_forms_refuse_bad_input_naming_the_value_and_the_allowed_range(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_the_optimal_fitting_ratio_broadcasts_and_is_zero_without_noise_when_beta_is_alpha():
+    r = benign.optimal_fitting_ratio(1.5, 1.5, np.array([0.0, 1.0, 5.0]))
+    assert r.shape == (3,) and r[0] == 0.0 and 0 < r[1] < r[2] < 1
+    assert isinstance(benign.optimal_fitting_ratio(1.5, 1.5, 1.0), float)
+    # β < α: the noise-free optimum already leaves a training error, u = α(β − 1)/(β(α − 1))
+    assert benign.optimal_fitting_ratio(1.5, 1.2, 0.0) == pytest.approx((1 - 1.5 * 0.2 / (1.2 * 0.5)) ** 2)
+
+
 def test_the_module_follows_the_protocol_and_config_is_xor_config():
     assert phenomenon.check_module(benign) is benign
     assert benign.Config is benign.XorConfig

@@ -23,14 +23,24 @@ from .experiment import (
     first_pass,
     median_band,
     num_steps,
+    random_alignment,
     run,
     run_sweep,
 )
 from .models import gd_update, logistic_loss, loss_derivative, network
-from .ridge import RidgeConfig, eigenlearning, ridge_simulate, ridge_theory, spectrum
+from .ridge import (
+    RidgeConfig,
+    eigenlearning,
+    fitting_ratio_risk,
+    optimal_fitting_ratio,
+    ridge_simulate,
+    ridge_theory,
+    spectrum,
+)
 from .shipped import SHIPPED
 
 __all__ = ["CHAPTER", "CODE_VERSION", "METRICS", "PLOT_GROUPS", "REPLICA_FIELDS", "SHIPPED", "TITLE", "X_TITLE",
-           "Config", "RidgeConfig", "XorConfig", "cluster_means", "eigenlearning", "first_pass", "gd_update",
-           "logistic_loss", "loss_derivative", "median_band", "network", "num_steps", "ridge_simulate",
-           "ridge_theory", "run", "run_sweep", "spectrum", "xor_clusters"]
+           "Config", "RidgeConfig", "XorConfig", "cluster_means", "eigenlearning", "first_pass", "fitting_ratio_risk",
+           "gd_update", "logistic_loss", "loss_derivative", "median_band", "network", "num_steps",
+           "optimal_fitting_ratio", "random_alignment", "ridge_simulate", "ridge_theory", "run", "run_sweep",
+           "spectrum", "xor_clusters"]

@@ -152,10 +152,24 @@ class _Experiment:
 
 
 def mu_alignment(W: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
-    """Mean over neurons of max_k |cos(w_j, μ_k)|: [R]. Near √(2/(π p)) at a random init, 1 on a mean."""
+    """Mean over neurons of max_k |cos(w_j, μ_k)|: [R]. Near 2/√(π p) at a random init (random_alignment), 1 on
+    a mean."""
     cos = torch.bmm(W, means.transpose(1, 2)).abs()  # [R, m, 2]
     cos = cos / (W.norm(dim=2, keepdim=True) * means.norm(dim=2)[:, None, :]).clamp(min=1e-300)
     return cos.amax(2).mean(1).double()
+
+
+def random_alignment(dim: int) -> float:
+    """E max(|cos(w, μ1)|, |cos(w, μ2)|) for a direction w uniform in dimension p and orthogonal μ1 ⊥ μ2:
+    the value of `mu_alignment` at a random initialisation, √(2/π)·Γ(p/2)/Γ((p+1)/2) ≈ 2/√(π p).
+
+    (cos1, cos2) is the projection of w on the plane of the means: its length ρ has ρ² ~ Beta(1, (p−2)/2) and
+    its angle is uniform, so E max = E ρ · E max(|cos θ|, |sin θ|) = E ρ · 2√2/π. With one mean it would be
+    E|cos| ≈ √(2/(π p)): the max over two means is √2 times that.
+    """
+    if not isinstance(dim, (int, np.integer)) or dim < 2:
+        raise ValueError(f"dim={dim!r} must be an integer >= 2: the two cluster means need two directions")
+    return math.sqrt(2 / math.pi) * math.exp(math.lgamma(dim / 2) - math.lgamma((dim + 1) / 2))
 
 
 def logged_steps(config: XorConfig) -> np.ndarray:

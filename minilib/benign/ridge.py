@@ -278,3 +278,60 @@ def ridge_simulate(config: RidgeConfig, ridges=None) -> dict[str, np.ndarray | f
     if ridges is None:
         return {"test_risk": float(test[0]), "train_risk": float(train[0])}
     return {"test_risk": test, "train_risk": train}
+
+
+# --- the optimal fitting ratio (Simon et al. 2023, powerlaw tasks) -------------------------------------
+# For a kernel with eigenvalues i^(−α) and a target with powers i^(−β) (1 < β, 1 < α), at large n and
+# in the kernel limit, Simon et al. write the test risk at every ridge as a function of the fitting ratio
+# R = train risk / test risk, with the noise given relative to the noise-free ridgeless risk E_0
+# (σ² = σ²_rel · E_0). Up to a factor that does not depend on R, with s = √R:
+#
+#     E(R) / E_0 = (1 − s + α σ²_rel (1 − s)^β) / ((1 + (α − 1) s) (1 − s)^β)
+#
+# (E(0) = E_0 (1 + α σ²_rel): the ridgeless overfitting coefficient tends to α). Setting dE/ds = 0 gives,
+# with u = 1 − s, α(β − 1) − β(α − 1) u = α(α − 1) σ²_rel u^β: the left side falls and the right side
+# rises in u, so the root is unique; R* = (1 − u)², and R* = 0 where the root lies at u >= 1.
+
+
+def _check_powerlaw(alpha, beta, noise_rel):
+    alpha, beta, noise_rel = np.broadcast_arrays(*(np.asarray(a, float) for a in (alpha, beta, noise_rel)))
+    for name, v, ok, allowed in (("alpha", alpha, alpha > 1, "> 1"), ("beta", beta, beta > 1, "> 1"),
+                                 ("noise_rel", noise_rel, noise_rel >= 0, ">= 0")):
+        if not np.all(ok & np.isfinite(v)):
+            bad = float(v[~(ok & np.isfinite(v))].ravel()[0])
+            raise ValueError(f"{name}={bad!r} is out of range: allowed {name} {allowed} (finite)")
+    return alpha, beta, noise_rel
+
+
+def fitting_ratio_risk(ratio, alpha, beta, noise_rel):
+    """Test risk / the noise-free ridgeless risk, as a function of the fitting ratio R = train/test in [0, 1).
+
+    Simon et al.'s large-n powerlaw form (kernel limit): eigenvalues i^(−α), target powers i^(−β), noise
+    σ² = noise_rel · E_0. Arrays broadcast.
+    """
+    alpha, beta, noise_rel = _check_powerlaw(alpha, beta, noise_rel)
+    ratio = np.asarray(ratio, float)
+    if not np.all((ratio >= 0) & (ratio < 1)):
+        raise ValueError(f"ratio must lie in [0, 1) (train risk / test risk), got {ratio.ravel().tolist()[:4]}")
+    s = np.sqrt(ratio)
+    u = 1 - s
+    return (u + alpha * noise_rel * u**beta) / ((1 + (alpha - 1) * s) * u**beta)
+
+
+def optimal_fitting_ratio(alpha, beta, noise_rel):
+    """R*(α, β, σ²_rel): the fitting ratio train/test at the best ridge (Simon et al.'s powerlaw form).
+
+    The root in u = 1 − √R* of α(β − 1) − β(α − 1) u = α(α − 1) σ²_rel u^β, by bisection on (0, 1] for all
+    points at once (60 halvings: u to ~1e-18). 0 where there is no root below u = 1 (no noise and β >= α).
+    Arrays broadcast; returns a float for scalar input.
+    """
+    alpha, beta, noise_rel = _check_powerlaw(alpha, beta, noise_rel)
+    gap = lambda u: alpha * (beta - 1) - beta * (alpha - 1) * u - alpha * (alpha - 1) * noise_rel * u**beta
+    lo, hi = np.zeros(alpha.shape), np.ones(alpha.shape)  # gap(0) > 0; decreasing in u
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        pos = gap(mid) > 0
+        lo, hi = np.where(pos, mid, lo), np.where(pos, hi, mid)
+    u = (lo + hi) / 2
+    out = np.where(gap(np.ones(alpha.shape)) >= 0, 0.0, (1 - u) ** 2)
+    return float(out) if out.ndim == 0 else out

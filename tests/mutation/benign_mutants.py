@@ -16,6 +16,10 @@ THEORY_CHECK = "test_the_eigenframework_predicts_the_simulated_risks"
 KERNEL_CHECK = "test_random_features_average_to_the_kernel"
 BAYES_CHECK = "test_in_the_kernel_limit_with_beta_equal_alpha_the_best_ridge_is_the_noise_variance"
 FIT_CHECK = "test_ridge_fit_solves_the_regularised_system_with_the_ridge_on_the_summed_kernel"
+ALIGN_CHECK = "test_mu_alignment_is_the_max_over_both_means_and_starts_at_the_random_baseline"
+RSTAR_CHECK = "test_the_closed_form_optimal_fitting_ratio_minimises_its_risk_and_matches_the_eigenframework"
+MONO_CHECK = "test_with_the_ridge_tuned_the_risk_never_rises_with_n_or_with_k_over_a_grid"
+PHASE_CHECK = "test_the_phase_diagram_cells_carry_the_papers_separation"
 
 
 def _summed_loss(gd_update):
@@ -120,6 +124,61 @@ def _ridgeless_train_risk_zero(eigenlearning):
     return zero
 
 
+def _alignment_with_one_mean(mu_alignment):
+    def one(W, means):
+        return mu_alignment(W, means[:, :1])  # |cos| with μ1 only: no max over the two means
+    return one
+
+
+def _single_mean_baseline(random_alignment):
+    def single(dim):
+        return math.sqrt(2 / (math.pi * dim))  # E|cos| with one mean, not the max over two
+    return single
+
+
+def _ratio_not_squared(optimal_fitting_ratio):
+    import numpy as np
+
+    def root(alpha, beta, noise_rel):
+        return np.sqrt(optimal_fitting_ratio(alpha, beta, noise_rel))  # √R* = 1 − u, the square forgotten
+    return root
+
+
+def _noise_without_alpha(fitting_ratio_risk):
+    def risk(ratio, alpha, beta, noise_rel):
+        import numpy as np
+
+        s = np.sqrt(np.asarray(ratio, float))
+        return ((1 - s) + noise_rel * (1 - s) ** beta) / ((1 + (alpha - 1) * s) * (1 - s) ** beta)  # α σ² -> σ²
+    return risk
+
+
+def _omega_without_z_squared(eigenlearning):
+    import numpy as np
+
+    def dropped(eigvals, target_power, n, k, ridge, noise):
+        out = eigenlearning(eigvals, target_power, n, k, ridge, noise)
+        lam = np.asarray(eigvals, float)
+        gamma = np.asarray(out["gamma"], float)
+        L = lam / (lam + gamma.reshape(-1, 1))
+        z, q = L.sum(1).reshape(gamma.shape), (L * L).sum(1).reshape(gamma.shape)
+        nn, kk = np.broadcast_arrays(np.asarray(n, float), np.asarray(k, float), gamma)[:2]
+        finite = np.isfinite(kk)
+        kf = np.where(finite, kk, 1.0)
+        x = np.where(finite, q * (kf - 2 * z) / (nn * np.where(finite, kf - q, 1.0)), q / nn)  # z² dropped
+        omega = 1 / (1 - x)
+        out["test_risk"] = out["test_risk"] / out["overfitting_coefficient"] * omega
+        out["overfitting_coefficient"] = omega
+        return out
+    return dropped
+
+
+def _fixed_separation(phase_mu_norm):
+    def fixed(dim, n_train):
+        return 25.0  # the separation of the cheap run in every cell, not 2.5·√(p/n)
+    return fixed
+
+
 MUTANTS = [
     Mutant("B1 summed loss", "the GD step differentiates the summed logistic loss, not the mean (no 1/n)",
            f"{BEN}.models:gd_update", _summed_loss, (GD_CHECK,)),
@@ -147,4 +206,16 @@ MUTANTS = [
            f"{BEN}.ridge:eigenlearning", _kernel_limit_bias_not_squared, (BAYES_CHECK, THEORY_CHECK)),
     Mutant("B13 ridgeless train risk zero", "at δ = 0 the theory's train risk is 0 even for k < n (least squares, "
            "which cannot interpolate)", f"{BEN}.ridge:eigenlearning", _ridgeless_train_risk_zero, (THEORY_CHECK,)),
+    Mutant("B14 alignment with one mean", "mu_alignment takes |cos| with μ1 only, not the max over μ1 and μ2",
+           f"{BEN}.experiment:mu_alignment", _alignment_with_one_mean, (ALIGN_CHECK,)),
+    Mutant("B15 single-mean baseline", "the random-init alignment is √(2/(π p)), the value for one mean, not two",
+           f"{BEN}.experiment:random_alignment", _single_mean_baseline, (ALIGN_CHECK,)),
+    Mutant("B16 R* not squared", "the optimal fitting ratio returns √R* = 1 − u instead of R* = (1 − u)²",
+           f"{BEN}.ridge:optimal_fitting_ratio", _ratio_not_squared, (RSTAR_CHECK,)),
+    Mutant("B17 noise without α", "the powerlaw risk of the fitting ratio adds σ²_rel (1 − √R)^β without the factor α",
+           f"{BEN}.ridge:fitting_ratio_risk", _noise_without_alpha, (RSTAR_CHECK,)),
+    Mutant("B18 Ω without z²", "the theory's overfitting coefficient drops the z² of (q(k − 2z) + z²) / (n(k − q))",
+           f"{BEN}.ridge:eigenlearning", _omega_without_z_squared, (MONO_CHECK, THEORY_CHECK)),
+    Mutant("B19 fixed separation", "the phase diagram keeps ‖μ‖ = 25 in every cell instead of 2.5·√(p/n)",
+           f"{BEN}.shipped:phase_mu_norm", _fixed_separation, (PHASE_CHECK,)),
 ]
