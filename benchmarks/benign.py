@@ -40,24 +40,11 @@ from scipy.optimize import brentq  # noqa: E402
 
 from minilib import benign, runtime  # noqa: E402
 from minilib.benign import shipped  # noqa: E402
+from minilib.timing import sync, timed  # noqa: E402
 
 CHEAP = benign.XorConfig(dim=10_000, n_train=100, width=200, mu_norm=25.0, n_test=200, label_noise=0.05,
                          init_scale=1e-15, lr=1e-12, steps=10, device="cpu")
 PAPER_SIZE = (40_000, 200, 1000)  # p, n, m of Xu et al.'s App. A.7
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def _timed(fn, device: str = "cpu") -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) of one call."""
-    _sync(device)
-    w, c = time.perf_counter(), time.process_time()
-    fn()
-    _sync(device)
-    return time.perf_counter() - w, time.process_time() - c
 
 
 # --- 3. the theory curve ---------------------------------------------------------------------------------
@@ -87,8 +74,8 @@ def theory_table(rounds: int) -> list[str]:
     benign.ridge_theory(c, ridge=ridges[:2])  # warm-up
     fast, loop = [], []
     for _ in range(rounds):
-        fast.append(_timed(lambda: benign.ridge_theory(c, ridge=ridges)))
-    loop.append(_timed(lambda: theory_one_point_at_a_time(c, ridges)))  # seconds: once is enough
+        fast.append(timed(lambda: benign.ridge_theory(c, ridge=ridges)))
+    loop.append(timed(lambda: theory_one_point_at_a_time(c, ridges)))  # seconds: once is enough
     vec = benign.ridge_theory(c, ridge=ridges)["test_risk"]
     ref = theory_one_point_at_a_time(c, ridges[::50])
     agree = float(np.max(np.abs(vec[::50] / ref - 1)))
@@ -108,11 +95,11 @@ def sweep_table(device: str, rounds: int, seeds: int) -> list[str]:
     benign.run(base.replace(steps=1), progress=False)  # warm-up (CUDA context, kernels)
     batched, looped = [], []
     for _ in range(rounds):
-        batched.append(_timed(lambda: benign.run_sweep(configs, progress=False), device))
-        looped.append(_timed(lambda: [benign.run(c, progress=False) for c in configs], device))
+        batched.append(timed(lambda: benign.run_sweep(configs, progress=False), device))
+        looped.append(timed(lambda: [benign.run(c, progress=False) for c in configs], device))
     med = lambda xs, i: statistics.median(x[i] for x in xs)
     steps = seeds * base.steps
-    one = _timed(lambda: benign.run(base.replace(steps=40), progress=False), device)
+    one = timed(lambda: benign.run(base.replace(steps=40), progress=False), device)
     return [f"| {seeds} seeds as one sweep, per step per seed (ms) | {1e3 * med(batched, 0) / steps:.1f} | "
             f"{1e3 * med(batched, 1) / steps:.1f} |",
             f"| {seeds} single runs in a loop, per step per seed (ms) | {1e3 * med(looped, 0) / steps:.1f} | "
@@ -179,10 +166,10 @@ def summarise_grokking(runs) -> dict:
 
 def _wall(fn, device: str):
     """(what fn returns, wall seconds), the device synchronised at both ends."""
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     out = fn()
-    _sync(device)
+    sync(device)
     return out, time.perf_counter() - start
 
 

@@ -27,22 +27,9 @@ import torch  # noqa: E402
 from minilib import grokking as g  # noqa: E402
 from minilib.grokking.experiment import _Experiment  # noqa: E402
 from minilib.runtime import pick_device  # noqa: E402
+from minilib.timing import sync, timed  # noqa: E402
 
 DEVICE = "cpu"
-
-
-def _sync():
-    if DEVICE == "cuda":
-        torch.cuda.synchronize()
-
-
-def _timer(fn, reps: int) -> float:
-    _sync()
-    start = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    _sync()
-    return (time.perf_counter() - start) / reps
 
 
 def step_variants(config: g.Config):
@@ -78,7 +65,7 @@ def bench_steps(rounds: int, reps: int) -> dict:
     times = {k: [] for k in variants}
     for _ in range(rounds):
         for name, fn in variants.items():
-            times[name].append(_timer(fn, reps))
+            times[name].append(timed(fn, DEVICE, reps=reps).wall)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -103,18 +90,18 @@ def bench_batched(R: int, steps: int, rounds: int) -> tuple[float, float]:
     stacked = _Experiment([base.replace(seed=s) for s in range(R)])
     one, many = [], []
     for _ in range(rounds):
-        _sync()
+        sync(DEVICE)
         t = time.perf_counter()
         for e in single:
             for i in range(steps):
                 e.step(i)
-        _sync()
+        sync(DEVICE)
         one.append((time.perf_counter() - t) / (R * steps))
-        _sync()
+        sync(DEVICE)
         t = time.perf_counter()
         for i in range(steps):
             stacked.step(i)
-        _sync()
+        sync(DEVICE)
         many.append((time.perf_counter() - t) / (R * steps))
     return statistics.median(one), statistics.median(many)
 

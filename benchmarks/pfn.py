@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -25,26 +23,7 @@ import torch  # noqa: E402
 
 from minilib import pfn, runtime  # noqa: E402
 from minilib.pfn import experiment, gp  # noqa: E402
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def _time(fn, device, rounds: int) -> tuple[float, float]:
-    """Median wall and CPU seconds of fn over rounds (after one warm-up call). On a shared machine the CPU
-    time of this one-thread process is the honest cost; on a GPU the wall time is."""
-    fn()  # warm-up (CUDA kernels, allocator)
-    walls, cpus = [], []
-    for _ in range(rounds):
-        _sync(device)
-        start, cpu = time.perf_counter(), time.process_time()
-        fn()
-        _sync(device)
-        walls.append(time.perf_counter() - start)
-        cpus.append(time.process_time() - cpu)
-    return statistics.median(walls), statistics.median(cpus)
+from minilib.timing import sync, timed  # noqa: E402
 
 
 def predictor_for(device) -> tuple[pfn.Predictor, str]:
@@ -69,17 +48,17 @@ def inference(device, n_datasets: int, rounds: int, mcmc_steps: int) -> list[tup
             return pred.bar.log_prob(logits, yq_d)
 
     xc64, yc64, xq64, yq64 = (t.to(device, torch.float64) for t in (xc, yc, xq, yq))
-    rows = [(f"PFN forward + log-likelihood ({what})", _time(pfn_pass, device, rounds)),
+    rows = [(f"PFN forward + log-likelihood ({what})", timed(pfn_pass, device, rounds=rounds, warmup=True)),
             ("exact GP posterior (fixed ℓ, float64 Cholesky)",
-             _time(lambda: gp.gp_log_prob(xc64, yc64, xq64, yq64), device, rounds)),
+             timed(lambda: gp.gp_log_prob(xc64, yc64, xq64, yq64), device, rounds=rounds, warmup=True)),
             ("exact hyperprior mixture (4 lengthscales)",
-             _time(lambda: gp.hyper_log_prob(xc64, yc64, xq64, yq64), device, rounds))]
+             timed(lambda: gp.hyper_log_prob(xc64, yc64, xq64, yq64), device, rounds=rounds, warmup=True))]
     if mcmc_steps:
         g2 = torch.Generator().manual_seed(1)
         mh = lambda: gp.mcmc_hyper_log_prob(xc.double(), yc.double(), xq.double(), yq.double(), steps=mcmc_steps,
                                             burn_in=mcmc_steps // 4, generator=g2)
         rows.append((f"MCMC over the lengthscale ({mcmc_steps} Metropolis-Hastings steps, CPU)",
-                     _time(mh, torch.device("cpu"), max(1, rounds // 3))))
+                     timed(mh, torch.device("cpu"), rounds=max(1, rounds // 3), warmup=True)))
     return rows
 
 
@@ -88,9 +67,9 @@ def training(device, steps: int) -> tuple[float, float]:
     sample = experiment.gp_sampler(config)
     borders = torch.linspace(-4, 4, config.n_buckets + 1)
     pfn.train_pfn(sample, steps=5, device=str(device), borders=borders, progress=False, num_logs=2)  # warm-up
-    _sync(device)
+    sync(device)
     res = pfn.train_pfn(sample, steps=steps, device=str(device), borders=borders, progress=False, num_logs=2)
-    _sync(device)
+    sync(device)
     return steps * config.batch_size / res.seconds, steps / res.seconds, steps / res.cpu_seconds
 
 

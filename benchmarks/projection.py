@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
 import time
 import types
@@ -43,24 +42,7 @@ from sklearn.multiclass import OneVsRestClassifier  # noqa: E402
 
 from minilib import cache, projection, replicas, runtime  # noqa: E402
 from minilib.projection import data, experiment, losses, models, probe  # noqa: E402
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn, device, rounds: int) -> tuple[float, object]:
-    """Median seconds of `rounds` calls (after one warm-up call) and the last result."""
-    out = fn()
-    _sync(device)
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        out = fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
+from minilib.timing import sync, timed  # noqa: E402
 
 
 def probes(n: int, trials: int, rounds: int, device: torch.device) -> tuple[float, float, float]:
@@ -82,8 +64,8 @@ def probes(n: int, trials: int, rounds: int, device: torch.device) -> tuple[floa
         return np.array([(LogisticRegression(C=probe.C).fit(pool[i].numpy(), y[i].numpy()).predict(test.numpy())
                           == ty.numpy()).mean() for i in idx])
 
-    ours_s, ours = _timed(batched, device, rounds)
-    theirs_s, theirs = _timed(loop, torch.device("cpu"), rounds)
+    ours, theirs = batched(), loop()  # also the warm-up calls
+    ours_s, theirs_s = timed(batched, device, rounds=rounds).wall, timed(loop, "cpu", rounds=rounds).wall
     return ours_s, theirs_s, float(np.abs(ours - theirs).max())
 
 
@@ -102,8 +84,8 @@ def digit_probes(n: int, trials: int, rounds: int, device: torch.device) -> tupl
         return np.array([(OneVsRestClassifier(LogisticRegression(C=probe.C)).fit(pool[i].numpy(), pool_y[i].numpy())
                           .predict(test.numpy()) == test_y.numpy()).mean() for i in idx])
 
-    ours_s, ours = _timed(batched, device, rounds)
-    theirs_s, theirs = _timed(loop, torch.device("cpu"), rounds)
+    ours, theirs = batched(), loop()  # also the warm-up calls
+    ours_s, theirs_s = timed(batched, device, rounds=rounds).wall, timed(loop, "cpu", rounds=rounds).wall
     return ours_s, theirs_s, float(np.abs(ours - theirs).max())
 
 
@@ -119,7 +101,7 @@ def time_to_one_percent(sampled: bool, device: torch.device, max_steps: int = 30
     sample_gen = torch.Generator(device=device).manual_seed(0)
     target = float(losses.spectral_minimum(m, s)) * 0.99
     ws = models.linear_weights(8, cfg.hidden, cfg.head_dim, cfg.depth, [cfg.init_scale], [gen], device)
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     for step in range(1, max_steps + 1):
         if sampled:  # the pairs are drawn on the device (a CPU draw and copy per step would dominate a GPU)
@@ -138,7 +120,7 @@ def time_to_one_percent(sampled: bool, device: torch.device, max_steps: int = 30
             with torch.no_grad():
                 exact = float(losses.spectral_population(models.products(ws)[-1], m, s)[0])
             if exact <= target:
-                _sync(device)
+                sync(device)
                 return time.perf_counter() - start, step
     return None, max_steps
 
@@ -152,11 +134,11 @@ def simclr_steps_per_second(device: torch.device, steps: int, seeds: int = 3, ba
         with replicas.force_stacked(stacked):
             for i in range(3):  # warm-up (CUDA kernels, allocator)
                 exp.step(i)
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             for i in range(steps):
                 exp.step(i)
-            _sync(device)
+            sync(device)
         out[name] = steps / (time.perf_counter() - start)
     return out
 
