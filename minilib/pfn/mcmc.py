@@ -167,10 +167,17 @@ class MCMCConfig(BaseConfig):
         bad = [c for c in self.cuts if c != int(c)]
         if bad:
             raise ConfigError(f"{name}.cuts={self.cuts!r} must be whole epochs (got {bad})")
+        repeated = sorted({int(c) for c in self.cuts if self.cuts.count(c) > 1})
+        if repeated:
+            raise ConfigError(f"{name}.cuts={self.cuts!r} names the cut(s) {repeated} more than once: each cut is "
+                              "one set of MCMC runs")
         if self.walkers % 2:
             raise ConfigError(f"{name}.walkers={self.walkers} must be even (the ensemble moves in two halves)")
         if self.burn >= self.steps:
             raise ConfigError(f"{name}.burn={self.burn} must be below steps={self.steps}")
+        if self.thin > self.steps - self.burn:
+            raise ConfigError(f"{name}.thin={self.thin} keeps no sample: it must be at most steps − burn = "
+                              f"{self.steps - self.burn} (steps={self.steps}, burn={self.burn})")
         if self.init_draws < self.walkers:
             raise ConfigError(f"{name}.init_draws={self.init_draws} must be at least walkers={self.walkers}")
 
