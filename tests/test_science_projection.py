@@ -104,6 +104,59 @@ def test_gradient_descent_from_small_init_reaches_the_balanced_minimum():
     assert adam.final("excess_loss") < 1e-3 and adam.final("slope") > 0.6, adam.final("slope")
 
 
+def test_weights_spread_more_after_the_head_and_magnitudes_less():
+    # The chapter's sentences on inequality, at the balanced minimum of its construction: the spread of the
+    # encoder's weights is the square root of the end-to-end one (2.58 and 6.67), while the magnitudes
+    # (weights × a_k) spread more below the head (a^½ kept) than above it (scales whitened away: 3.16).
+    a, rho = A.numpy(), RHO.numpy()
+    post_w = np.sqrt(1 - rho) / a
+    pre_w = np.sqrt(post_w)
+    assert abs(experiment.spread(post_w) - 1 / 0.15) < 1e-9 and abs(experiment.spread(pre_w) ** 2 - 1 / 0.15) < 1e-9
+    assert abs(experiment.spread(pre_w * a) - 3 ** 0.5 / (0.4 ** 0.25 * 0.3 ** 0.5)) < 1e-9
+    assert abs(experiment.spread(post_w * a) - 10 ** 0.5) < 1e-9
+    assert experiment.spread(np.array([2.0, 0.0, 0.5])) == 4.0  # a feature the map drops is left out
+    # and gradient descent on three features (quick) ends there: weights spread 2.44 before and 6.00 after the
+    # head (theory √6 and 6), magnitudes 2.61 before and 2.24 after (theory 3^½/0.2^¼ and √5), as logged
+    a3 = np.array([3.0, 1.0, 0.5])
+    cfg = experiment.Config(feature_scales=tuple(a3), drop_probs=(0.0, 0.8, 0.0), hidden=6, head_dim=6,
+                            probe_feature=1, init_scale=0.05, lr=0.02, steps=3000, num_logs=2, probe_trials=1,
+                            device="cpu")
+    run = experiment.run(cfg, progress=False)
+    pre, post = run.artifacts["pre_weights"], run.artifacts["post_weights"]
+    assert abs(run.final("pre_spread") - experiment.spread(pre * a3)) < 1e-12
+    assert abs(run.final("post_spread") - experiment.spread(post * a3)) < 1e-12
+    assert abs(experiment.spread(post) - 6) < 0.01 and abs(experiment.spread(pre) - 6**0.5) < 0.03
+    assert abs(run.final("pre_spread") - 3**0.5 / 0.2**0.25) < 0.03 and abs(run.final("post_spread") - 5**0.5) < 0.01
+
+
+def test_excess_loss_is_relative_and_plain_when_the_minimum_is_zero():
+    assert math.isclose(experiment.excess(-4.0, -4.55), 0.55 / 4.55) and experiment.excess(0.3, 0.0) == 0.3
+    cfg = experiment.Config(feature_scales=(1.0, 2.0), drop_probs=(1.0, 1.0), probe_feature=0, steps=30,
+                            num_logs=2, probe_trials=1, device="cpu")
+    run = experiment.run(cfg, progress=False)
+    np.testing.assert_allclose(run.history["excess_loss"], run.history["loss"], rtol=1e-12)
+
+
+def test_momentum_is_torch_sgd_with_momentum_0_9():
+    # The chapter's SupCon and SimCLR "SGD + momentum" runs: the stacked optimiser against torch.optim.SGD.
+    cfg = experiment.supcon_config(optimizer="momentum", lr=0.05, steps=4, num_logs=2, batch_size=16, hidden=8,
+                                   head_dim=4, input_dim=6, probe_trials=1, probe_labels=10, device="cpu")
+    exp = experiment._SupCon([cfg])
+    ref = [w.detach().clone().requires_grad_() for w in exp.model.params]
+    sgd = torch.optim.SGD(ref, lr=0.05, momentum=0.9)
+    for _ in range(4):
+        x, y = exp._batch()
+        g = torch.autograd.grad(exp._loss(x, y, exp.model.params, exp.tau).sum(), exp.model.params)
+        exp.opt.step(g)
+        sgd.zero_grad()
+        exp._loss(x, y, ref, exp.tau).sum().backward()
+        sgd.step()
+    for ours, theirs in zip(exp.model.params, ref, strict=True):
+        torch.testing.assert_close(ours.detach(), theirs.detach(), rtol=1e-5, atol=1e-6)
+    moved = experiment.run(cfg.replace(optimizer="gd"), progress=False).history["loss"][-1]
+    assert moved != experiment.run(cfg, progress=False).history["loss"][-1]  # momentum is not plain GD
+
+
 def test_the_pre_projection_representation_is_the_encoder_output():
     cfg = experiment.Config(hidden=5, head_dim=4, depth=3, steps=1, num_logs=2, probe_trials=1, device="cpu")
     exp = experiment._Linear([cfg])

@@ -196,6 +196,26 @@ def _shift_labels_flipped(shift_task):
     return wrong
 
 
+def _spread_over_mean(spread):
+    def wrong(magnitudes):
+        keep = magnitudes > 1e-9 * magnitudes.max()
+        return float(magnitudes[keep].max() / magnitudes[keep].mean())
+    return wrong
+
+
+def _no_momentum(opt):
+    def wrong(params, configs):
+        from minilib import replicas
+
+        kind = "adam" if configs[0].optimizer == "adam" else "sgd"
+        return replicas.StackedOptimizer(params, kind, lr=[c.lr for c in configs])  # momentum left at 0
+    return wrong
+
+
+def _excess_over_one_plus(excess):
+    return lambda loss, minimum: (loss - minimum) / (abs(minimum) + 1.0)
+
+
 SIMCLR_PAIRS = "test_simclr_batches_pair_two_views_of_one_pool_image"
 OVR_CHECK = "test_the_multiclass_probe_is_scikit_learns_one_vs_rest"
 
@@ -246,4 +266,12 @@ MUTANTS = [
     Mutant("P20 shift labels flipped", "the shift task's label 1 means moved left, not right",
            f"{PROJ}.data:shift_task", _shift_labels_flipped,
            ("test_the_shift_task_moves_each_digit_one_pixel_the_way_its_label_says",)),
+    Mutant("P21 spread as largest over mean", "the inequality of feature weights measured as max / mean, not max / min",
+           f"{PROJ}.experiment:spread", _spread_over_mean,
+           ("test_weights_spread_more_after_the_head_and_magnitudes_less",)),
+    Mutant("P22 momentum without momentum", "optimizer='momentum' builds plain SGD (momentum 0)",
+           f"{PROJ}.experiment:_opt", _no_momentum, ("test_momentum_is_torch_sgd_with_momentum_0_9",)),
+    Mutant("P23 excess loss over the minimum's size plus 1", "the relative excess divides by abs(minimum) + 1",
+           f"{PROJ}.experiment:excess", _excess_over_one_plus,
+           ("test_excess_loss_is_relative_and_plain_when_the_minimum_is_zero",)),
 ]
