@@ -162,6 +162,42 @@ def test_analysis_rejects_bad_arguments():
     with pytest.raises(ValueError, match="skip=1.0 is out of range"):
         analysis.spike(np.ones(4), np.arange(4), skip=1.0)
     assert analysis.spike(np.array([1.0, 0.5, np.inf, 0.1]), np.arange(4))[0] == np.inf
+    assert analysis.sign_changes([1.0, -2.0, 0.0, -1.0, 3.0]) == 2 and analysis.sign_changes([]) == 0
+
+
+def test_predictions_at_refuses_steps_outside_the_run_and_other_configs():
+    with pytest.raises(ValueError, match=r"steps=\[31\] is out of range: allowed 0 <= step <= config.steps = 30"):
+        o.predictions_at(TINY, [31])
+    with pytest.raises(ValueError, match="out of range"):
+        o.predictions_at(TINY, [])
+    with pytest.raises(TypeError, match="needs an opposing.Config"):
+        o.predictions_at(object(), [0])
+    y, out = o.predictions_at(TINY, [0, 30])  # the toy: the sign of the output, and ½(f − y)²
+    assert set(np.unique(out[30][0])) <= {-1.0, 0.0, 1.0} and set(np.unique(y)) == {-1.0, 1.0}
+    assert out[0][1].shape == (TINY.n,) and not np.allclose(out[0][1], out[30][1])
+
+
+def test_the_one_group_control_is_labelled_and_differs_from_the_patched_recipe_in_group_b_only():
+    from minilib.opposing import shipped
+
+    one = shipped.digits_one_group()
+    assert [c.seed for c in one] == list(shipped.DIGIT_SEEDS)
+    assert all(shipped.label(c) == "SGD, patched 3s only" for c in one)
+    assert all(c.replace(group_b=0.3) == o.digits_config(seed=c.seed) for c in one)
+    assert "SGD, patched 3s only" not in {shipped.label(c) for c in shipped.digits()}
+
+
+def test_the_chapter_figures_refuse_a_window_without_steps_and_draw_the_spike_bars():
+    from types import SimpleNamespace
+
+    from minilib.opposing import figures
+
+    run = SimpleNamespace(history=dict(step=np.arange(10), loss_a=np.ones(10), loss_b=np.ones(10)))
+    with pytest.raises(ValueError, match="onset=0 leaves 1 logged steps in the window of 25: need 2"):
+        figures.turn_taking(run, 0)
+    fig = figures.spike_bars({"both": [20.0, 10.0], "one": [2.0, 1.5]}, (0, 1))
+    assert [list(tr.y) for tr in fig.data] == [[20.0, 10.0], [2.0, 1.5]] and fig.layout.yaxis.type == "log"
+    assert list(fig.data[0].x) == ["seed 0", "seed 1"] and fig.data[1].text == ("2.0×", "1.5×")
 
 
 # --- the chapter's coded exercises ----------------------------------------------------------------------

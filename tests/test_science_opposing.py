@@ -288,3 +288,126 @@ def test_closed_form_gradient_and_hessian_match_autograd_and_predict_the_critica
         assert abs(peak / mechanism.predicted_sharpness(alpha) - 1) < 0.03, (alpha, peak)
         if spikes:
             assert h["sharpness"][-1] < 2 / lr < peak, "after the spike the sharpness must fall below 2/η"
+
+
+# --- one outlier group or two -------------------------------------------------------------------------
+
+
+def test_the_one_group_digits_control_differs_from_the_patched_run_only_in_the_eights():
+    # Same seed: the same split, the same patched 3s and the same random numbers drawn, so the same weights
+    # and batches follow; only the 8s' corner is left alone.
+    both = data.digits(1500, 0.3, 0.3, 8.0, torch.Generator().manual_seed(0))[0]
+    gen = torch.Generator().manual_seed(0)
+    one = data.digits(1500, 0.3, 0.0, 8.0, gen)[0]
+    assert torch.equal(one[1], both[1]), "the split differs"
+    assert torch.equal(one[2] == data.GROUP_A, both[2] == data.GROUP_A), "the patched 3s differ"
+    assert not (one[2] == data.GROUP_B).any(), "an 8 is patched in the one-group control"
+    differ = (one[0] != both[0]).any(1)
+    assert torch.equal(differ, both[2] == data.GROUP_B), "images other than the patched 8s differ"
+    ref = torch.Generator().manual_seed(0)
+    data.digits(1500, 0.3, 0.3, 8.0, ref)
+    assert torch.equal(gen.get_state(), ref.get_state()), "the control draws other random numbers"
+
+
+def test_on_digits_the_spike_needs_both_patched_groups():
+    # The shipped one-group control (only 3s patched) against the shipped runs with both classes and without a
+    # patch, same seeds: both groups spike >= 2x higher than one (measured 2.5-7.7x); with one group the largest
+    # spike comes at the unpatched run's step and the patched 3s carry none of it.
+    from minilib import cache
+    from minilib.opposing import shipped
+
+    one = cache.run_or_load_many(opposing, shipped.digits_one_group(), progress=False, shipped=True)
+    rest = cache.run_or_load_many(opposing, shipped.digits(), progress=False, shipped=True)
+    for r in one:
+        both, = (b for b in rest if shipped.label(b.config) == "SGD, patched" and b.config.seed == r.config.seed)
+        none, = (b for b in rest if shipped.label(b.config) == "SGD, no patch" and b.config.seed == r.config.seed)
+        (s1, at1), (s2, _), (_, at0) = (analysis.spike(x.history["loss"], x.history["step"]) for x in (r, both, none))
+        assert r.config.group_b == 0 and r.config.group_a == both.config.group_a, r.config
+        assert s2 >= 2 * s1, f"seed {r.config.seed}: both groups {s2:.1f}x, one group {s1:.1f}x"
+        assert at1 == at0, f"seed {r.config.seed}: one-group spike at {at1}, unpatched at {at0}"
+        late = r.history["step"] >= analysis.SKIP * r.config.steps
+        assert np.nanmax(r.history["loss_a"][late]) < 1e-7 and np.isnan(r.history["loss_b"]).all()
+        art = r.artifacts
+        assert analysis.detector_precision(art["jump_before"], art["jump_after"], art["group"]) == 0
+
+
+def test_the_squared_loss_toy_spikes_with_one_outlier_group_above_its_alpha_star():
+    # Group B empty: the curvature along the outlier weight is p_A·alpha²·v² (no labels, no residuals), so the
+    # threshold is alpha* = sqrt(2·0.2 / (0.08·0.06)) = 9.13 at η = 0.08: alpha 10 spikes, alpha 8 does not.
+    from minilib.opposing import mechanism
+
+    assert abs(mechanism.critical_alpha(0.08, group_b=0.0) - (2 * 0.2 / (0.08 * 0.06)) ** 0.5) < 1e-12
+    base = opposing.Config(group_b=0.0, steps=400, sharpness_every=0, device="cpu")
+    above, below = opposing.run_sweep([base.replace(alpha=10.0), base.replace(alpha=8.0)], progress=False)
+    assert (above.artifacts["group"] == data.GROUP_B).sum() == 0 and (above.artifacts["group"] == data.GROUP_A).any()
+    ratio = analysis.spike(above.history["loss"], above.history["step"])[0]
+    assert ratio >= 20, f"one group at alpha 10 spikes only {ratio:.1f}x (measured 85x)"
+    assert analysis.spike(below.history["loss"], below.history["step"])[0] < 1.5, "one group at alpha 8 spikes"
+    art = above.artifacts
+    assert analysis.detector_precision(art["jump_before"], art["jump_after"], art["group"]) >= 0.9
+
+
+def test_predictions_at_retraces_the_logged_run():
+    # A digits run and its replay: at every logged step the replay's per-example losses average to the logged
+    # loss, and at step 0 its predictions are the argmax of the initial network's output.
+    config = opposing.digits_config(n=200, width=8, batch_size=16, steps=30, log_every=10, sharpness_every=10,
+                                    device="cpu", seed=1)
+    run = opposing.run(config, progress=False)
+    labels, out = experiment.predictions_at(config.replace(sharpness_every=0), [0, 10, 20, 30])
+    assert sorted(out) == [0, 10, 20, 30] and len(labels) == 200
+    for step, (_, ell) in out.items():
+        k = int(np.flatnonzero(run.history["step"] == step)[0])
+        assert abs(ell.mean() / run.history["loss"][k] - 1) < 1e-12, (step, ell.mean(), run.history["loss"][k])
+    exp = experiment._Experiment([config])
+    logits = exp.model.forward(exp.params, exp.x)[0].detach()
+    assert np.array_equal(out[0][0], logits.argmax(-1).numpy()) and np.array_equal(labels, exp.y[0].numpy())
+    top = analysis.top_changes(run.artifacts["jump_before"], run.artifacts["jump_after"], 5)
+    at = int(run.artifacts["jump_step"])
+    assert at in out and np.allclose(out[at][1][top], run.artifacts["jump_after"][top], rtol=1e-12)
+
+
+# --- the chapter's figures show what their captions say ---------------------------------------------------
+
+
+def test_the_turn_taking_figure_plots_the_difference_of_the_group_losses_in_its_window():
+    from types import SimpleNamespace
+
+    from minilib.opposing import figures
+
+    steps = np.arange(60)
+    a = 1.0 + 0.01 * steps + 0.1 * (-1.0) ** steps * (steps > 40)
+    b = 1.0 + 0.01 * steps
+    fig = figures.turn_taking(SimpleNamespace(history=dict(step=steps, loss_a=a, loss_b=b)), onset=50, before=25)
+    x, y = np.asarray(fig.data[0].x), np.asarray(fig.data[0].y)
+    assert list(x) == list(range(26, 51)), x
+    assert np.allclose(y, (a - b)[26:51]), "the figure must show ℓ_A − ℓ_B"
+    assert analysis.sign_changes(y) == 9 == analysis.sign_changes(np.r_[0.0, y]), analysis.sign_changes(y)
+
+
+def test_the_closed_form_figure_puts_the_loss_on_the_log_axis_and_v_squared_on_a_linear_one():
+    from minilib.opposing import figures, mechanism
+
+    mech = {8.0: mechanism.gradient_descent(8.0, 0.08, 50)}
+    fig = figures.closed_form_loss_and_v(mech)
+    loss, v2 = fig.data
+    assert loss.yaxis == "y" and np.allclose(loss.y, mech[8.0]["loss"])
+    assert v2.yaxis == "y2" and np.allclose(v2.y, mech[8.0]["v"] ** 2)
+    assert fig.layout.yaxis.type == "log" and "loss" in fig.layout.yaxis.title.text
+    assert fig.layout.yaxis2.type == "linear" and "v²" in fig.layout.yaxis2.title.text
+
+
+def test_the_detector_figure_gives_each_group_its_own_column_and_marks_the_top_20():
+    from types import SimpleNamespace
+
+    from minilib.opposing import figures
+
+    rng = np.random.default_rng(0)
+    group = np.r_[np.full(5, data.GROUP_A), np.full(30, data.GROUP_B), np.zeros(200, int)]
+    before = rng.random(235)
+    after = before + np.r_[rng.random(5) * 1e-3, 1 + rng.random(30), rng.random(200) * 1e-2]
+    fig = figures.detector(SimpleNamespace(artifacts=dict(group=group, jump_before=before, jump_after=after)), "t")
+    assert [len(tr.y) for tr in fig.data] == [5, 30, 200]
+    assert len({tr.name for tr in fig.data}) == 3, "two groups share a column: one hides the other"
+    cut = fig.layout.shapes[0].y0
+    assert sum(int((np.asarray(tr.y) >= cut).sum()) for tr in fig.data) == 20
+    assert (np.asarray(fig.data[1].y) >= cut).sum() == 20, "the top 20 are group B's here"

@@ -248,3 +248,89 @@ MUTANTS.append(Mutant(
     "they all collapse onto the top eigenvector", f"{OPP}.sharpness:top_eigenvalues",
     _subspace_without_reorthonormalising,
     ("test_subspace_iteration_finds_the_top_eigenvalues_of_a_quadratic_and_of_the_explicit_hessian",)))
+
+
+def _one_group_control_with_both_groups(digits_one_group):
+    def both():
+        from minilib.opposing import shipped
+
+        return [shipped.digits_config(seed=c.seed) for c in digits_one_group()]  # group_b back at 0.3
+    return both
+
+
+MUTANTS.append(Mutant(
+    "P18 one-group control trained with both groups", "the digits control meant to patch only the 3s patches the "
+    "8s too, so it is the patched run again", f"{OPP}.shipped:digits_one_group", _one_group_control_with_both_groups,
+    ("test_on_digits_the_spike_needs_both_patched_groups",)))
+
+
+def _feature_on_group_b_only(toy):
+    def b_only(n, dim, group_a, group_b, alpha, core, noise, generator, dtype=torch.float64):
+        x, y, group = toy(n, dim, group_a, group_b, alpha, core, noise, generator, dtype)
+        x = x.clone()
+        x[group == data.GROUP_A, 1] -= alpha  # only group B keeps the large feature
+        return x, y, group
+    return b_only
+
+
+MUTANTS.append(Mutant(
+    "P19 outlier feature on group B only", "group A loses the large feature, so a toy with group B empty has no "
+    "outliers at all", f"{OPP}.data:toy", _feature_on_group_b_only,
+    ("test_the_squared_loss_toy_spikes_with_one_outlier_group_above_its_alpha_star",)))
+
+
+def _predictions_one_step_late(predictions_at):
+    def late(config, steps):
+        labels, out = predictions_at(config, [min(int(s) + 1, config.steps) for s in steps])
+        return labels, {s: v for s, v in zip(sorted(int(s) for s in steps), out.values())}
+    return late
+
+
+MUTANTS.append(Mutant(
+    "P20 replay one step late", "opposing.predictions_at reports the network one step after the one asked for",
+    f"{OPP}.experiment:predictions_at", _predictions_one_step_late, ("test_predictions_at_retraces_the_logged_run",)))
+
+
+def _zoom_of_group_a_alone(turn_taking):
+    def a_alone(run, onset, before=25):
+        fig = turn_taking(run, onset, before)
+        h = run.history
+        window = (h["step"] > onset - before) & (h["step"] <= onset)
+        fig.data[0].y = h["loss_a"][window]  # ℓ_A itself: two such traces look identical on one axis
+        return fig
+    return a_alone
+
+
+MUTANTS.append(Mutant(
+    "P21 turn-taking zoom shows ℓ_A", "the zoom before the spike plots group A's loss, not ℓ_A − ℓ_B",
+    f"{OPP}.figures:turn_taking", _zoom_of_group_a_alone,
+    ("test_the_turn_taking_figure_plots_the_difference_of_the_group_losses_in_its_window",)))
+
+
+def _log_on_every_axis(closed_form_loss_and_v):
+    def every(mech):
+        fig = closed_form_loss_and_v(mech)
+        fig.update_yaxes(title_text="loss ½E[(f − y)²]", type="log")  # update_yaxes reaches the v² axis too
+        return fig
+    return every
+
+
+MUTANTS.append(Mutant(
+    "P22 log scale on the v² axis", "the mechanism figure's loss title and log scale land on the v² axis too",
+    f"{OPP}.figures:closed_form_loss_and_v", _log_on_every_axis,
+    ("test_the_closed_form_figure_puts_the_loss_on_the_log_axis_and_v_squared_on_a_linear_one",)))
+
+
+def _groups_in_one_column(detector):
+    def one_column(run, title, k=20):
+        fig = detector(run, title, k)
+        for tr in fig.data:
+            tr.name = "examples"  # every group in the same column: the last drawn hides the others
+        return fig
+    return one_column
+
+
+MUTANTS.append(Mutant(
+    "P23 detector groups drawn over each other", "the detector figure draws every group in one column",
+    f"{OPP}.figures:detector", _groups_in_one_column,
+    ("test_the_detector_figure_gives_each_group_its_own_column_and_marks_the_top_20",)))
