@@ -63,13 +63,13 @@ def test_bad_arguments_name_what_is_allowed(tiny_results, capsys):
     assert "--only needs exactly one chapter" in capsys.readouterr().err
 
 
-def test_the_module_alias_still_works(tiny_results, capsys, monkeypatch):
+def test_python_m_minilib_runs_precompute(tiny_results, capsys, monkeypatch):
     import runpy
     import sys
 
-    monkeypatch.setattr(sys, "argv", ["minilib.grokking", "precompute", "--only", "tiny", "--no-progress"])
+    monkeypatch.setattr(sys, "argv", ["minilib", "precompute", "grokking", "--only", "tiny", "--no-progress"])
     with pytest.raises(SystemExit) as done:
-        runpy.run_module("minilib.grokking", run_name="__main__")
+        runpy.run_module("minilib", run_name="__main__")
     assert done.value.code == 0
     assert np.all([cache.lookup(grokking, c, shipped_only=True) is not None for c in TINY])
 
