@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -26,25 +25,7 @@ import torch  # noqa: E402
 
 from minilib import pfn, runtime  # noqa: E402
 from minilib.pfn import lc, mcmc, shipped  # noqa: E402
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def _time(fn, device, rounds: int) -> tuple[float, float]:
-    """Median wall and CPU seconds of fn over rounds, after one warm-up call."""
-    fn()
-    walls, cpus = [], []
-    for _ in range(rounds):
-        _sync(device)
-        start, cpu = time.perf_counter(), time.process_time()
-        fn()
-        _sync(device)
-        walls.append(time.perf_counter() - start)
-        cpus.append(time.process_time() - cpu)
-    return statistics.median(walls), statistics.median(cpus)
+from minilib.timing import timed  # noqa: E402
 
 
 def predictor_for(device) -> tuple[pfn.Predictor, str]:
@@ -78,9 +59,9 @@ def main(argv=None) -> int:
         lc.heldout_pfn(model, test.y, cut)
 
     rows = []
-    wall, cpu = _time(one, device, args.rounds)
+    wall, cpu = timed(one, device, rounds=args.rounds, warmup=True)
     rows.append(("LC-PFN, one curve", wall, cpu))
-    wall, cpu = _time(batch, device, max(3, args.rounds // 4))
+    wall, cpu = timed(batch, device, rounds=max(3, args.rounds // 4), warmup=True)
     rows.append((f"LC-PFN, per curve in a batch of {len(test.y)}", wall / len(test.y), cpu / len(test.y)))
     config = shipped.lc_mcmc()[0]
     if args.curves > 0:
