@@ -119,10 +119,12 @@ def exercise(name: str, chapter: str, *, reference: Callable, summary: str, case
 def get(name: str) -> Exercise:
     """The check `name`, importing the package its name starts with if that has not registered it yet."""
     if name not in EXERCISES and "." in name:
+        package = f"{__package__}.{name.split('.')[0]}"
         try:
-            importlib.import_module(f"{__package__}.{name.split('.')[0]}")
-        except ImportError:
-            pass  # no such package: the error below lists the checks there are
+            importlib.import_module(package)
+        except ModuleNotFoundError as err:
+            if err.name != package:
+                raise  # the package exists but is broken: say so, not "no exercise"
     if name not in EXERCISES:
         raise ValueError(f"no exercise named {name!r}: known exercises are {', '.join(sorted(EXERCISES))}")
     return EXERCISES[name]
