@@ -100,6 +100,12 @@ def phase() -> list[Config]:
 FRACTIONS = tuple((m, 1e-3) for m in ("train_acc", "test_acc", "sc_fraction", "zero_loss_fraction",
                                       "stablemax_sc_fraction"))
 EARLY = Tolerance(steps=15, rtol=1e-3, per_metric_atol=FRACTIONS)
+# The float16 runs on a GPU: on one NVIDIA H200 (torch 2.11, cuda 13) the three seeds' gradient/weight cosine
+# differed from the stored CPU runs at steps 0-1 by 2.2e-4, 2.3e-4 and 2.5e-4 absolute (1.7-2.1% of cosines
+# near 0.012), the same with cuBLAS's reduced-precision float16 reductions switched off: the float16
+# log-softmax and its backward round differently there. Every other metric stayed within EARLY. An absolute
+# 1e-3 on that cosine is 4x the largest measured difference (a sign error would move it by ~0.025).
+EARLY_FLOAT16 = Tolerance(steps=15, rtol=1e-3, per_metric_atol=FRACTIONS + (("nlm_cosine", 1e-3),))
 # The phase diagram logs every 20 epochs: over its 25 runs at step 20 the worst relative deviations were
 # 2.6e-3 (nlm_cosine), 2.7e-3 (train accuracy, climbing fast there: 4 of ~1500 samples) and 7.7e-5 (losses).
 EARLY_PHASE = Tolerance(steps=20, rtol=1e-2, per_metric_atol=tuple((m, 5e-3) for m, _ in FRACTIONS))
@@ -107,7 +113,11 @@ EARLY_PHASE = Tolerance(steps=20, rtol=1e-2, per_metric_atol=tuple((m, 5e-3) for
 # (train loss), 4.8e-3 (train accuracy) and 5e-4 (weight norm) with ATEN_CPU_CAPABILITY=default. Its
 # gradient/weight cosine is not reproducible there (0.41 stored, 0.12 with other kernels: the gradient's
 # direction at that step is set by round-off), so that one metric is not compared for this entry.
-EARLY_TRANSFORMER = Tolerance(steps=100, rtol=1e-2, per_metric_atol=FRACTIONS, skip=("nlm_cosine",))
+# On one NVIDIA H200 its test accuracy at step 100 differed by 2.0e-3 in one of three re-derivations (0.0292
+# against 0.0272 stored: 18 of 8 938 test pairs; the GPU's atomic sums vary from run to run) and passed in the
+# other two: accuracies get an absolute 5e-3 here (2.5x that).
+EARLY_TRANSFORMER = Tolerance(steps=100, rtol=1e-2, skip=("nlm_cosine",),
+                              per_metric_atol=tuple((m, 5e-3 if m.endswith("_acc") else a) for m, a in FRACTIONS))
 # The paper's transformer (dropout masks from each run's seeded generator, so re-derivable): over its first
 # 20 steps with ATEN_CPU_CAPABILITY=avx2 and =default, 2 threads, the largest relative deviations were
 # 7.8e-4 (nlm_cosine, step 3), 4.4e-7 (losses) and 2.5e-7 (weight norm); train accuracy moved by one sample
@@ -121,7 +131,8 @@ SHIPPED = {
     "stablemax_float32": Shipped(stablemax_float32, "the same StableMax run with the loss in float32", EARLY),
     **{f"precision_{prec}": Shipped(lambda prec=prec: precision_runs(prec),
                                     f"softmax in {prec} x 3 seeds, AdamW lr 5e-4, train fraction 0.7, p = 113, "
-                                    f"{PRECISION_EPOCHS} epochs", EARLY) for prec in PRECISIONS},
+                                    f"{PRECISION_EPOCHS} epochs", EARLY_FLOAT16 if prec == "float16" else EARLY)
+      for prec in PRECISIONS},
     "transformer": Shipped(transformer, "Nanda et al.'s one-layer transformer recipe, p = 113, 16 000 epochs",
                            EARLY_TRANSFORMER),
     "phase": Shipped(phase, "AdamW lr 0.01 over train fraction x weight decay at p = 47, 3000 epochs", EARLY_PHASE),
