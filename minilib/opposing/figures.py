@@ -76,12 +76,10 @@ def detector(run, title: str, k: int = 20) -> go.Figure:
                     jitter=0.6, pointpos=0, marker=dict(color=color, size=4), line=dict(color=color, width=1),
                     fillcolor="rgba(0,0,0,0)", hoverinfo="y")
     cutoff = float(np.sort(change)[::-1][k - 1])
-    fig.add_hline(y=cutoff, line_dash="dash", line_color="#555",
-                  annotation_text=f"the {k} largest changes lie on or above this line", annotation_position="top left")
     fig.update_layout(template=plots.LAYOUT, showlegend=False, title=dict(text=title))
-    fig.update_xaxes(title_text="group (examples, how many in the detector's top 20)")
+    fig.update_xaxes(title_text=f"group (examples, how many in the detector's top {k})")
     fig.update_yaxes(title_text="|Δℓ|: change of the example's loss (nats)", **POWERS)
-    return fig
+    return plots.add_threshold(fig, cutoff, f"the {k} largest changes lie on or above this line")
 
 
 def spike_bars(spikes: dict[str, list[float]], seeds) -> go.Figure:
@@ -92,5 +90,7 @@ def spike_bars(spikes: dict[str, list[float]], seeds) -> go.Figure:
                     text=[f"{v:.1f}×" for v in values], textposition="outside")
     fig.update_layout(template=plots.LAYOUT, barmode="group", legend=dict(orientation="h", y=-0.15),
                       title=dict(text="Digits: the largest spike with both classes patched, one, or none"))
-    fig.update_yaxes(title_text="largest spike (× running minimum)", **POWERS)
+    top = max(max(values) for values in spikes.values())
+    # From 1× (no spike), so that a bar's height is the spike's size.
+    fig.update_yaxes(title_text="largest spike (× running minimum)", range=[0, np.log10(top) + 0.15], **POWERS)
     return fig
