@@ -116,8 +116,21 @@ def guard_write(path) -> Path:
 module_name = phenomenon.short_name
 
 
+def check_config(module, config):
+    """`config` if it is a Config of `module`'s own (a TypeError naming what it is, else)."""
+    from .runs import Config
+
+    if not isinstance(config, Config) or not type(config).__module__.startswith(module.__name__):
+        what = type(config).__name__ if not isinstance(config, Config) else \
+            f"{type(config).__module__}.{type(config).__name__}"
+        raise TypeError(f"config must be a {module.__name__}.Config (e.g. {module.__name__}.Config(**d) for a dict "
+                        f"d), got {what}")
+    return config
+
+
 def entry_key(module, config) -> str:
     """Stable hash of the module, its code version for this config and the config's fields."""
+    check_config(module, config)
     if not hasattr(module, "CODE_VERSION"):
         raise AttributeError(f"{module.__name__} has no CODE_VERSION; results could not be versioned")
     version = phenomenon.version_of(module, config)

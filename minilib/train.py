@@ -77,6 +77,11 @@ def train(step: Callable[[int], torch.Tensor], num_steps: int, *, evaluate: Call
     judges the last update (each step's loss is computed before its update): an element that is NaN/inf
     there diverged at step `num_steps`.
     """
+    if stop is not None and not callable(getattr(stop, "is_set", None)):
+        raise TypeError(f"stop={stop!r} must be None or have an is_set() method (e.g. a threading.Event), "
+                        f"not a {type(stop).__name__}")
+    if on_step is not None and not callable(on_step):
+        raise TypeError(f"on_step={on_step!r} must be None or a function on_step(step, metrics)")
     log_at = set(int(s) for s in np.asarray(log_at).ravel())
     records: list[dict] = []
     status, diverged_at = "completed", None

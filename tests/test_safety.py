@@ -181,3 +181,30 @@ def test_mcmc_configs_that_keep_no_sample_are_refused(changes, message):
     with pytest.raises(ConfigError, match=message):
         MCMCConfig(**changes)
     MCMCConfig(steps=100, burn=50, thin=50)  # one kept step per walker: allowed
+
+
+# --- sizes that cannot fit are refused before they start, with the estimate ----------------------------------
+def test_a_pfn_run_larger_than_the_machine_is_refused_with_its_estimate(monkeypatch):
+    from minilib.pfn import train as pfn_train
+
+    monkeypatch.setattr(pfn_train, "available_bytes", lambda device: 2**30)
+    with pytest.raises(ValueError, match=r"needs about [0-9.]+ GiB for one training step .*seq_len=2000.*"
+                                         r"has 1.0 GiB available"):
+        pfn.run(pfn.Config(seq_len=2000, steps=1, device="cpu"), progress=False)
+    pfn.run(pfn.Config(**SMALL, seq_len=8), progress=False)  # a small one still runs
+
+
+def test_an_mcmc_run_larger_than_the_machine_is_refused(monkeypatch):
+    from minilib.pfn import mcmc
+    from minilib.pfn import train as pfn_train
+
+    monkeypatch.setattr(pfn_train, "available_bytes", lambda device: 2**30)
+    with pytest.raises(ConfigError, match=r"steps=10000000.*needs about [0-9.]+ GiB"):
+        mcmc.run_sweep(pfn, [MCMCConfig(steps=10_000_000, burn=0)], processes=1)
+
+
+def test_the_network_overflowing_is_an_error_not_nan(gp_model):
+    with pytest.raises(ValueError, match=r"output overflowed .*x_test reaches"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OutsidePriorWarning)
+            gp_model.predict([], [], [5.9e19])

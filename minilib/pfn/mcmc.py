@@ -290,6 +290,28 @@ def _to_run(module, config: MCMCConfig, results: list[dict], seconds: float, pro
     return Run(config, history, arts, status, None, meta)
 
 
+def chain_bytes(config: MCMCConfig) -> int:
+    """Memory one chain keeps: emcee stores every step of every walker (13 parameters and a log density, float64),
+    and the initial prior draws (parameters and their curves)."""
+    return 8 * (config.steps * config.walkers * (lc.NDIM + 1) + config.init_draws * (lc.NDIM + lc.EPOCHS))
+
+
+def _check_memory(configs, processes: int) -> None:
+    from .train import available_bytes
+
+    have = available_bytes(torch.device("cpu"))
+    if have is None or not configs:
+        return
+    worst = max(configs, key=chain_bytes)
+    at_once = min(processes, sum(len(c.jobs()) for c in configs))
+    need = chain_bytes(worst) * max(1, at_once)
+    if need > 0.8 * have:
+        raise ConfigError(f"MCMCConfig(steps={worst.steps}, walkers={worst.walkers}, init_draws={worst.init_draws}) "
+                          f"needs about {need / 2**30:.1f} GiB ({chain_bytes(worst) / 2**30:.2f} GiB per chain, "
+                          f"{at_once} chain(s) at once), but this machine has {have / 2**30:.1f} GiB available: "
+                          "use fewer steps or walkers, or fewer processes")
+
+
 def run_sweep(module, configs, *, stop=None, processes: int | None = None) -> list[Run]:
     """The MCMC baseline of each config: all their jobs share one pool of `processes` worker processes
     (default: torch's thread count, which `python -m minilib precompute --threads N` sets)."""
@@ -297,6 +319,7 @@ def run_sweep(module, configs, *, stop=None, processes: int | None = None) -> li
     for c in configs:
         if not isinstance(c, MCMCConfig):
             raise TypeError(f"mcmc.run_sweep needs MCMCConfig, got {type(c).__name__}")
+    _check_memory(configs, processes)
     start = time.perf_counter()
     jobs = [_jobs(c) for c in configs]
     flat = _map([j for js in jobs for j in js], processes, stop)

@@ -274,9 +274,17 @@ class Predictor:
         was = self.model.training
         self.model.eval()
         try:
-            return self.model(xc[None], yc[None], xq[None])[0]
+            out = self.model(xc[None], yc[None], xq[None])[0]
         finally:
             self.model.train(was)
+        if not bool(torch.isfinite(out).all()):
+            largest = {n: float(t.abs().max()) for n, t in (("x_train", xc), ("y_train", yc), ("x_test", xq))
+                       if t.numel()}
+            worst = max(largest, key=largest.get)
+            raise ValueError(f"the network's output overflowed (NaN/inf) for these inputs: {worst} reaches "
+                             f"|{worst}| = {largest[worst]:.3g} (in the network's units), far outside what its prior "
+                             "draws; give inputs in the prior's range")
+        return out
 
     def predict(self, x_train, y_train, x_test) -> Predictive:
         """The posterior predictive at each test input, as a bar distribution over m queries."""

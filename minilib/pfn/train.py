@@ -81,6 +81,45 @@ def _check_positive_int(name, v, low=1):
         raise ValueError(f"train_pfn: {name}={v!r} must be an integer >= {low}")
 
 
+def available_bytes(device: torch.device) -> int | None:
+    """Memory free for a run on `device` (CUDA: free device memory; CPU: the system's available memory),
+    or None where it cannot be told."""
+    try:
+        if device.type == "cuda":
+            return int(torch.cuda.mem_get_info(device)[0])
+        if device.type == "cpu":
+            import psutil
+
+            return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - no measure: no refusal
+        return None
+    return None
+
+
+def memory_estimate(*, n_buckets: int, d_model: int, n_layers: int, n_heads: int, d_ff: int, batch_size: int,
+                    seq_len: int) -> int:
+    """Bytes one training step needs, roughly (float32): weights with their gradients and AdamW's two
+    moments, the activations kept for the backward pass (attention scores B·H·T² per layer, about three
+    copies), the logits B·T·K with their log-softmax and gradient, and the prior samples behind the
+    bucket borders (200 per bucket, float64, sorted once). An estimate to refuse runs that cannot fit,
+    not a measurement."""
+    B, T, K, L, H = batch_size, seq_len, n_buckets, n_layers, n_heads
+    params = L * (4 * d_model * d_model + 2 * d_model * d_ff) + (d_model + K) * d_ff
+    act = L * B * T * (12 * d_model + 3 * d_ff) + 3 * L * B * H * T * T + 4 * B * T * K
+    borders = 3 * 2 * BORDER_SAMPLES_PER_BUCKET * K  # float64 = two float32 words
+    return 4 * (4 * params + act + borders)
+
+
+def _check_memory(dev: torch.device, **shape) -> None:
+    need = memory_estimate(**shape)
+    have = available_bytes(dev)
+    if have is not None and need > 0.8 * have:
+        sizes = ", ".join(f"{k}={v}" for k, v in shape.items())
+        raise ValueError(f"train_pfn: this run needs about {need / 2**30:.1f} GiB for one training step ({sizes}), "
+                         f"but {dev.type} has {have / 2**30:.1f} GiB available: make batch_size, seq_len, n_buckets "
+                         "or the network smaller")
+
+
 def train_pfn(sample_batch: Callable, *, n_buckets: int = 1000, d_model: int = 64, n_layers: int = 4,
               n_heads: int = 4, d_ff: int = 128, x_dim: int = 1, borders=None, steps: int = 1000,
               batch_size: int = 64, lr: float = 3e-3, weight_decay: float = 0.0, warmup_fraction: float = 0.1,
@@ -116,6 +155,8 @@ def train_pfn(sample_batch: Callable, *, n_buckets: int = 1000, d_model: int = 6
     if not 0 <= min_context < T:
         raise ValueError(f"train_pfn: min_context={min_context} must be below the datasets' length T={T} "
                          "(each step keeps at least one query)")
+    _check_memory(dev, n_buckets=n_buckets, d_model=d_model, n_layers=n_layers, n_heads=n_heads, d_ff=d_ff,
+                  batch_size=batch_size, seq_len=T)
     bar = BarDistribution(borders if borders is not None else prior_borders(sample_batch, n_buckets, seed))
     if bar.n_buckets != n_buckets:
         raise ValueError(f"train_pfn: {bar.n_buckets + 1} borders given for n_buckets={n_buckets}")
