@@ -771,8 +771,36 @@ for prec in ("float16", "float32", "float64"):
 # Ours / floor = 1.22x: the rest of the step (ReLU masks, softmax, the scatter-add of the gather's
 # backward, AdamW) costs about a fifth of the matmuls. On a CPU a sweep trains its replicas one after the
 # other inside each step, so a seed costs what a single run costs; on a GPU the replicas are computed as
-# one batch (not benchmarked here). The shipped runs above print their own cost.
+# one batch. The shipped runs above print their own cost.
 #
+# **On a GPU.** The explorer and every run here train on the GPU when torch sees one (`device="auto"`).
+# There the step is about 40 small kernels, and launching them from Python costs more than their
+# arithmetic; so on a GPU the library records the whole step (forward, backward, AdamW) once as a CUDA
+# graph and replays it with a single launch (`minilib/graphs.py`). Quoted from `benchmarks/gpu.json`
+# (`make bench-gpu`, recorded on an idle GPU; not measured by this page):
+
+# %% tags=["remove-input"]
+gpu = shipped.gpu_record()
+if gpu is None:
+    display(Markdown("*No GPU recording ships with this copy of the book (`make bench-gpu` makes one).*"))
+else:
+    step, sweep = gpu["by_name"]["grokking step p=113"], gpu["by_name"]["grokking sweep 64 seeds / one run"]
+    display(Markdown(
+        f"On one {gpu['device']} ({gpu['recorded']}, torch {gpu['torch']}) the step above takes "
+        f"**{step['gpu_ms']:.2f} ms** replayed as a graph and {step['gpu_eager_ms']:.2f} ms launched kernel by "
+        f"kernel, against {step['cpu_ms']:.1f} ms on one CPU thread of the same machine: "
+        f"**{step['speedup']:.0f}x** and {step['speedup_eager']:.0f}x faster. A thousand epochs then take "
+        f"about {step['gpu_ms']:.1f} s. Sixty-four seeds stacked into one step take {sweep['gpu_ms']:.1f} ms, "
+        f"{sweep['ratio']:.0f}x one graphed run but {step['gpu_ms'] * 64 / sweep['gpu_ms']:.1f}x cheaper per "
+        f"seed than 64 single runs: past a few seeds the GPU's arithmetic, not the launches, sets the pace."))
+    # the sentence's claims: the graph is faster than the eager launches, the GPU >= 10x one CPU thread,
+    # and a stacked seed costs less than a single run's step
+    assert step["gpu_ms"] < step["gpu_eager_ms"] and step["speedup"] >= 10, step
+    assert sweep["gpu_ms"] / 64 < step["gpu_ms"], sweep
+    print("check passed: on the recorded GPU the graphed step is >= 10x one CPU thread, and stacked seeds are "
+          "cheaper per seed than single runs")
+
+# %% [markdown]
 # ## What to read next
 #
 # - {cite:t}`prieto2025grokking`: Softmax Collapse, StableMax and ⊥Grad; this chapter reproduces its MLP

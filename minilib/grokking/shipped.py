@@ -7,6 +7,9 @@ from the paper.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from ..checks import Tolerance
 from ..phenomenon import Shipped
 from .experiment import Config, paper_transformer_config, transformer_config
@@ -142,3 +145,17 @@ SHIPPED = {
     "paper_transformer": Shipped(paper_transformer, "the paper's transformer (encoder layer, dropout 0.1), "
                                  "⊥AdamW lr 1e-3, no weight decay, p = 113, 5000 epochs", EARLY_PAPER_TRANSFORMER),
 }
+
+
+#: Each chapter's step on one CPU thread and on an idle GPU, side by side (`make bench-gpu` writes it on a machine
+#: with a GPU; the chapter quotes it: no CPU machine can remake it).
+GPU_RECORD = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.json"
+
+
+def gpu_record() -> dict | None:
+    """The GPU benchmark record (benchmarks/gpu.json) with its rows by name, or None when none was made."""
+    if not GPU_RECORD.exists():
+        return None
+    record = json.loads(GPU_RECORD.read_text())
+    record["by_name"] = {row["name"]: row for row in record["rows"]}
+    return record
