@@ -16,12 +16,24 @@
 #
 # **The claim.** Classical intuition draws a U-curve: a model that fits noisy labels exactly has
 # memorised the noise and must generalise badly. Two papers show where that intuition fails.
-# {cite:t}`xu2024benign` prove that a two-layer ReLU network trained by gradient descent on *XOR
-# clusters*, a task no linear classifier can solve, with a constant fraction of its training labels
-# flipped, fits every training label, the wrong ones included, after **one** step, while its test
-# accuracy is still at chance; a few steps later it generalises almost perfectly *and still fits the
-# flipped labels*: the overfitting is benign. With a much smaller step size the same network first
-# overfits harmfully and generalises only much later, a provable form of grokking (chapter 1).
+# {cite:t}`xu2024benign` study a two-layer ReLU network trained by gradient descent on *XOR clusters*, a
+# task no linear classifier can solve, with a constant fraction of its training labels flipped. Their
+# abstract states the result:
+#
+# > "In this setting, we show that after the first step of GD, the network achieves 100% training
+# > accuracy, perfectly fitting the noisy labels in the training data, but achieves near-random test
+# > accuracy. At a later training step, the network achieves near-optimal test accuracy while still
+# > fitting the random labels in the training data, exhibiting a "grokking" phenomenon."
+#
+# One run shows both phenomena of the paper's title. Its end state, every noisy label fitted with
+# near-optimal test accuracy, is *benign overfitting*. The road there is what the abstract calls
+# *grokking*: "a period of classical, harmful overfitting -- achieving a perfect fit to training data with
+# near-random performance on test data -- before transitioning ("grokking") to near-optimal generalization
+# later in training". In the paper's regime (step size $\alpha = 10^{-12}$, a thousand times the
+# initialisation scale $\omega_{\text{init}} = 10^{-15}$) the harmful period lasts from the first step
+# to a few steps later. A run with a step ten times *smaller* than the initialisation
+# ($\alpha = 10^{-16}$) stretches that period to hundreds of steps; it lies outside the theorem's regime,
+# and this chapter shows it as an illustration only.
 # {cite:t}`simon2023more` explain, for random-feature ridge regression, why the best model is the
 # biggest one trained to (nearly) zero training error: with the ridge tuned, the test risk falls with
 # every added feature and sample, and on tasks with powerlaw structure the best ridge leaves a training
@@ -76,18 +88,20 @@ for bad in (dict(label_noise=0.5), dict(init_scale=0.0), dict(dim=1), dict(dtype
         print(err)
 
 # %% [markdown]
-# ## The smallest experiment: fitting every label in a step or two
+# ## The smallest experiment: noisy labels fitted at once, generalisation a few steps later
 #
 # Eight seeds of a small instance, trained live: $p = 3000$, $n = 30$, $m = 60$, $\lVert\mu\rVert = 25$,
-# 5% of the labels flipped as in the paper. At this small $p/n$ one step fits most labels and the second
-# fits the rest; at the larger size below one step fits them all, as the paper proves.
+# 5% of the labels flipped as in the paper, $\alpha = 10^{-12}$, $\omega_{\text{init}} = 10^{-15}$. At this
+# small $p/n$ one step fits most labels and the second fits the rest; at the larger size below one step
+# fits them all, as the paper proves. Between the fit and the generalisation lies the abstract's harmful
+# overfitting: the noisy labels are fitted while the test accuracy is still at chance.
 
 # %%
 SMALL = benign.XorConfig(dim=3000, n_train=30, n_test=300, width=60, mu_norm=25.0, label_noise=0.05,
                          init_scale=1e-15, lr=1e-12, steps=20)
 small = benign.run_sweep([SMALL.replace(seed=s) for s in range(8)], progress=False)
 fig = plots.curves(small, ["train_acc", "test_acc", "flipped_fit"], labels=["8 seeds"] * 8,
-                   title="GD fits every noisy label at once; generalisation follows (p = 3000, n = 30)",
+                   title="GD fits the noisy labels at once; generalisation follows (p = 3000, n = 30)",
                    y_title="fraction")
 fig
 
@@ -133,7 +147,7 @@ for metric in ("train_acc", "test_acc"):
 print("check passed: (init 1e-15, lr 1e-12) and (init 1e-12, lr 1e-9) give the same accuracies at every step")
 
 # %% [markdown]
-# ## The full-size result
+# ## At the paper's size: benign overfitting, and the abstract's grokking
 #
 # The paper's experiments (its App. A.7) use $p = 40\,000$, $n = 200$, $m = 1000$,
 # $\lVert\mu\rVert = 2.5\sqrt{p/n}$ and 5% flipped labels. What does one gradient-descent step cost on
@@ -176,17 +190,17 @@ display(Markdown(
     f"$p = 10\\,000$. Benign overfitting needs 40 steps: about **{paper_min:.0f} CPU minutes** for 8 seeds, so it "
     "is shipped at the paper's size (regenerate: `python -m minilib precompute benign --only paper`), and at "
     "$p = 10\\,000$, $n = 100$, $m = 200$, $\\lVert\\mu\\rVert = 25 = 2.5\\sqrt{p/n}$ too (`--only cheap`). The "
-    f"grokking regime below needs {shipped.GROK_STEPS} steps: **{grok_hours[PAPER_SIZE]:.1f} CPU hours** for 8 "
+    f"small-step run below needs {shipped.GROK_STEPS} steps: **{grok_hours[PAPER_SIZE]:.1f} CPU hours** for 8 "
     "seeds at the paper's size, far over this chapter's one-hour budget for all its shipped results, against "
     f"**{60 * grok_hours[CHEAP_SIZE]:.0f} CPU minutes** at $p = 10\\,000$, where it is shipped; at the paper's "
-    "size that regime is run on a GPU by `benchmarks/benign.py` (reported after the grokking section)."
+    "size that run is made on a GPU by `benchmarks/benign.py` (reported after the small-step section)."
 ))
 
 # %%
 full = cache.run_or_load_many(benign, shipped.paper(), progress=False, shipped=True)
 cheap = cache.run_or_load_many(benign, shipped.cheap(), progress=False, shipped=True)
 fig = plots.curves(full, ["train_acc", "test_acc", "flipped_fit"], labels=["8 seeds"] * 8,
-                   title="Benign overfitting at the paper's size, p = 40 000, n = 200, m = 1000 (8 seeds)",
+                   title="Fitted at step 1, generalised a few steps later: p = 40 000, n = 200, m = 1000",
                    y_title="fraction")
 fig
 
@@ -201,7 +215,9 @@ fig
 
 # %% [markdown]
 # *Figure: how closely the neurons' weight vectors point along a cluster mean (1 = exactly along
-# $\pm\mu_1$ or $\pm\mu_2$; about $\sqrt{2/(\pi p)} \approx 0.004$ for random directions at $p = 40\,000$).*
+# $\pm\mu_1$ or $\pm\mu_2$). A random direction has $|\cos| \approx \sqrt{2/(\pi p)}$ with one mean; the
+# larger of its two $|\cos|$ averages $2/\sqrt{\pi p}$ (`benign.random_alignment`), about 0.0056 at
+# $p = 40\,000$.*
 
 # %% tags=["remove-input"]
 display(Markdown(
@@ -211,39 +227,53 @@ display(Markdown(
     f"reproduced; test accuracy **{med(full, 'test_acc', 1):.3f}** after one step, "
     f"**{med(full, 'test_acc', 2):.3f}** after two, **{med(full, 'test_acc', 5):.3f}** after five, "
     f"**{med(full, 'test_acc', 10):.3f}** after ten and **{med(full, 'test_acc', -1):.3f}** after 40. The neurons' "
-    f"alignment with the means grows from {med(full, 'mu_alignment', 0):.3f} to "
+    f"alignment with the means grows from {med(full, 'mu_alignment', 0):.4f} (a random direction's "
+    f"{benign.random_alignment(40_000):.4f}) to "
     f"{med(full, 'mu_alignment', -1):.3f}, while the training loss stays at {med(full, 'train_loss', -1):.4f} "
-    "nats (ln 2 = 0.6931): the logits are still tiny, only their signs have been learned. The paper reports "
-    "100% training accuracy after one step with test accuracy near 50%, and test accuracy near 100% by "
-    "step ~10 (the paper's numbers). At $p = 10\\,000$, $n = 100$, $m = 200$: training accuracy "
+    "nats (ln 2 = 0.6931): the logits are still tiny, only their signs have been learned. This is the "
+    "abstract's sequence: 100% training accuracy \"after the first step of GD\" with \"near-random test "
+    "accuracy\", then \"at a later training step\" near-optimal test accuracy with the noisy labels still "
+    "fitted: benign overfitting, reached through the abstract's grokking, with a harmful period of one or "
+    "two steps. At $p = 10\\,000$, $n = 100$, $m = 200$: training accuracy "
     f"{med(cheap, 'train_acc', 1):.3f} after one step, test accuracy {med(cheap, 'test_acc', 1):.3f} after one "
     f"step and {med(cheap, 'test_acc', -1):.3f} after 40."
 ))
 
 # %%
 # Signatures at both shipped sizes: every noisy label fitted at step 1 and at the end, test near chance at
-# step 1 and >= 0.9 by step 40.
+# step 1 (harmful overfitting) and >= 0.9 by step 40 (benign overfitting); at the paper's size >= 0.95 by
+# step 10 ("a later training step"). The alignment starts at a random direction's value: within 3% of
+# 2/√(πp) (the median of 8 seeds, each a mean over 1000 neurons: measured 0.5% below).
 for runs, size in ((full, "p = 40 000 (the paper's size)"), (cheap, "p = 10 000")):
     assert med(runs, "train_acc", 1) >= 0.99 and med(runs, "train_acc", -1) >= 0.99, size
     assert med(runs, "flipped_fit", -1) >= 0.99, size
     assert abs(med(runs, "test_acc", 1) - 0.5) <= 0.1, size
     assert med(runs, "test_acc", 40) >= 0.9, size
-    print(f"check passed: benign overfitting at {size} over 8 seeds")
+    print(f"check passed: noisy labels fitted at step 1 with test near chance, test >= 0.9 by step 40 at {size}")
+assert med(full, "test_acc", 10) >= 0.95, med(full, "test_acc", 10)
+align0 = med(full, "mu_alignment", 0)
+assert abs(align0 / benign.random_alignment(40_000) - 1) <= 0.03, align0
+assert abs(align0 / np.sqrt(2 / (np.pi * 40_000)) - 1) > 0.3, "the single-mean value 0.004 would be the wrong baseline"
+print(f"check passed: test >= 0.95 by step 10 at the paper's size; alignment at init {align0:.4f}, a random "
+      "direction's")
 
 # %% [markdown]
-# ## Grokking with a small step
+# ## A much smaller step: an illustration outside the theorem's regime
 #
-# With $\alpha = 10^{-16}$, a tenth of $\omega_{\text{init}}$, one step barely moves the weights. The
-# network needs tens of steps to fit the training set, and fits it while the test accuracy is still low;
-# the test accuracy rises only hundreds of steps later. This is chapter 1's grokking, here
-# proved for a two-layer network. It needs thousands of steps; it is shipped at the same size as above
-# ($p = 10\,000$, $n = 100$, $m = 200$; 8 seeds, 3000 steps, evaluated at every step up to 100 and every 10th
+# With $\alpha = 10^{-16}$, a tenth of $\omega_{\text{init}}$, one step barely moves the weights. The paper's
+# analysis needs the first step to dominate the initialisation (Exercise 1), so its theorem says nothing
+# about this run: it is an illustration, not the result the paper proves. The network needs tens of steps
+# to fit the training set, fits it while the test accuracy is still at chance, and the test accuracy rises
+# only hundreds of steps later: the abstract's harmful-overfitting period, stretched from one or two steps
+# to hundreds. (Chapter 1's grokking is a different mechanism: there the delay comes from a trained
+# network's softmax running into floating-point limits.) It needs thousands of steps; it is shipped at
+# $p = 10\,000$, $n = 100$, $m = 200$ (8 seeds, 3000 steps, evaluated at every step up to 100 and every 10th
 # after; regenerate: `python -m minilib precompute benign --only grokking`).
 
 # %%
 grok = cache.run_or_load_many(benign, shipped.grokking(), progress=False, shipped=True)
 fig = plots.curves(grok, ["train_acc", "test_acc"], labels=["8 seeds"] * 8, log_x=True,
-                   title="Small steps: harmful overfitting first, generalisation later (lr 1e-16)",
+                   title="α = 1e-16, below ω_init (outside the theorem): fitted early, generalised late",
                    x_title="step (log scale)", y_title="accuracy (fraction)")
 plots.add_threshold(fig, 0.9, "90%")
 fig
@@ -259,8 +289,8 @@ grok_steps = np.nan_to_num(benign.first_pass(grok, "test_acc", 0.9), nan=np.inf)
 fit_step, grok_step = float(np.median(fit_steps)), float(np.median(grok_steps))
 reached = int(np.isfinite(grok_steps).sum())
 test_at_fit = float(np.median([r.history["test_acc"][r.history["step"] == s][0] for r, s in zip(grok, fit_steps)]))
-# The signature: every seed fits its noisy labels while the test accuracy is low, and the median seed
-# passes 90% test accuracy at least 10 times later (the issue's bound; measured here: see the sentence below).
+# The sentence below: every seed fits its noisy labels while the test accuracy is low, and the median seed
+# passes 90% test accuracy at least 10 times later (measured: 17 times).
 assert np.isfinite(fit_steps).all() and reached >= 5, (fit_steps, grok_steps)
 assert test_at_fit <= 0.75, test_at_fit
 assert grok_step >= 10 * fit_step, (fit_step, grok_step)
@@ -276,51 +306,105 @@ display(Markdown(
     f"steps), and ends at **{med(grok, 'test_acc', -1):.3f}** with the training accuracy still "
     f"**{med(grok, 'train_acc', -1):.3f}**. Test accuracy at steps 40, 100, 300, 1000 and 2000: "
     + ", ".join(f"{at_step(grok, 'test_acc', t):.2f}" for t in (40, 100, 300, 1000, 2000))
-    + ". The paper reports, at its size, 100% training accuracy at t ≈ 40, test accuracy near 50% until "
-    "t ≈ 100 and near 100% at t ≈ 3000 (the paper's numbers)."
+    + ". The paper's figure of its small-step run (App. A.7), at its size, reads: 100% training accuracy at "
+    "t ≈ 40, test accuracy near 50% until t ≈ 100 and near 100% at t ≈ 3000. Those are readings of a figure, "
+    "not checked against the paper's text (only its abstract is quoted here); the next section compares the "
+    "first of them with a run at the paper's size."
 ))
 
 # %% [markdown]
-# ### The grokking regime at the paper's size, on a GPU
+# ### The small-step run at the paper's size, on a GPU
 #
-# `benchmarks/benign.py --device cuda --paper` trains both regimes at the paper's size ($p = 40\,000$,
+# `benchmarks/benign.py --device cuda --paper` trains both step sizes at the paper's size ($p = 40\,000$,
 # $n = 200$, $m = 1000$, 8 seeds, float64) on a GPU and records the numbers in
 # `benchmarks/benign_paper.json` (`--record benchmarks`). That is a measurement made once on a GPU and
-# quoted here, not a shipped result: the grokking regime's 3000 steps at that size take hours on this CPU
+# quoted here, not a shipped result: the small-step run's 3000 steps at that size take hours on this CPU
 # (measured above), far over the chapter's budget.
 
 # %% tags=["remove-input"]
 paper = shipped.paper_record()
 if paper is None:
     display(Markdown(
-        "**Not measured on a GPU yet**: `benchmarks/benign_paper.json` does not exist, so this page has no "
-        "numbers for the grokking regime at the paper's size; the runs above at $p = 10\\,000$ are the largest "
-        "this chapter measured in that regime."))
+        "**Not measured**: `benchmarks/benign_paper.json` does not exist, so this page has no numbers for the "
+        "small-step run at the paper's size; the runs above at $p = 10\\,000$ are the largest this chapter "
+        "measured with that step."))
 else:
     b, g, size = paper["benign"], paper["grokking"], paper["size"]
     at = lambda entries, step: next(e["median"] for e in entries if e["step"] == step)
-    ended = (f"passes 90% at step **{g['median_generalise_step']:g}**, {g['ratio']:.0f} times later"
-             if g["ratio"] is not None else f"had not passed 90% when the run ended at step {g['steps_run']}")
+    complete = g["steps_run"] >= g["steps_asked"]
+    if not complete:
+        ended = (f"That run was stopped at step {g['steps_run']} of {g['steps_asked']} "
+                 f"(its {g['budget_seconds']:.0f} s budget), so whether and when its test accuracy rises at the "
+                 "paper's size was **not measured**; this page asserts nothing about it.")
+    elif g["ratio"] is not None:
+        ended = (f"The test accuracy passes 90% at step **{g['median_generalise_step']:g}**, {g['ratio']:.0f} times "
+                 f"later ({g['steps_run']} steps in {g['seconds']:.0f} s).")
+    else:
+        ended = f"The median seed's test accuracy had not passed 90% at step {g['steps_run']}."
     display(Markdown(
         f"Recorded on {paper['device']} (torch {paper['torch']}), p = {size['p']}, n = {size['n']}, "
         f"m = {size['m']}, {size['seeds']} seeds, medians: with lr 1e-12 the training accuracy is "
         f"**{at(b['train_acc'], 1):.3f}** after one step and the test accuracy **{at(b['test_acc'], 1):.3f}**; "
         f"the test accuracy is **{at(b['test_acc'], 10):.3f}** after 10 steps and **{at(b['test_acc'], 40):.3f}** "
         f"after 40 ({b['seconds']:.0f} s). With lr 1e-16 the training accuracy reaches 99% at step "
-        f"**{g['median_fit_step']:g}**; the test accuracy {ended} ({g['steps_run']} of {g['steps_asked']} steps "
-        f"in {g['seconds']:.0f} s)."))
+        f"**{g['median_fit_step']:g}** (seeds: {min(g['fit_step_per_seed'])} to {max(g['fit_step_per_seed'])}). "
+        + ended))
+
+# %% [markdown]
+# **Why does the small-step run fit later here than at the paper's t ≈ 40?** The record is at the paper's
+# size, so size is not the difference (though it matters: the shipped run at $p = 10\,000$, $n = 100$,
+# $m = 200$ fits earlier). Three differences remain:
+#
+# - *Seeds.* The record's step is the median of 8 seeds, and the seeds spread widely; a figure shows one run.
+# - *How the step is counted.* Both runs here evaluate at every step up to 100, so each seed's step is the
+#   exact first step with 99% training accuracy. Asking for 100% can only move it later.
+# - *The ratio $\alpha/\omega_{\text{init}}$.* One step adds about $\alpha\,\lVert x_i\rVert^2/(2n\sqrt m)$ to
+#   $\langle w_j, x_i\rangle$ through the sample's own term, against an initial
+#   $\langle w_j, x_i\rangle \approx \omega_{\text{init}}\sqrt p$; while $|f| \ll 1$ only the ratio counts
+#   (the homogeneity check above), so the number of steps to fit should scale as $\omega_{\text{init}}/\alpha$.
+#   Measured on the small instance of the first experiment, 8 seeds with $\alpha = 10^{-16}$ and 8 with
+#   $2 \cdot 10^{-16}$:
 
 # %%
-# The recorded paper-size run, where there is one, must show the same signatures (a record of a run cut short
-# by its time budget is checked up to where it got).
+ratio_runs = {lr: benign.run_sweep([SMALL.replace(lr=lr, steps=steps, seed=s) for s in range(8)], progress=False)
+              for lr, steps in ((1e-16, 100), (2e-16, 50))}
+fit_at = {lr: float(np.median(np.nan_to_num(benign.first_pass(runs, "train_acc", 0.99), nan=np.inf)))
+          for lr, runs in ratio_runs.items()}
+fit_full = {thr: float(np.median(benign.first_pass(grok, "train_acc", thr))) for thr in (0.99, 1.0)}
+print(f"median first step at 99% training accuracy: {fit_at[1e-16]:g} (α = 1e-16), {fit_at[2e-16]:g} (α = 2e-16)")
+
+# %% tags=["remove-input"]
+span = (min(g["fit_step_per_seed"]), max(g["fit_step_per_seed"])) if paper is not None else None
+display(Markdown(
+    (f"Measured: at the paper's size the median seed fits at step **{g['median_fit_step']:g}**, and the 8 seeds "
+     f"at steps **{span[0]}** to **{span[1]}**: not even the fastest reaches 99% by step 40. " if span else
+     "No record at the paper's size exists to compare (see above). ")
+    + f"At $p = 10\\,000$ the median seed reaches 99% at step **{fit_full[0.99]:g}** and 100% at step "
+    f"**{fit_full[1.0]:g}**. On the small instance the median fitting step is **{fit_at[1e-16]:g}** with "
+    f"$\\alpha = 10^{{-16}}$ and **{fit_at[2e-16]:g}** with $2 \\cdot 10^{{-16}}$: doubling the step size divides "
+    f"it by **{fit_at[1e-16] / fit_at[2e-16]:.2f}**. Of the three differences, only the ratio moves the fitting "
+    + (f"step by the factor {g['median_fit_step'] / 40:.1f} between the record's median and t ≈ 40: the paper's "
+       f"figure would match a step size about {g['median_fit_step'] / 40:.1f} times ours relative to the "
+       "initialisation, for instance through another convention for the scale of the initial weights or of "
+       "the step. " if span else "step in proportion. ")
+    + "The abstract does not fix those conventions, so this page cannot say which one differs."
+))
+
+# %%
+# The sentences above. The record's generalisation, where the run stopped early, is not checked: it was not
+# measured. Where a record exists: its lr 1e-12 signature, and its fitting steps as the sentences give them.
 if paper is not None:
     assert at(b["train_acc"], 1) >= 0.99 and abs(at(b["test_acc"], 1) - 0.5) <= 0.1, b
     assert at(b["test_acc"], 40) >= 0.9 and at(b["train_acc"], 40) >= 0.99, b
-    assert g["median_fit_step"] <= 200, g
-    assert g["ratio"] is None or g["ratio"] >= 10, g
-    print("check passed: the recorded paper-size run shows benign overfitting and a delayed generalisation")
-else:
-    print("no paper-size record: nothing to check")
+    assert min(g["fit_step_per_seed"]) > 40, g["fit_step_per_seed"]  # "not even the fastest reaches 99% by 40"
+    assert 1.6 <= g["median_fit_step"] / 40 <= 2.0, g["median_fit_step"]  # "the factor 1.8" (measured 73 / 40)
+    assert g["median_fit_step"] > fit_full[0.99], (g, fit_full)  # "fits earlier at p = 10 000"
+    print("check passed: the record's lr 1e-12 signature at the paper's size and its fitting steps (> 40 in every "
+          "seed); its generalisation " + ("is checked where it was measured" if complete else "was not measured"))
+assert fit_full[1.0] >= fit_full[0.99], fit_full
+# Doubling α halves the fitting step (measured 39.5 -> 20: 1.98x); 1.7-2.3 leaves room for seed noise.
+assert 1.7 <= fit_at[1e-16] / fit_at[2e-16] <= 2.3, fit_at
+print(f"check passed: the fitting step scales as ω_init/α ({fit_at[1e-16] / fit_at[2e-16]:.2f}x for twice the step)")
 
 # %% [markdown]
 # ## Part B: more is better in random-feature regression
@@ -331,46 +415,60 @@ else:
 # with $v_i^2 = i^{-\beta}$ and noise variance $\sigma^2$ ($\alpha = \beta = 1.5$, $\sigma^2 = 0.5$,
 # $M = 10\,000$ in their script). With $k$ random features $\phi(x) = Z\Lambda^{1/2}x/\sqrt k$ and $n$
 # samples, ridge regression fits $\theta = \Phi^\top(\Phi\Phi^\top + \delta I_n)^{-1}y$ (`ridge_simulate`;
-# the ridge $\delta$ is added to the summed kernel). Their theory (`ridge_theory`) solves
+# the ridge $\delta$ is added to the summed kernel). Their theory (`ridge_theory`) predicts the risks
+# without drawing anything, in the words of "eigenlearning": each eigenmode $i$ of the kernel is learned to
+# a fraction $\mathcal L_i$ between 0 (not learned) and 1 (learned exactly), and a single threshold
+# $\gamma$ decides which: modes with $\lambda_i \gg \gamma$ are learned, modes with $\lambda_i \ll \gamma$
+# are not. $\kappa$ is the *effective ridge*: the regularisation the $n$ samples feel, the explicit ridge
+# $\delta$ plus the implicit one that comes from having only $n$ samples to fit $M$ modes. With
+# infinitely many features $\kappa = \gamma$; with $k$ features the threshold $\gamma$ sits above $\kappa$
+# ($\kappa = \gamma(k - z)/k$): the finite set of random features regularises further. Two budgets fix $\gamma$ and
+# $\kappa$: the $n$ samples are spent on the learned modes ($\sum_i \mathcal L_i$) and on the ridge
+# ($\delta/\kappa$), and the $k$ features likewise:
 #
 # $$
 # n = \sum_i \mathcal L_i + \frac{\delta}{\kappa}, \qquad k = \sum_i \mathcal L_i + \frac{k\kappa}{\gamma},
-# \qquad \mathcal L_i = \frac{\lambda_i}{\lambda_i + \gamma},
+# \qquad \mathcal L_i = \frac{\lambda_i}{\lambda_i + \gamma}.
 # $$
 #
-# and predicts the test risk $\Omega\,\big(\sum_i [(1-\mathcal L_i) - \kappa\mathcal L_i k / ((\lambda_i+\gamma)(k-q))]
-# v_i^2 + \sigma^2\big)$ with $q = \sum_i \mathcal L_i^2$, $z = \sum_i \mathcal L_i$,
-# $\Omega = 1 / (1 - (q(k-2z)+z^2)/(n(k-q)))$, and the train risk $(\delta/n\kappa)^2$ times it.
+# With $z = \sum_i \mathcal L_i$ (how many modes are learned) and $q = \sum_i \mathcal L_i^2$, the test risk
+# is $\Omega\,\big(\sum_i [(1-\mathcal L_i) - \kappa\mathcal L_i k / ((\lambda_i+\gamma)(k-q))] v_i^2 +
+# \sigma^2\big)$: the target's power in the modes not learned, plus the noise, both amplified by the
+# *overfitting coefficient* $\Omega = 1 / (1 - (q(k-2z)+z^2)/(n(k-q))) \ge 1$, which grows as the model
+# comes close to interpolating. The train risk is $(\delta/n\kappa)^2$ times the test risk: the smaller
+# the explicit ridge's share $\delta/\kappa$ of the sample budget, the closer to zero the training error.
 
 # %%
 M = runtime.fast(10_000, 2000)  # fast mode: 2000 latent modes (the theory and simulation use the same M)
 TASK = benign.RidgeConfig(n_latent=M, n_train=64, n_trials=runtime.fast(8, 4))
 RIDGES = np.geomspace(1e-6, 1e3, 181)
 KS = np.unique(np.geomspace(4, 2048, 40).astype(int)).astype(float)
-NS = (64, 256)
-best = {n: benign.ridge_theory(TASK, n_train=n, n_features=KS[:, None], ridge=RIDGES[None, :])["test_risk"].min(1)
-        for n in NS}
-kernel = {n: benign.ridge_theory(TASK, n_train=n, n_features=np.array([np.inf]), ridge=RIDGES)["test_risk"].min()
-          for n in NS}
+NS = np.array([16, 32, 64, 128, 256, 512])  # every n < M, also in fast mode
+best_grid = benign.ridge_theory(TASK, n_train=NS[:, None, None], n_features=KS[None, :, None],
+                                ridge=RIDGES[None, None, :])["test_risk"].min(2)  # [n, k], each at its best ridge
+best = dict(zip(NS.tolist(), best_grid))
+kernel = dict(zip(NS.tolist(), benign.ridge_theory(TASK, n_train=NS[:, None], n_features=np.inf,
+                                                   ridge=RIDGES[None, :])["test_risk"].min(1)))
 SIM_KS = (32, 128, 512)  # below k ≈ 30 a few draws scatter by 20% and more around the average the theory predicts
 sim = [benign.ridge_simulate(TASK.replace(n_features=k), ridges=RIDGES[::10])["test_risk"].min() for k in SIM_KS]
 fig = go.Figure()
-for i, n in enumerate(NS):
-    color = plots.COLORS[i]
+for i, n in enumerate(NS.tolist()):
+    color = plots.COLORS[i % len(plots.COLORS)]
     fig.add_scatter(x=KS, y=best[n], mode="lines", name=f"theory, n = {n}", line=dict(color=color))
-    fig.add_scatter(x=[KS[0], KS[-1]], y=[kernel[n]] * 2, mode="lines", name=f"k = ∞ (kernel), n = {n}",
-                    line=dict(color=color, dash="dot"))
+    if n in (64, 256):
+        fig.add_scatter(x=[KS[0], KS[-1]], y=[kernel[n]] * 2, mode="lines", name=f"k = ∞ (kernel), n = {n}",
+                        line=dict(color=color, dash="dot"))
 fig.add_scatter(x=SIM_KS, y=sim, mode="markers", name=f"simulation, n = 64 ({TASK.n_trials} draws)",
-                marker=dict(color=plots.COLORS[0], size=9, symbol="circle-open"))
-fig.update_layout(template=plots.LAYOUT, title="More features are better (ridge tuned for each point)")
+                marker=dict(color=plots.COLORS[2], size=9, symbol="circle-open"))
+fig.update_layout(template=plots.LAYOUT, title="More features and more samples are better (ridge tuned per point)")
 fig.update_xaxes(type="log", title_text="number of random features k (log scale)")
 fig.update_yaxes(type="log", title_text="test risk at the best ridge (MSE, log scale)")
 fig
 
 # %% [markdown]
 # *Figure: the test risk at the best ridge (over 181 ridges from $10^{-6}$ to $10^3$) against the number
-# of features, from the theory for $n = 64$ and $n = 256$, its infinite-width limit (dotted), and
-# simulations at $n = 64$ (circles, best of 19 ridges).*
+# of features, from the theory for six sample sizes from $n = 16$ to $n = 512$, its infinite-width limit
+# for $n = 64$ and $n = 256$ (dotted), and simulations at $n = 64$ (circles, best of 19 ridges).*
 
 # %% tags=["remove-input"]
 sim_theory = [benign.ridge_theory(TASK.replace(n_features=k), ridge=RIDGES[::10])["test_risk"].min() for k in SIM_KS]
@@ -378,18 +476,22 @@ rel = np.abs(np.array(sim) / np.array(sim_theory) - 1)
 display(Markdown(
     f"Measured: at n = 64 the best test risk falls from {best[64][0]:.3f} at k = {KS[0]:.0f} to "
     f"{best[64][-1]:.3f} at k = {KS[-1]:.0f} (kernel limit {kernel[64]:.3f}); at n = 256 from "
-    f"{best[256][0]:.3f} to {best[256][-1]:.3f}. Simulation ({TASK.n_trials} draws) and theory differ by at "
-    f"most {rel.max():.1%} at the simulated points."
+    f"{best[256][0]:.3f} to {best[256][-1]:.3f}. Over the whole grid ({len(NS)} sample sizes from {NS[0]} to "
+    f"{NS[-1]}, {len(KS)} feature counts), each doubling of n lowers the tuned risk at every k, by "
+    f"{-(np.diff(best_grid, axis=0) / best_grid[:-1]).max():.1%} at least. Simulation ({TASK.n_trials} draws) "
+    f"and theory differ by at most {rel.max():.1%} at the simulated points."
 ))
 
 # %%
-# "More is better": with the ridge tuned, the risk never rises with k, nor with n.
-for n in NS:
-    assert (np.diff(best[n]) <= 1e-9 * best[n][:-1]).all(), n
-    assert best[n][-1] >= kernel[n] * (1 - 1e-6)
-assert (best[256] < best[64]).all()
+# "More is better": with the ridge tuned, the risk never rises with k, and falls with n at every point of the
+# grid (measured: by >= 0.7% per doubling of n).
+assert (np.diff(best_grid, axis=1) <= 1e-9 * best_grid[:, :-1]).all(), "the tuned risk rises with k somewhere"
+assert (np.diff(best_grid, axis=0) < 0).all(), "the tuned risk does not fall with n somewhere on the grid"
+for n in NS.tolist():
+    assert best[n][-1] >= kernel[n] * (1 - 1e-6), n
 assert rel.max() < 0.15, rel
-print("check passed: the tuned test risk decreases in k and in n; simulation within 15% of theory")
+print(f"check passed: the tuned test risk decreases in k and in n over all {best_grid.size} points of the grid; "
+      "simulation within 15% of theory")
 
 # %% [markdown]
 # **Without a ridge** the picture is the classical double descent: at $\delta \to 0$ the test risk peaks
@@ -421,22 +523,28 @@ print(f"check passed: the ridgeless risk peaks at k = {peak:.0f} = n, in theory 
 
 # %% [markdown]
 # **Overfitting is obligatory.** At the best ridge, how small is the training error compared with the test
-# error? The theory (kernel limit) answers for growing $n$ in two ways of setting the noise: a noise
-# variance proportional to the noise-free risk at that $n$ (the scaling under which the paper proves
-# its result), and the fixed $\sigma^2 = 0.5$ of the synthetic task.
+# error? Simon et al. measure the noise relative to the task: their code (`scripts/opt-ridge.py` in
+# `dkarkada/more-is-better`) sets $\sigma^2 = \sigma^2_{\text{rel}}\,E_0$, with $E_0$ the noise-free ridgeless
+# test risk and $\sigma^2_{\text{rel}} \in \{0, 1, 5, 50\}$. The theory (kernel limit, $M = 10\,000$ modes in
+# every mode of this page: it costs about a second) answers for growing $n$ with $\sigma^2_{\text{rel}} = 1$,
+# and with the fixed $\sigma^2 = 0.5$ of the synthetic task.
 
 # %%
+TASK_KL = TASK.replace(n_latent=10_000)  # the kernel limit needs no simulation: the full M in fast mode too
 N_GRID = np.array([16, 32, 64, 128, 256, 512])
 kl = dict(n_train=N_GRID[:, None], n_features=np.inf, ridge=RIDGES[None, :])
-clean = benign.ridge_theory(TASK, noise=0.0, **kl)["test_risk"].min(1)  # the noise-free risk at each n
+e0 = benign.ridge_theory(TASK_KL, n_train=N_GRID, n_features=np.inf, ridge=0.0, noise=0.0)["test_risk"]  # E_0(n)
 ratios = {}
-for label, noise in (("σ² = noise-free risk at n", clean[:, None]), ("σ² = 0.5 fixed", 0.5)):
-    out = benign.ridge_theory(TASK, noise=noise, **kl)
+for label, noise in (("σ²_rel = 1", e0[:, None]), ("σ² = 0.5 fixed", 0.5)):
+    out = benign.ridge_theory(TASK_KL, noise=noise, **kl)
     i = out["test_risk"].argmin(1)
     ratios[label] = out["train_risk"][np.arange(len(N_GRID)), i] / out["test_risk"][np.arange(len(N_GRID)), i]
+R_STAR = benign.optimal_fitting_ratio(1.5, 1.5, 1.0)
 fig = go.Figure()
 for label, r in ratios.items():
     fig.add_scatter(x=N_GRID, y=r, mode="lines+markers", name=label)
+fig.add_scatter(x=N_GRID[[0, -1]], y=[R_STAR] * 2, mode="lines", name="closed form R*, σ²_rel = 1",
+                line=dict(dash="dot", color="black"))
 fig.update_layout(template=plots.LAYOUT, title="At the best ridge, train error ≪ test error")
 fig.update_xaxes(type="log", title_text="training samples n (log scale)")
 fig.update_yaxes(title_text="train risk / test risk at the best ridge", range=[0, 1])
@@ -444,13 +552,14 @@ fig
 
 # %% [markdown]
 # *Figure: the ratio of training to test risk at the optimal ridge (kernel limit, $\alpha = \beta = 1.5$),
-# against the number of samples, for the two noise conventions.*
+# against the number of samples, for the two noise conventions, and the closed-form optimum $R^*$ below
+# (dotted).*
 
 # %% tags=["remove-input"]
-rel_r, fix_r = ratios["σ² = noise-free risk at n"], ratios["σ² = 0.5 fixed"]
+rel_r, fix_r = ratios["σ²_rel = 1"], ratios["σ² = 0.5 fixed"]
 display(Markdown(
-    f"Measured (theory): with the noise tied to the noise-free risk the optimal ratio stays between "
-    f"**{rel_r.min():.2f}** and **{rel_r.max():.2f}** from n = {N_GRID[0]} to n = {N_GRID[-1]}: the best model "
+    f"Measured (theory): with $\\sigma^2_{{\\text{{rel}}}} = 1$ the optimal ratio stays between "
+    f"**{rel_r.min():.3f}** and **{rel_r.max():.3f}** from n = {N_GRID[0]} to n = {N_GRID[-1]}: the best model "
     f"trains to an error about {1 / rel_r.mean():.0f} times below its test error at every size. With a fixed "
     f"noise variance the ratio drifts from **{fix_r[0]:.2f}** to **{fix_r[-1]:.2f}**, towards 1: once $n$ is "
     "large the noise dominates and a stronger ridge pays, so that regime does not make overfitting obligatory."
@@ -460,6 +569,78 @@ display(Markdown(
 assert rel_r.max() < 0.3 and rel_r.max() / rel_r.min() < 1.4, rel_r
 assert (np.diff(fix_r) > 0).all() and fix_r[-1] > 2 * fix_r[0], fix_r
 print("check passed: the optimal train/test ratio is far below 1 and steady when the noise scales with the risk")
+
+# %% [markdown]
+# **The optimal fitting ratio in closed form.** For powerlaw tasks at large $n$, Simon et al. write the
+# test risk at *every* ridge as a function of the fitting ratio $R$ = train risk / test risk alone (the
+# theory curve of their fitting-ratio figure, `plots/plotting.ipynb` in their code). With $s = \sqrt R$,
+#
+# $$
+# \frac{E(R)}{E_0} = \frac{1 - s + \alpha\sigma^2_{\text{rel}}(1 - s)^\beta}{(1 + (\alpha - 1)s)(1 - s)^\beta}
+# $$
+#
+# (`benign.fitting_ratio_risk`; at $R = 0$ it is $1 + \alpha\sigma^2_{\text{rel}}$: the ridgeless
+# overfitting coefficient tends to $\alpha$). Setting $dE/ds = 0$ leaves one scalar equation for the optimum
+# $R^*(\alpha, \beta, \sigma^2_{\text{rel}})$ (`benign.optimal_fitting_ratio`); for $\alpha = \beta$ it reads
+# $\sqrt{R^*} = \sigma^2_{\text{rel}}\,(1 - \sqrt{R^*})^\alpha$. Without noise the best ridge interpolates;
+# with noise the optimum leaves a training error, but one well below the test error unless the noise
+# dominates. Against the eigenframework at $n = 256$, swept over the 181 ridges:
+
+# %%
+N_CURVE = 256
+e0_curve = float(e0[N_GRID == N_CURVE][0])
+REL_NOISES = (0.5, 1.0, 5.0)
+r_grid = np.linspace(0, 0.95, 400)
+fig, measured_star = go.Figure(), {}
+for i, rel_noise in enumerate(REL_NOISES):
+    color = plots.COLORS[i]
+    out = benign.ridge_theory(TASK_KL, n_train=N_CURVE, n_features=np.inf, ridge=RIDGES, noise=rel_noise * e0_curve)
+    ratio_sweep = out["train_risk"] / out["test_risk"]
+    measured_star[rel_noise] = float(ratio_sweep[np.argmin(out["test_risk"])])
+    fig.add_scatter(x=r_grid, y=benign.fitting_ratio_risk(r_grid, 1.5, 1.5, rel_noise), mode="lines",
+                    name=f"closed form, σ²_rel = {rel_noise:g}", line=dict(color=color))
+    keep = ratio_sweep <= 0.95
+    fig.add_scatter(x=ratio_sweep[keep], y=out["test_risk"][keep] / e0_curve, mode="markers",
+                    name=f"eigenframework, n = {N_CURVE}", marker=dict(color=color, size=5, symbol="circle-open"))
+    star = benign.optimal_fitting_ratio(1.5, 1.5, rel_noise)
+    fig.add_scatter(x=[star, star], y=[1, benign.fitting_ratio_risk(star, 1.5, 1.5, rel_noise)], mode="lines",
+                    showlegend=False, line=dict(color=color, dash="dot"))
+fig.update_layout(template=plots.LAYOUT, title="Test risk against the fitting ratio: the optimum is R* > 0")
+fig.update_xaxes(title_text="fitting ratio R = train risk / test risk")
+fig.update_yaxes(type="log", title_text="test risk / noise-free ridgeless risk (log scale)")
+fig
+
+# %% [markdown]
+# *Figure: the test risk (relative to the noise-free ridgeless risk $E_0$) against the fitting ratio, from
+# Simon et al.'s closed form (lines; dotted: its optimum $R^*$) and from the eigenframework at $n = 256$,
+# one circle per ridge, for three relative noise levels ($\alpha = \beta = 1.5$, kernel limit).*
+
+# %% tags=["remove-input"]
+closed_star = {r: benign.optimal_fitting_ratio(1.5, 1.5, r) for r in REL_NOISES}
+agree_n = np.abs(rel_r / R_STAR - 1)
+agree_noise = {r: abs(measured_star[r] / closed_star[r] - 1) for r in REL_NOISES}
+display(Markdown(
+    "Closed form: $R^*$ = " + ", ".join(f"**{closed_star[r]:.3f}**" for r in REL_NOISES)
+    + " for $\\sigma^2_{\\text{rel}}$ = " + ", ".join(f"{r:g}" for r in REL_NOISES) + f". The eigenframework at "
+    f"n = {N_CURVE}: " + ", ".join(f"{measured_star[r]:.3f}" for r in REL_NOISES)
+    + f", within **{max(agree_noise.values()):.0%}** of the closed form; at $\\sigma^2_{{\\text{{rel}}}} = 1$ over "
+    f"n = {N_GRID[0]} to {N_GRID[-1]} (the figure above) within **{agree_n.max():.0%}** of $R^*$ = {R_STAR:.3f}. "
+    "Simon et al.'s evidence that real tasks sit in this regime is on real data: the abstract says "
+    "\"Grounding our theory in real-world data, we find empirically that standard computer vision tasks with "
+    "convolutional neural tangent kernels clearly fall into this class\", and their code fits $\\alpha$ and "
+    "$\\beta$ to the convolutional NTK of MNIST, SVHN and CIFAR-10 and compares the measured test error "
+    "against the fitting ratio with this closed form. This chapter does **not** reproduce that real-data "
+    "evidence: every number in part B comes from the synthetic powerlaw task."
+))
+
+# %%
+# The closed form agrees with the measured optimum within 10%: at σ²_rel = 1 for every n of the grid (measured:
+# at most 5%, at n = 256) and at the three noise levels at n = 256 (measured: at most 5%).
+assert agree_n.max() <= 0.10, dict(zip(N_GRID.tolist(), rel_r))
+assert max(agree_noise.values()) <= 0.10, (measured_star, closed_star)
+assert closed_star[0.5] < closed_star[1.0] < closed_star[5.0] < 1, closed_star
+print(f"check passed: R* = {R_STAR:.3f} (closed form) within 10% of the eigenframework's optimum at every n and "
+      "noise level")
 
 # %% [markdown]
 # ## Explore
@@ -474,11 +655,12 @@ widgets.explorer(benign, SMALL, fields=["dim", "n_train", "mu_norm", "label_nois
                  metrics=["train_acc", "test_acc", "flipped_fit"], title="Benign overfitting explorer")
 
 # %% [markdown]
-# Precomputed, for the website: the two regimes side by side (move the slider).
+# Precomputed, for the website: the two step sizes side by side (move the slider): the theorem's regime
+# ($\alpha = 10^{-12}$) and the small-step illustration outside it ($\alpha = 10^{-16}$).
 
 # %%
 plots.sweep_slider([cheap, grok], ["lr 1e-12", "lr 1e-16"], metrics=["train_acc", "test_acc"],
-                   slider_label="step size", title="Benign overfitting and grokking, p = 10 000, n = 100",
+                   slider_label="step size", title="α = 1e-12 (the theorem's regime), 1e-16 (outside it), p = 10 000",
                    log_x=True, x_title="step (log scale)", y_title="accuracy (fraction)")
 
 # %% [markdown]
@@ -486,11 +668,13 @@ plots.sweep_slider([cheap, grok], ["lr 1e-12", "lr 1e-16"], metrics=["train_acc"
 #
 # ### A phase diagram: when is the overfitting benign?
 #
-# The theorems need the dimension to be large compared with the number of samples. Precomputed over a grid
-# of $p$ and $n$ at the settings of the runs above (fixed $\lVert\mu\rVert = 25$, $m = 200$, $\alpha = 10^{-12}$,
-# $\omega_{\text{init}} = 10^{-15}$, 5% flipped labels, 40 steps, 8 seeds per cell; regenerate:
-# `python -m minilib precompute benign --only phase`). The slider shows the runs at $n = 100$, one $p$ at a
-# time; the two maps summarise every cell after 40 steps.
+# The theorems need the dimension to be large compared with the number of samples, with a separation that
+# grows as $\sqrt{p/n}$; the paper's experiments use $\lVert\mu\rVert = 2.5\sqrt{p/n}$ (App. A.7).
+# Precomputed over a grid of $p$ and $n$ with that separation in every cell, from $\lVert\mu\rVert = 3.95$ at
+# $p = 500$, $n = 200$ to 50 at $p = 10\,000$, $n = 25$ (`shipped.phase_mu_norm`), and otherwise the settings
+# of the runs above ($m = 200$, $\alpha = 10^{-12}$, $\omega_{\text{init}} = 10^{-15}$, 5% flipped labels, 40
+# steps, 8 seeds per cell; regenerate: `python -m minilib precompute benign --only phase`). The slider shows
+# the runs at $n = 100$, one $p$ at a time; the two maps summarise every cell after 40 steps.
 
 # %%
 phase_runs = cache.run_or_load_many(benign, shipped.phase(), progress=False, shipped=True)
@@ -530,27 +714,36 @@ plots.heatmap(test_end, **axes, title="Test accuracy on clean labels after 40 st
 
 # %% tags=["remove-input"]
 ratio = np.array(shipped.PHASE_DIMS)[None, :] / np.array(shipped.PHASE_SAMPLES)[:, None]  # p / n per cell
+flipped_one = cell_median("flipped_fit", 1)
 worst = np.unravel_index(np.argmin(test_end), test_end.shape)
+worst_p, worst_n = shipped.PHASE_DIMS[worst[1]], shipped.PHASE_SAMPLES[worst[0]]
 display(Markdown(
-    f"Measured (medians per cell): the share of flipped labels the network reproduces is at least "
-    f"**{flipped_end[ratio >= 80].min():.2f}** in every cell with $p/n \\ge 80$ and at most "
-    f"**{flipped_end[ratio <= 20].max():.2f}** in every cell with $p/n \\le 20$: with few dimensions per sample "
-    "it fits the clean structure and leaves the wrong labels wrong, with many it memorises them. The test "
-    f"accuracy after 40 steps is between **{test_end.min():.2f}** and "
-    f"**{test_end.max():.2f}** in every cell, and after one step between {test_one.min():.2f} and "
-    f"{test_one.max():.2f}: where the network overfits, it overfits benignly. The lowest test accuracy is at "
-    f"p = {shipped.PHASE_DIMS[worst[1]]}, n = {shipped.PHASE_SAMPLES[worst[0]]}."
+    f"Measured (medians per cell): the network reproduces at least **{flipped_end.min():.2f}** of the flipped "
+    f"labels after 40 steps in every cell (at least {flipped_one.min():.2f} already after one step), and its "
+    f"test accuracy after one step is between **{test_one.min():.2f}** and **{test_one.max():.2f}**: chance. "
+    "It overfits everywhere; whether the overfitting is benign depends on $p/n$. After 40 steps the test "
+    f"accuracy is at least **{test_end[ratio >= 100].min():.2f}** in every cell with $p/n \\ge 100$ and at most "
+    f"**{test_end[ratio <= 10].max():.2f}** in every cell with $p/n \\le 10$; in between it ranges from "
+    f"{test_end[(ratio > 10) & (ratio < 100)].min():.2f} to {test_end[(ratio > 10) & (ratio < 100)].max():.2f}. "
+    "The lowest, "
+    f"**{test_end.min():.2f}**, is at p = {worst_p}, n = {worst_n} "
+    f"($p/n = {ratio[worst]:g}$, $\\lVert\\mu\\rVert = {shipped.phase_mu_norm(worst_p, worst_n):.2f}$). "
+    "With the paper's scaling, few dimensions per sample also means a weak separation: the network still "
+    "memorises every flipped label, but it does not learn the clusters well enough within 40 steps, and the "
+    "overfitting there is not benign."
 ))
 
 # %%
-# The phase diagram's claims: many dimensions per sample -> every flipped label fitted; few -> (almost) none;
-# test accuracy near chance after one step and high after 40 in every cell.
-assert flipped_end[ratio >= 80].min() >= 0.99, flipped_end
-assert flipped_end[ratio <= 20].max() <= 0.25, flipped_end
-assert np.abs(test_one - 0.5).max() <= 0.1, test_one
-assert test_end.min() >= 0.8, test_end
-print("check passed: the flipped labels are fitted where p/n >= 80, not where p/n <= 20; test accuracy high "
-      "after 40 steps in every cell")
+# The phase diagram's claims: every flipped label fitted in every cell (after one step and after 40); test
+# accuracy near chance after one step everywhere (measured: 0.47-0.54); after 40 steps >= 0.9 where p/n >= 100
+# (measured: >= 0.95) and <= 0.85 where p/n <= 10 (measured: <= 0.80), the lowest at the smallest p/n.
+assert flipped_end.min() >= 0.99 and flipped_one.min() >= 0.99, (flipped_end, flipped_one)
+assert np.abs(test_one - 0.5).max() <= 0.05, test_one
+assert test_end[ratio >= 100].min() >= 0.9, test_end
+assert test_end[ratio <= 10].max() <= 0.85, test_end
+assert ratio[worst] == ratio.min(), worst
+print("check passed: the flipped labels are fitted in every cell; test accuracy >= 0.9 after 40 steps where "
+      "p/n >= 100, <= 0.85 where p/n <= 10")
 
 # %% [markdown]
 # ### Part B, live: the theory for your settings
@@ -609,24 +802,47 @@ theory_explorer(TASK)
 #    set fitted after one step? Then run it in the explorer.
 #
 # :::{dropdown} Solution
-# Only the ratio $\alpha/\omega_{\text{init}}$ matters (the homogeneity check above), and a ratio of 10
-# is between the two regimes of this chapter: the first step moves the weights by about as much as
-# their random initial values, so the random initial features still decide many signs and fitting takes
-# more steps. The paper's analysis needs the first step to dominate the initialisation.
+# Yes, almost. Only the ratio $\alpha/\omega_{\text{init}}$ matters (the homogeneity check above). One step
+# adds to $\langle w_j, x_i\rangle$, through the sample's own term, about $\alpha\lVert x_i\rVert^2/(2n\sqrt m)$,
+# against an initial $\langle w_j, x_i\rangle \approx \omega_{\text{init}}\sqrt p$: a ratio of
+# $(\alpha/\omega_{\text{init}})\sqrt p/(2n\sqrt m)$, which on the small instance ($p = 3000$, $n = 30$,
+# $m = 60$) is about 118 for the chapter's $\alpha/\omega_{\text{init}} = 1000$, 1.2 for 10 and 0.012 for the
+# small-step run's 0.1. At 10 the first step still rivals the initialisation: measured on the small
+# instance (8 seeds, the check below), the median training accuracy after one step is 0.98 and the median
+# seed fits all its labels by step 2, as with 1000; the median test accuracy after one step is 0.63 instead
+# of 0.50. At 0.1 the first step is a hundredth of the initialisation, fitting takes tens of steps, and the
+# paper's analysis, which needs the first step to dominate the initialisation, no longer applies.
 # :::
-#
+
+# %% tags=["hide-input"]
+# Exercise 1's solution, measured: the small instance with a ratio of 10, against the ratio of 1000 above.
+own_term = lambda ratio, p, n, m: ratio * np.sqrt(p) / (2 * n * np.sqrt(m))
+ratio10 = benign.run_sweep([SMALL.replace(init_scale=1e-13, steps=3, seed=s) for s in range(8)], progress=False)
+terms = [own_term(r, 3000, 30, 60) for r in (1000, 10, 0.1)]
+assert (round(terms[0]), round(terms[1], 1), round(terms[2], 3)) == (118, 1.2, 0.012), terms
+assert round(med(ratio10, "train_acc", 1), 2) == 0.98 and round(med(ratio10, "test_acc", 1), 2) == 0.63
+fit_by = lambda runs: float(np.median(np.nan_to_num(benign.first_pass(runs, "train_acc", 0.99), nan=np.inf)))
+assert fit_by(ratio10) <= 2 and fit_by(small) <= 2, (fit_by(ratio10), fit_by(small))
+assert round(med(small, "test_acc", 1), 2) == 0.50
+print(f"check passed: ratio 10 fits by step 2 like 1000 (median train accuracy {med(ratio10, 'train_acc', 1):.2f} "
+      f"after one step, test {med(ratio10, 'test_acc', 1):.2f})")
+
+# %% [markdown]
 # 2. Predict: with `mu_norm` 10 instead of 25, does the network still generalise? Measure it.
 #
 # :::{dropdown} Solution
 # The signal each step adds along a mean grows with $\lVert\mu\rVert^2 / \sqrt{p}$ against the noise
 # directions; the paper's theorems assume a separation of order $\sqrt{p/n}$ or more. With a weaker
 # separation the network still fits every label after one step (that only needs $p \gg n$), but the
-# test accuracy stays lower: the overfitting is less benign. This is one of the open questions the
-# paper's reviewers raised: how small can the separation be?
+# test accuracy stays lower: the overfitting is less benign. The phase diagram above shows the same along
+# the paper's scaling: where $p/n$, and with it $\lVert\mu\rVert$, is small, every flipped label is still
+# fitted but the test accuracy after 40 steps stays low.
 # :::
 #
-# 3. The paper trains only the first layer. What would you expect if the second layer $a$ were trained
-#    too? (This library keeps $a$ fixed, as the paper does; answering it is an open question.)
+# 3. **Open question** (no solution is given: neither the paper nor this chapter answers it). The paper
+#    trains only the first layer, and this library keeps $a$ fixed as the paper does. What would you expect
+#    if the second layer $a$ were trained too? A place to start: which step of the argument in Exercise 1
+#    changes when $a_j$ can grow?
 #
 # 4. In part B, set `beta` above `alpha` (an easier target) in `benign.RidgeConfig` and find the best
 #    ridge in the kernel limit with `ridge_theory(..., n_features=np.inf, ridge=...)`. Is it still
@@ -693,4 +909,5 @@ exercises.check("benign.kernel_kappa", my_kernel_kappa)
 #   non-generalising classifier after one step; features along the cluster means later).
 # - {cite:t}`simon2023more`: the RF eigenframework, and why powerlaw tasks such as image classification
 #   with convolutional kernels make overfitting obligatory.
-# - Chapter 1 for grokking in a trained network, caused by the softmax's floating-point limits.
+# - Chapter 1 for grokking by a different mechanism: a trained network whose delay comes from the softmax's
+#   floating-point limits, not from the size of a gradient step.
