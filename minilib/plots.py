@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import textwrap
 import warnings
 from collections.abc import Sequence
 
@@ -295,7 +296,7 @@ def curves(runs, metrics, *, labels=None, log_x=False, log_y=False, title=None, 
                       hovermode="x unified", legend_title_text=legend_title)
     fig.update_xaxes(title_text=x_title, **_axis_kind(log_x))
     fig.update_yaxes(title_text=y_title or _y_title(runs, metrics, words), **_axis_kind(log_y))
-    return fig
+    return _wrap_axis_titles(fig)
 
 
 def final_vs(runs, by: str, metrics, *, title, x_title=None, y_title=None, log_x=False, log_y=False,
@@ -327,7 +328,7 @@ def final_vs(runs, by: str, metrics, *, title, x_title=None, y_title=None, log_x
     fig.update_xaxes(title_text=x_title or by, **_axis_kind(log_x))
     fig.update_yaxes(title_text=y_title or _y_title(runs, metrics, {m: metric_label(runs, m) for m in metrics}),
                      **_axis_kind(log_y))
-    return fig
+    return _wrap_axis_titles(fig)
 
 
 def first_steps(runs, metric: str, threshold: float, *, rows: str, cols: str, above: bool = True):
@@ -409,7 +410,7 @@ def heatmap(z, x, y, *, title, x_title, y_title, z_title, log_x=False, log_y=Fal
     if missing.any():
         fig.add_annotation(text="grey: not reached", xref="paper", yref="paper", x=1.0, y=1.0,
                            xanchor="right", yanchor="bottom", showarrow=False, font=dict(size=12))
-    return fig
+    return _wrap_axis_titles(fig)
 
 
 phase_diagram = heatmap
@@ -471,7 +472,7 @@ def sweep_slider(runs, values, *, metrics, slider_label, title, log_x=False, y_t
     fig.update_xaxes(title_text=x_title, range=_global_range(fig.data, "x", log_x), **_axis_kind(log_x))
     fig.update_yaxes(title_text=y_title or _y_title(flat, metrics, words), range=_global_range(fig.data, "y", log_y),
                      **_axis_kind(log_y))
-    return fig
+    return _wrap_axis_titles(fig)
 
 
 def add_threshold(fig: go.Figure, y: float, text: str) -> go.Figure:
@@ -488,12 +489,32 @@ def add_threshold(fig: go.Figure, y: float, text: str) -> go.Figure:
     return fig
 
 
+# Characters per line of an axis title: a y title runs along the plot's height (~300 px of a 450 px
+# figure), an x title along its width (~650 px in the site's text column), at ~7 px per character. A
+# longer title is cut off at the figure's edge (measured in the browser test, tests/browser), so it wraps.
+Y_TITLE_CHARS = 40
+X_TITLE_CHARS = 80
+
+
+def _wrap(text, width: int):
+    if not text or "<br>" in text or len(text) <= width:
+        return text
+    return "<br>".join(textwrap.wrap(text, width))
+
+
+def _wrap_axis_titles(fig: go.Figure) -> go.Figure:
+    fig.for_each_xaxis(lambda ax: ax.update(title_text=_wrap(ax.title.text, X_TITLE_CHARS)) if ax.title.text else None)
+    fig.for_each_yaxis(lambda ax: ax.update(title_text=_wrap(ax.title.text, Y_TITLE_CHARS)) if ax.title.text else None)
+    return fig
+
+
 def legible(fig: go.Figure) -> go.Figure:
     """Apply the book's legibility rules to a figure built by hand (the builders above already do).
 
     The legend goes below the plot (LEGEND_BELOW, keeping a legend title set by hand), every log axis
-    reads in powers of ten, and every axis margin grows to fit its tick labels and title. Returns fig, so
-    a chapter cell can end with `plots.legible(fig)`.
+    reads in powers of ten, every axis margin grows to fit its tick labels and title, and a long axis
+    title wraps onto lines that fit the figure. Returns fig, so a chapter can write
+    `plots.legible(fig.update_yaxes(title_text=...))` or end a cell with `plots.legible(fig)`.
     """
     title = fig.layout.legend.title.text
     fig.update_layout(legend=LEGEND_BELOW)
@@ -501,4 +522,4 @@ def legible(fig: go.Figure) -> go.Figure:
         fig.update_layout(legend_title_text=title)
     fig.for_each_xaxis(lambda ax: ax.update(automargin=True, exponentformat="power"))
     fig.for_each_yaxis(lambda ax: ax.update(automargin=True, exponentformat="power"))
-    return fig
+    return _wrap_axis_titles(fig)

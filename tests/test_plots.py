@@ -259,6 +259,12 @@ def test_legends_sit_below_the_plot_and_axes_make_room_for_their_titles():
     plots.legible(fig)
     assert fig.layout.legend.orientation == "h" and fig.layout.legend.x == 0 and fig.layout.legend.title.text == "kept"
     assert fig.layout.xaxis.exponentformat == "power" and fig.layout.yaxis.automargin is True
+    # a y title longer than the plot is tall wraps onto lines (it was cut off at the figure's edge)
+    long = "probe accuracy for the digit (fraction; mean, bars: range of 3 seeds)"
+    plots.legible(fig.update_yaxes(title_text=long))
+    lines = fig.layout.yaxis.title.text.split("<br>")
+    assert len(lines) == 2 and " ".join(lines) == long and max(map(len, lines)) <= plots.Y_TITLE_CHARS
+    assert plots.legible(fig).layout.yaxis.title.text.count("<br>") == 1  # applying it twice changes nothing
 
 
 def test_final_vs_draws_the_median_and_band_of_seeds():
