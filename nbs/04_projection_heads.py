@@ -238,7 +238,7 @@ fig.add_scatter(x=grid, y=pre_acc, mode="lines+markers", name="before the head (
 fig.add_scatter(x=grid, y=post_acc, mode="lines+markers", name="after the head (W₂W₁x)")
 fig.update_layout(template=plots.LAYOUT, title="Probing the augmentation-destroyed feature 4")
 fig.update_xaxes(type="log", title_text="labelled examples (log scale)")
-fig.update_yaxes(title_text="probe accuracy for sign(z₄) (fraction, mean of 3 seeds × 100 draws)")
+plots.legible(fig.update_yaxes(title_text="probe accuracy for sign(z₄) (fraction, mean of 3 seeds × 100 draws)"))
 fig
 
 # %% [markdown]
@@ -313,7 +313,7 @@ for key, name, dash in (("probe_pre_grid", "sub-class, before the head", "solid"
                                  arrayminus=vals.mean(0) - vals.min(0)))
 fig.update_layout(template=plots.LAYOUT, title="SupCon: probes before and after the head, by labels")
 fig.update_xaxes(type="log", title_text="labelled examples (log scale)")
-fig.update_yaxes(title_text="probe accuracy (fraction; mean, bars: range of 3 seeds)")
+plots.legible(fig.update_yaxes(title_text="probe accuracy (fraction; mean, bars: range of 3 seeds)"))
 fig
 
 # %% [markdown]
@@ -444,7 +444,7 @@ for runs, key, name, dash in ((dg_runs, "probe_pre_grid", "before the MLP head (
                                  arrayminus=vals.mean(0) - vals.min(0)))
 fig.update_layout(template=plots.LAYOUT, title="SimCLR on digits: probing the digit before and after the head")
 fig.update_xaxes(type="log", title_text="labelled examples (log scale)")
-fig.update_yaxes(title_text="probe accuracy for the digit (fraction; mean, bars: range of 3 seeds)")
+plots.legible(fig.update_yaxes(title_text="probe accuracy for the digit (fraction; mean, bars: range of 3 seeds)"))
 fig
 
 # %% [markdown]
@@ -503,7 +503,7 @@ for runs, key, name, dash in ((dg_runs, "shift_pre_grid", "before the MLP head (
                                  arrayminus=vals.mean(0) - vals.min(0)))
 fig.update_layout(template=plots.LAYOUT, title="SimCLR on digits: was the digit moved left or right?")
 fig.update_xaxes(type="log", title_text="labelled examples (log scale)")
-fig.update_yaxes(title_text="probe accuracy for the shift (fraction; mean, bars: range of 3 seeds)")
+plots.legible(fig.update_yaxes(title_text="probe accuracy for the shift (fraction; mean, bars: range of 3 seeds)"))
 fig
 
 # %% [markdown]
