@@ -20,6 +20,7 @@ ALIGN_CHECK = "test_mu_alignment_is_the_max_over_both_means_and_starts_at_the_ra
 RSTAR_CHECK = "test_the_closed_form_optimal_fitting_ratio_minimises_its_risk_and_matches_the_eigenframework"
 MONO_CHECK = "test_with_the_ridge_tuned_the_risk_never_rises_with_n_or_with_k_over_a_grid"
 PHASE_CHECK = "test_the_phase_diagram_cells_carry_the_papers_separation"
+FIT_STEP_CHECK = "test_the_fitting_step_scales_as_init_over_lr_and_first_pass_finds_the_first_logged_step"
 
 
 def _summed_loss(gd_update):
@@ -179,6 +180,18 @@ def _fixed_separation(phase_mu_norm):
     return fixed
 
 
+def _strictly_above(first_pass):
+    def strict(runs, metric, threshold):
+        import numpy as np
+
+        out = []
+        for r in runs:
+            hit = np.flatnonzero(r.history[metric] > threshold)  # > where the chapter means "reaches" (>=)
+            out.append(float(r.history["step"][hit[0]]) if len(hit) else math.nan)
+        return np.array(out)
+    return strict
+
+
 MUTANTS = [
     Mutant("B1 summed loss", "the GD step differentiates the summed logistic loss, not the mean (no 1/n)",
            f"{BEN}.models:gd_update", _summed_loss, (GD_CHECK,)),
@@ -218,4 +231,7 @@ MUTANTS = [
            f"{BEN}.ridge:eigenlearning", _omega_without_z_squared, (MONO_CHECK, THEORY_CHECK)),
     Mutant("B19 fixed separation", "the phase diagram keeps ‖μ‖ = 25 in every cell instead of 2.5·√(p/n)",
            f"{BEN}.shipped:phase_mu_norm", _fixed_separation, (PHASE_CHECK,)),
+    Mutant("B20 first pass strictly above", "first_pass finds the first step strictly above the threshold, so "
+           "100% training accuracy is never 'reached'", f"{BEN}.experiment:first_pass", _strictly_above,
+           (FIT_STEP_CHECK,)),
 ]
