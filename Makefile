@@ -8,11 +8,13 @@ STAMP := $(VENV)/.installed
 export OMP_WAIT_POLICY ?= PASSIVE
 export PYTHONHASHSEED := 0
 
-.PHONY: help test book lab lint unit nbtest nbtest-prepare kernels results browser precompute bench clean setup
+.PHONY: help test check book lab lint unit shipped nbtest nbtest-prepare kernels results browser precompute bench clean setup
 
 help:
 	@echo "make book   execute every chapter at full size and build the site in book/_build/html"
-	@echo "make test   lint, unit tests, every chapter under nbval in fast mode, browser test of the site"
+	@echo "make test   lint, unit tests, shipped results re-derived, every chapter under nbval in fast mode (on two"
+	@echo "           CPU kernel sets), browser tests of the site and of JupyterLab; a table of stage times at the end"
+	@echo "make check the same without the browser stages (the quick loop)"
 	@echo "make lab    open JupyterLab on nbs/ (the .py chapters open as notebooks)"
 
 setup: $(STAMP)
@@ -38,14 +40,25 @@ LINT_PATHS := $(wildcard minilib tests benchmarks nbs book/scripts)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 
+# Both cores (or all of them): unit tests, shipped re-derivations and chapters run under pytest-xdist.
+# Each worker uses one thread (tests/conftest.py; OMP_NUM_THREADS=1 for the chapters' kernels).
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+XDIST := -n $(JOBS)
+
+# Unit, science and mutation tests; the shipped re-derivations are the `shipped` stage (one run per kernel set).
 unit: $(STAMP)
-	$(PY) -m pytest -q -m "not browser" tests
+	$(PY) -m pytest -q -p no:cacheprovider $(XDIST) --dist loadfile -m "not browser" tests --ignore=tests/test_shipped.py
+
+# Every shipped result re-derived for its early stretch (tests/test_shipped.py), on this CPU's kernels.
+shipped: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider $(XDIST) tests/test_shipped.py
 
 # Every chapter converted to a notebook and executed top to bottom under nbval in fast mode, from an
-# empty result cache (check cells assert the measured signatures).
+# empty result cache (check cells assert the measured signatures), one chapter per worker at a time.
+NBVAL := -p no:cacheprovider $(XDIST) --dist loadfile --nbval-lax --nbval-current-env
 nbtest: nbtest-prepare
-	MINILIB_FAST=1 MINILIB_REQUIRE_RESULTS=1 MINILIB_CACHE=$(CURDIR)/build/nbcache $(PY) -m pytest -q -p no:cacheprovider \
-	  --nbval-lax --nbval-current-env build/nbs-fast
+	OMP_NUM_THREADS=1 MINILIB_FAST=1 MINILIB_REQUIRE_RESULTS=1 MINILIB_CACHE=$(CURDIR)/build/nbcache \
+	  $(PY) -m pytest -q $(NBVAL) build/nbs-fast
 
 nbtest-prepare: $(STAMP)
 	@rm -rf build/nbs-fast build/nbcache && mkdir -p build/nbs-fast
@@ -53,12 +66,16 @@ nbtest-prepare: $(STAMP)
 	  $(VENV)/bin/jupytext -q --to ipynb -o build/nbs-fast/$$(basename $${f%.py}).ipynb $$f; done
 
 # The same checks under another CPU kernel set (ATEN_CPU_CAPABILITY=default: no AVX): every check that
-# compares with stored numbers must hold on any machine, so it runs here twice.
+# compares with stored numbers must hold on any machine. The shipped re-derivations run once more, and
+# the chapters run as the site runs them (MINILIB_BOOK=1: no widgets); the executed notebooks are kept in
+# build/nbs-executed (book/scripts/nbval_save.py), and the fast site is built from them (`make browser
+# SITE_FROM=build/nbs-executed`, as `make test` does) instead of executing every chapter a third time.
 kernels: nbtest-prepare
-	@rm -rf build/nbcache-default
-	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -q -p no:cacheprovider tests/test_shipped.py
-	ATEN_CPU_CAPABILITY=default MINILIB_FAST=1 MINILIB_REQUIRE_RESULTS=1 MINILIB_CACHE=$(CURDIR)/build/nbcache-default \
-	  $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env build/nbs-fast
+	@rm -rf build/nbcache-default build/nbs-executed
+	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -q -p no:cacheprovider $(XDIST) tests/test_shipped.py
+	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 MINILIB_BOOK=1 MINILIB_FAST=1 MINILIB_REQUIRE_RESULTS=1 \
+	  MINILIB_CACHE=$(CURDIR)/build/nbcache-default MINILIB_EXECUTED_DIR=$(CURDIR)/build/nbs-executed \
+	  PYTHONPATH=$(CURDIR)/book/scripts $(PY) -m pytest -q $(NBVAL) -p nbval_save build/nbs-fast
 
 # Every shipped result exists, loads and matches its config (trains nothing).
 results: $(STAMP)
@@ -66,13 +83,29 @@ results: $(STAMP)
 
 -include book/book.mk
 
-# Fragments in mk/ (one per topic) add their own targets and append to TEST_STAGES.
-TEST_STAGES := lint results unit nbtest kernels browser
+# Fragments in mk/ (one per topic) add their own targets and append to TEST_STAGES or BROWSER_STAGES.
+TEST_STAGES := setup lint results unit shipped nbtest kernels
+BROWSER_STAGES := browser
 -include mk/*.mk
 
-test: $(TEST_STAGES)
-	@echo "make test: all stages passed"
-
+# `make test` runs every stage; `make check` every stage but those that need a browser (the quick loop).
+# Each stage runs as its own make, timed; the table of times is printed at the end (also on a failure, up
+# to the stage that failed) and kept in build/stage-times.tsv. Measured times: docs/testing.md.
+test: STAGES = $(TEST_STAGES) $(BROWSER_STAGES)
+check: STAGES = $(TEST_STAGES)
+test check:
+	@mkdir -p build; times=build/stage-times.tsv; : > $$times; status=0; \
+	for s in $(STAGES); do \
+	  start=$$(date +%s); echo "== make $$s"; \
+	  if $(MAKE) --no-print-directory $$s SITE_FROM=build/nbs-executed; then r=passed; else r=FAILED; status=1; fi; \
+	  printf '%s\t%s\t%s\n' "$$s" "$$(( $$(date +%s) - start ))" "$$r" >> $$times; \
+	  [ $$status = 0 ] || break; \
+	done; \
+	echo; echo "make $@: time per stage ($(JOBS) pytest workers)"; \
+	awk -F'\t' '{ printf "  %-10s %3d:%02d  %s\n", $$1, $$2 / 60, $$2 % 60, $$3; t += $$2 } \
+	  END { printf "  %-10s %3d:%02d\n", "total", t / 60, t % 60 }' $$times; \
+	if [ $$status = 0 ]; then echo "make $@: all stages passed"; else echo "make $@: a stage FAILED"; fi; \
+	exit $$status
 
 # Regenerate the shipped full-size results in results/ (long: see each chapter's precompute command).
 precompute: $(STAMP)

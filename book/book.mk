@@ -1,6 +1,7 @@
 # The book's make targets, included by the top-level Makefile (which defines PY, VENV and STAMP).
 #   make book      execute every chapter at full size and build the site into book/_build/html
 #   make browser   build the site in fast mode into build/site-fast and test every chapter page in chromium
+#                  (SITE_FROM=build/nbs-executed: from the notebooks `make kernels` executed)
 # How it works, and the syntax chapter authors use: book/testing.md.
 
 BOOK_NPM_STAMP := book/node_modules/.installed
@@ -27,7 +28,10 @@ $(CHROMIUM):
 	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 # The fast build shares nbtest's result cache (build/nbcache): within `make test` the chapters' stored runs
-# are then loaded, not trained a second time.
+# are then loaded, not trained a second time. With SITE_FROM=<folder of executed notebooks> (`make test`
+# passes build/nbs-executed, which `make kernels` writes) the site is built from those notebooks and no
+# chapter is executed again; build_book.py refuses notebooks whose cells differ from nbs/.
+SITE_FROM ?=
 browser: $(STAMP) $(BOOK_NPM_STAMP) | $(CHROMIUM)
-	MINILIB_CACHE=$(CURDIR)/build/nbcache $(PY) book/scripts/build_book.py --mode fast
+	MINILIB_CACHE=$(CURDIR)/build/nbcache $(PY) book/scripts/build_book.py --mode fast $(if $(SITE_FROM),--executed $(SITE_FROM))
 	MINILIB_SITE_DIR=build/site-fast/_build/html $(PY) -m pytest -q -p no:cacheprovider -m browser tests/browser

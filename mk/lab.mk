@@ -5,7 +5,7 @@
 # listens on 127.0.0.1 only, with a fresh token, and opens the file browser in nbs/.
 #   make lab                  open it in your browser
 #   make lab LAB_ARGS=...     extra jupyter-lab options (the Lab test adds --no-browser, a port and a token)
-#   make labtest              the Lab test (in make test): every chapter's explorer driven in chromium
+#   make labtest              the Lab test (in make test, not in make check): every chapter's explorer driven in chromium
 LAB_DIR := build/lab
 LAB_ARGS ?=
 
@@ -27,6 +27,6 @@ lab: $(STAMP)
 labtest: $(STAMP) | $(CHROMIUM)
 	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/lab
 
-TEST_STAGES += labtest
+BROWSER_STAGES += labtest
 
 .PHONY: lab labtest

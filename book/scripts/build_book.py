@@ -2,6 +2,8 @@
 
     python book/scripts/build_book.py --mode full   # make book: chapters at full size -> book/_build/html
     python book/scripts/build_book.py --mode fast   # make browser: MINILIB_FAST=1 -> build/site-fast/_build/html
+    python book/scripts/build_book.py --mode fast --executed build/nbs-executed
+        # make test: the chapters as `make kernels` executed them (book/scripts/nbval_save.py), not run again
 
 The chapters stay in nbs/ (percent-format .py, the one source that nbval also runs); the staging copy
 exists because Sphinx only reads documents inside its source folder. Everything the pages load is
@@ -85,12 +87,38 @@ def find_chapters(nbs: Path) -> list[Path]:
     return chapters
 
 
-def stage(src_dir: Path, chapters: list[Path]) -> None:
-    """Make src_dir a jupyter-book source folder: book/ pages and toc, chapters, vendored JavaScript."""
+def executed_notebook(chapter: Path, executed: Path) -> Path:
+    """The executed notebook of a chapter, checked to hold the chapter's current cells."""
+    import jupytext
+
+    path = executed / f"{chapter.stem}.ipynb"
+    if not path.exists():
+        raise SystemExit(f"build_book: {path} is missing: the chapter did not pass under nbval (make kernels), "
+                         "or was never run there")
+    ran = jupytext.read(path)
+    now = jupytext.read(chapter, fmt="py:percent")
+    if [(c.cell_type, c.source) for c in ran.cells] != [(c.cell_type, c.source) for c in now.cells]:
+        raise SystemExit(f"build_book: {path} was executed from an older {chapter.name}: run `make kernels` "
+                         "again, or build without --executed")
+    return path
+
+
+def stage(src_dir: Path, chapters: list[Path], executed: Path | None = None) -> None:
+    """Make src_dir a jupyter-book source folder: book/ pages and toc, chapters, vendored JavaScript.
+
+    With `executed`, the chapters are staged as the notebooks executed there and the staged configuration
+    turns execution off."""
     src_dir.mkdir(parents=True, exist_ok=True)
     pages = sorted(BOOK.glob("*.md"))
     for name in BOOK_FILES:
         sync(BOOK / name, src_dir / name)
+    if executed is not None:
+        config = src_dir / "_config.yml"
+        text, count = re.subn(r"(?m)^(\s*execute_notebooks:).*$", r'\1 "off"', config.read_text())
+        if count != 1:
+            raise SystemExit("build_book: book/_config.yml has no single `execute_notebooks:` line to turn off")
+        if text != config.read_text():
+            config.write_text(text)
     for page in pages:
         sync(page, src_dir / page.name)
     expected = {*BOOK_FILES, *(p.name for p in pages), "chapters", STATIC_DIR}
@@ -99,11 +127,12 @@ def stage(src_dir: Path, chapters: list[Path]) -> None:
             shutil.rmtree(old) if old.is_dir() else old.unlink()
     chapter_dir = src_dir / "chapters"
     chapter_dir.mkdir(exist_ok=True)
+    sources = {c: executed_notebook(c, executed) if executed is not None else c for c in chapters}
     for old in chapter_dir.iterdir():
-        if old.name not in {p.name for p in chapters}:
+        if old.name not in {p.name for p in sources.values()}:
             shutil.rmtree(old) if old.is_dir() else old.unlink()
-    for chapter in chapters:
-        sync(chapter, chapter_dir / chapter.name)
+    for source in sources.values():
+        sync(source, chapter_dir / source.name)
     static = src_dir / STATIC_DIR
     sync(BOOK / "_static", static)  # also removes what is not in book/_static, so vendor/ comes after
     for name, source in vendor_sources().items():
@@ -162,22 +191,35 @@ def check_offline(html_dir: Path) -> None:
         raise SystemExit("build_book: pages load resources from other hosts:\n  " + "\n  ".join(bad[:20]))
 
 
-def check_outputs(out: Path, chapters: list[Path]) -> None:
+def executed_notebooks(out: Path, src_dir: Path, chapters: list[Path]) -> dict[Path, object]:
+    """Each chapter's executed notebook: the staged .ipynb (--executed), else jupyter-cache's record."""
+    import jupytext
+    import nbformat
+
+    staged = {c: src_dir / "chapters" / f"{c.stem}.ipynb" for c in chapters}
+    if all(p.exists() for p in staged.values()):
+        return {c: nbformat.read(str(p), as_version=4) for c, p in staged.items()}
+    from jupyter_cache import get_cache
+
+    cache = get_cache(out / "_build" / ".jupyter_cache")
+    notebooks = {}
+    for chapter in chapters:
+        record = cache.match_cache_notebook(jupytext.read(chapter, fmt="py:percent"))
+        notebooks[chapter] = cache.get_cache_bundle(record.pk).nb
+    return notebooks
+
+
+def check_outputs(notebooks: dict[Path, object]) -> None:
     """Every display output of every executed chapter has a mimetype the HTML page can show.
 
     myst-nb's own warning about unknown mimetypes is switched off in _config.yml because every plotly
     figure also carries its JSON for JupyterLab; this check keeps the useful half of that warning.
     """
-    import jupytext
-    from jupyter_cache import get_cache
     from myst_nb.core.render import base_render_priority
 
     shown = set(base_render_priority()["html"])
-    cache = get_cache(out / "_build" / ".jupyter_cache")
     problems = []
-    for chapter in chapters:
-        record = cache.match_cache_notebook(jupytext.read(chapter, fmt="py:percent"))
-        notebook = cache.get_cache_bundle(record.pk).nb
+    for chapter, notebook in notebooks.items():
         code_cells = [c for c in notebook.cells if c.cell_type == "code"]
         for number, cell in enumerate(code_cells, start=1):
             for output in cell.get("outputs", []):
@@ -232,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=sorted(MODES), required=True)
     parser.add_argument("--nbs", type=Path, default=ROOT / "nbs", help="chapter folder (default: nbs/)")
     parser.add_argument("--out", type=Path, help="override the output folder (site in OUT/_build/html)")
+    parser.add_argument("--executed", type=Path, help="build from the executed notebooks in this folder "
+                        "(NN_name.ipynb, as book/scripts/nbval_save.py writes them) instead of executing")
     args = parser.parse_args(argv)
 
     src_dir, out, extra_env = MODES[args.mode]
@@ -242,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     if not chapters:
         print(f"build_book: no chapters (NN_name.py) in {args.nbs}; building the site without chapters")
     started = time.perf_counter()
-    stage(src_dir, chapters)
-    rebuild = refresh(out, src_dir, args.mode)
+    executed = args.executed.resolve() if args.executed is not None else None
+    stage(src_dir, chapters, executed)
+    rebuild = refresh(out, src_dir, args.mode + (" executed" if executed else ""))
 
     env = dict(os.environ, MINILIB_BOOK="1", **extra_env)
     if args.mode == "full":
@@ -251,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src_dir), "--path-output", str(out)]
     command += ["--warningiserror", "--keep-going"] + (["--all"] if rebuild else [])
-    print("build_book:", " ".join(command), f"(MINILIB_BOOK=1, mode {args.mode})", flush=True)
+    how = f"from the notebooks in {executed}" if executed else "executing the chapters"
+    print("build_book:", " ".join(command), f"(MINILIB_BOOK=1, mode {args.mode}, {how})", flush=True)
     result = subprocess.run(command, env=env, cwd=ROOT)
     if result.returncode != 0:
         print(f"build_book: jupyter-book failed (exit {result.returncode}); see the log above", file=sys.stderr)
@@ -261,12 +307,13 @@ def main(argv: list[str] | None = None) -> int:
         stamp_path.write_text(json.dumps(dict(json.loads(stamp_path.read_text()), site=None)))
         return result.returncode
     html_dir = out / "_build" / "html"
-    check_outputs(out, chapters)
+    check_outputs(executed_notebooks(out, src_dir, chapters))
     check_chapters(html_dir, chapters)
     check_offline(html_dir)
     seconds = time.perf_counter() - started
     (out / "_build" / "build-info.json").write_text(
-        json.dumps({"mode": args.mode, "chapters": [p.stem for p in chapters], "seconds": round(seconds, 1)})
+        json.dumps({"mode": args.mode, "chapters": [p.stem for p in chapters], "seconds": round(seconds, 1),
+                    "executed": str(executed) if executed else None})
     )
     print(f"build_book: {len(chapters)} chapter(s), {args.mode} mode, {seconds:.0f} s -> {html_dir}")
     return 0
