@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from .figure_checks import FIGURE_LAYOUT_JS, PROSE_BLOCKS_JS, figure_problems
 from .site import BOOK_DIR, NBS_DIR, SCREENSHOTS, SITE_DIR, book_pages, chapter_stems, is_external
 
 pytestmark = pytest.mark.browser
@@ -247,6 +248,35 @@ def test_math_is_typeset(pages, stem):
     assert not raw, f"{stem}: math left as TeX source: {raw}"
     errors = page.locator("mjx-merror").count()
     assert errors == 0, f"{stem}: {errors} TeX error(s) in the math"
+
+
+# Markdown the site failed to render, in the page's text outside code: a table's separator row, and TeX
+# between dollar signs (rendered math is an mjx-container, which the text walk skips).
+RAW_TABLE = re.compile(r"\|\s*:?-{3,}:?\s*\|")
+RAW_TEX = re.compile(r"\$\$?[^$\s][^$]*?\$\$?")
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_markdown_outputs_render(pages, stem):
+    """Tables, math and roles in display(Markdown(...)) outputs render as in the chapter's own text (myst-nb's
+    nb_render_markdown_format: myst): no '|---|' row and no $...$ left as text outside code blocks."""
+    blocks = pages(stem).page.evaluate(PROSE_BLOCKS_JS)
+    assert blocks, f"{stem}: no text found in <main>"
+    tables = [b.strip()[:120] for b in blocks if RAW_TABLE.search(b)]
+    tex = [m.group(0)[:80] for b in blocks for m in RAW_TEX.finditer(b)]
+    assert not tables, f"{stem}: {len(tables)} Markdown table(s) shown as raw text: {tables[:3]}"
+    assert not tex, f"{stem}: {len(tex)} formula(s) shown as raw TeX: {tex[:5]}"
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_figures_are_legible(pages, stem):
+    """No figure's plotting area is under half its width, and no axis title is cut off."""
+    page = pages(stem).page
+    page.evaluate("() => window.scrollTo(0, 0)")
+    figures = page.evaluate(FIGURE_LAYOUT_JS)
+    assert figures, f"{stem}: no laid-out plotly figure on the page"
+    problems = figure_problems(figures)
+    assert not problems, f"{stem}: {len(problems)} illegible figure(s) of {len(figures)}:\n  " + "\n  ".join(problems)
 
 
 # What a reader clicks to see a solution, and what stays hidden until then.
