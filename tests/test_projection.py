@@ -268,3 +268,25 @@ def test_momentum_is_torch_sgd_with_momentum_0_9():
         opt.step()
     got = np.asarray(exp.loss([w.detach() for w in ws]))[0]
     np.testing.assert_allclose(run.history["loss"][-1], got, rtol=1e-10)
+
+
+TINY_SUPERVISED = p.supervised_config(steps=4, num_logs=3, batch_size=16, hidden=8, head_dim=4, probe_trials=1,
+                                      probe_labels=10, device="cpu")
+
+
+@pytest.mark.parametrize("depth", [3, 1])
+def test_a_supervised_run_logs_digit_probes_and_its_classifier_on_both_test_sets(depth):
+    run = p.run(TINY_SUPERVISED.replace(depth=depth), progress=False)
+    assert run.status == "completed" and np.isfinite(run.history["loss"]).all()
+    assert np.isfinite(run.history["probe_pre"]).all() and np.isnan(run.history["class_pre"]).all()
+    a = run.artifacts
+    for key in ("probe_pre_grid", "probe_post_grid", "probe_input_grid"):
+        assert a[key].shape == (len(p.PROBE_GRID),) and ((a[key] >= 0) & (a[key] <= 1)).all()
+    assert 0 <= a["classifier_random"][0] <= 1 and 0 <= a["classifier_matched"][0] <= 1
+    if depth == 1:  # no head: the representation after it is h itself
+        np.testing.assert_array_equal(a["probe_pre_grid"], a["probe_post_grid"])
+
+
+def test_the_supervised_model_needs_one_label_per_digit():
+    with pytest.raises(ConfigError, match=r"probe_labels=5 is out of range for the digits"):
+        p.supervised_config(probe_labels=5)

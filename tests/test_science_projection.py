@@ -388,3 +388,44 @@ def test_the_shift_task_moves_each_digit_one_pixel_the_way_its_label_says():
         assert torch.equal(images, moved), "an image is moved the other way than its label says"
         assert abs(float(labels.double().mean()) - 0.5) < 0.06, "the directions are a fair coin"
     assert torch.equal(data.shift_task(pool_x, test_x)[0][1], py), "the task is the same in every run"
+
+
+# --- supervised learning on digits with a spurious marker --------------------------------------------
+
+
+def test_the_marker_is_one_full_ink_pixel_where_its_class_says():
+    x = torch.zeros(10, 8, 8)
+    marked = data.mark_digits(x, torch.arange(10))
+    for c in range(10):
+        row, col = data.MARKERS[c]
+        assert marked[c, row, col] == 1.0 and marked[c].sum() == 1.0
+    assert len(set(data.MARKERS)) == 10 and x.sum() == 0  # ten distinct places; the input is left as it was
+
+
+def test_training_markers_name_the_digit_and_probe_markers_do_not():
+    labels = torch.arange(10).repeat(2000)
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(data.marker_classes(labels, 1.0, gen), labels)
+    match = float((data.marker_classes(labels, 0.9, gen) == labels).float().mean())
+    assert abs(match - (0.9 + 0.1 / 10)) < 0.01, match  # 20 000 draws: standard error 0.002
+    pool_x, pool_y, test_x, test_y = data.load_digits()
+    for images, y in zip(data.random_marker_task(pool_x, test_x), (pool_y, test_y), strict=True):
+        where = torch.tensor(data.MARKERS)[y]
+        named = images[torch.arange(len(y)), where[:, 0], where[:, 1]] == 1.0
+        # the digit's own marker pixel is inked in about 1 image in 10 (plus digits whose ink is full there)
+        assert float(named.float().mean()) < 0.25, float(named.float().mean())
+
+
+def test_the_supervised_loss_is_cross_entropy_ln_10_at_zero_logits():
+    cfg = experiment.supervised_config(steps=1, num_logs=2, batch_size=16, hidden=8, head_dim=4, probe_trials=1,
+                                       probe_labels=10, device="cpu")
+    exp = experiment._Supervised([cfg])
+    x, y = exp._batch()
+    with torch.no_grad():
+        for w in exp.clf:
+            w.zero_()
+    assert torch.allclose(exp._loss(x, y, exp.params), torch.tensor([math.log(10)]))
+    with torch.no_grad():
+        exp.clf[1][0, 0, :] = torch.arange(10.0)
+    ref = torch.nn.functional.cross_entropy(torch.arange(10.0).expand(16, 10), y[0])
+    assert torch.allclose(exp._loss(x, y, exp.params), ref[None])

@@ -33,6 +33,7 @@ from .experiment import (
     simclr_config,
     spread,
     supcon_config,
+    supervised_config,
 )
 from .losses import spectral_minimum, spectral_population, spectral_sample, supcon
 from .models import feature_weights, reweight
@@ -42,4 +43,5 @@ __all__ = ["CHAPTER", "CODE_VERSION", "DROP_PROBS", "FEATURE_SCALES", "METRICS",
            "REPLICA_FIELDS", "SHIPPED", "TITLE", "X_TITLE", "Config", "LinearConfig", "augment", "augment_digits",
            "excess", "feature_weights", "load_digits", "num_steps", "reweight", "run", "run_sweep", "sample_linear",
            "second_moments", "simclr_config", "spectral_minimum", "spectral_population", "spectral_sample", "spread",
-           "supcon", "supcon_config"]
+           "supcon", "supcon_config",
+           "supervised_config"]

@@ -126,3 +126,33 @@ def shift_task(pool_x: torch.Tensor, test_x: torch.Tensor):
         return torch.where(y[:, None, None] == 1, shifted(x, 1), shifted(x, -1)), y
 
     return make(pool_x), make(test_x)
+
+
+# --- a spurious feature for the supervised model -----------------------------------------------------
+#: Where the marker of class c goes: one pixel of the top row for digits 0-7, the bottom corners for 8 and 9.
+MARKERS = tuple((0, c) for c in range(8)) + ((7, 0), (7, 7))
+#: Probability that a training image's marker names its own digit (otherwise a uniformly random class's): 1, a
+#: perfect shortcut (at 0.9 a 300-step run still read the digit itself: 0.92 on randomly marked test images).
+SPURIOUS = 1.0
+
+
+def mark_digits(x: torch.Tensor, marker_classes: torch.Tensor) -> torch.Tensor:
+    """Images x [n, 8, 8] with the pixel of MARKERS[marker_classes[i]] set to 1 (full ink) in image i."""
+    where = torch.tensor(MARKERS)[marker_classes]
+    out = x.clone()
+    out[torch.arange(len(x)), where[:, 0], where[:, 1]] = 1.0
+    return out
+
+
+def marker_classes(labels: torch.Tensor, p_match: float, generator: torch.Generator) -> torch.Tensor:
+    """Per image, its own label with probability p_match, else a class drawn uniformly from the 10."""
+    match = torch.rand(len(labels), generator=generator) < p_match
+    other = torch.randint(0, len(MARKERS), (len(labels),), generator=generator)
+    return torch.where(match, labels, other)
+
+
+def random_marker_task(pool_x: torch.Tensor, test_x: torch.Tensor):
+    """The shifted distribution the probes see: every pool and test image marked with a random class's marker
+    (independent of the digit), from a fixed generator (the same in every run). Returns (pool, test) images."""
+    gen = torch.Generator().manual_seed(DIGITS_SPLIT_SEED + 2)
+    return tuple(mark_digits(x, torch.randint(0, len(MARKERS), (len(x),), generator=gen)) for x in (pool_x, test_x))

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .. import replicas, runtime
+from ..replicas import uniform
 from ..runs import Config as BaseConfig
 from ..runs import ConfigError, Run, param
 from ..train import log_steps, train
@@ -36,7 +37,7 @@ CODE_VERSION = 1
 
 TITLE = "Projection heads: feature weights before and after the head"
 CHAPTER = "nbs/04_projection_heads.py"
-MODELS = ("linear", "supcon", "simclr")
+MODELS = ("linear", "supcon", "simclr", "supervised")
 #: gd: plain gradient descent (full batch on the population loss for "linear"); momentum: SGD with momentum
 #: MOMENTUM (torch.optim.SGD's heavy ball, the optimiser of the co-author's SupCon script); adam: Adam.
 OPTIMIZERS = ("gd", "momentum", "adam")
@@ -84,7 +85,9 @@ class Config(BaseConfig):
 
     model: str = param("linear", choices=MODELS, help="linear: deep linear net on the population spectral "
                                                       "loss; supcon: ReLU encoder + head, SupCon loss; "
-                                                      "simclr: CNN + head on the digits, SimCLR loss")
+                                                      "simclr: CNN + head on the digits, SimCLR loss; "
+                                                      "supervised: CNN + head + classifier, cross-entropy on "
+                                                      "digits with a spurious marker")
     feature_scales: tuple = param(FEATURE_SCALES, low=1e-3, high=100.0,
                                   help="a_k: the scale of each latent feature (linear model)")
     drop_probs: tuple = param(DROP_PROBS, low=0.0, high=1.0,
@@ -135,7 +138,7 @@ class Config(BaseConfig):
         if self.model == "linear" and self.head != "mlp":
             raise ConfigError(f"{name}.head={self.head!r} is for the SupCon and SimCLR models only; the linear "
                               "model's head is its layers 2 … depth")
-        if self.model == "simclr":
+        if self.model in ("simclr", "supervised"):
             if self.probe_labels < DIGITS_CLASSES:
                 raise ConfigError(f"{name}.probe_labels={self.probe_labels} is out of range for the digits: allowed "
                                   f"{DIGITS_CLASSES} <= probe_labels <= {POOL // 2} (at least one label per class)")
@@ -163,6 +166,14 @@ def simclr_config(**changes) -> Config:
     """The SimCLR model on the digits: CNN encoder (h: 64), head 64-64-32, τ 0.5, batch 256, Adam 1e-3."""
     base = dict(model="simclr", hidden=64, head_dim=32, depth=3, optimizer="adam", lr=1e-3, steps=1000,
                 temperature=0.5, view_noise=0.1, probe_labels=50, probe_trials=10, num_logs=21)
+    return Config(**(base | changes))
+
+
+def supervised_config(**changes) -> Config:
+    """The supervised model on the marked digits: the SimCLR CNN (h: 64) + MLP head 64-64-32 + a linear
+    classifier, cross-entropy, batch 256, SGD with momentum 0.9 (lr 0.03), 1000 steps; depth 1: no head."""
+    base = dict(model="supervised", hidden=64, head_dim=32, depth=3, optimizer="momentum", lr=0.03, steps=1000,
+                probe_labels=50, probe_trials=10, num_logs=21)
     return Config(**(base | changes))
 
 
@@ -512,6 +523,94 @@ class _SimCLR(_SupCon):
         return out
 
 
+# --- supervised learning on digits with a spurious marker -------------------------------------------
+class _Supervised(_SimCLR):
+    """R replicas of the digits CNN + head + a linear classifier trained with cross-entropy on the pool, where
+    a marker pixel names the digit in a fraction data.SPURIOUS of the training images (a shortcut). The
+    probes read the digit from h and z on images whose marker is random (the correlation is broken)."""
+
+    def __init__(self, configs: list[Config]):
+        super().__init__(configs)
+        c0 = self.c0
+        width = c0.head_dim if c0.depth > 1 else c0.hidden
+        self.clf = [uniform((width, DIGITS_CLASSES), width, self.gens, self.device),
+                    uniform((1, DIGITS_CLASSES), width, self.gens, self.device)]
+        self.params = self.model.params + self.clf
+        self.opt = _opt(self.params, configs)
+        pool_r, test_r = data.random_marker_task(self.pool_x, self.test_x)
+        self.images = torch.cat([pool_r, test_r]).to(self.device)  # what every probe reads
+        matched = data.mark_digits(self.test_x, self.test_y)  # the training correlation, at its strongest
+        self.clf_tests = {"random": test_r.to(self.device), "matched": matched.to(self.device)}
+
+    def _logits(self, x, params):
+        n = len(self.model.params)
+        z = self.model.project(self.model.encode(x, params[:n]), params[:n])
+        return z @ params[n] + params[n + 1]
+
+    def _loss(self, x, y, params, tau=None):
+        logits = self._logits(x, params)
+        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(
+            y.shape).mean(1)
+
+    def _marked_batch(self, r: int, gen: torch.Generator):
+        idx = torch.randperm(len(self.pool_x), generator=gen)[:self.c0.batch_size]
+        y = self.pool_y[idx]
+        return data.mark_digits(self.pool_x[idx], data.marker_classes(y, data.SPURIOUS, gen)), y
+
+    def _batch(self):
+        xs, ys = zip(*(self._marked_batch(r, self.gens[r]) for r in range(len(self.configs))))
+        return torch.stack(xs).to(self.device), torch.stack(ys).to(self.device)
+
+    def step(self, i: int) -> torch.Tensor:
+        x, y = self._batch()
+        if replicas.stacked(self.device, len(self.configs)):
+            loss = self._loss(x, y, self.params)
+            grads = torch.autograd.grad(loss.sum(), self.params)
+        else:
+            parts = []
+            for r in range(len(self.configs)):
+                views = [w[r:r + 1] for w in self.params]
+                lr_ = self._loss(x[r:r + 1], y[r:r + 1], views)
+                parts.append((lr_.detach(), torch.autograd.grad(lr_.sum(), views)))
+            loss = torch.cat([p[0] for p in parts])
+            grads = [torch.cat(gs) for gs in zip(*(p[1] for p in parts))]
+        self.opt.step(grads)
+        return loss.detach()
+
+    @torch.no_grad()
+    def classifier_accuracy(self, r: int, which: str) -> float:
+        """The trained network's own test accuracy on the digits, with markers at random or matching."""
+        views = [w[r:r + 1] for w in self.params]
+        pred = self._logits(self.clf_tests[which][None], views)[0].argmax(-1)
+        return float((pred == self.test_y.to(self.device)).float().mean())
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        out = {k: [] for k in METRICS}
+        for r in range(len(self.configs)):
+            gen = torch.Generator().manual_seed(self.configs[r].seed + 7919)
+            x, y = self._marked_batch(r, gen)
+            views = [w[r:r + 1] for w in self.params]
+            out["loss"].append(float(self._loss(x[None].to(self.device), y[None].to(self.device), views)[0]))
+            for k in ("excess_loss", "slope", "imbalance", "pre_spread", "post_spread", "class_pre", "class_post"):
+                out[k].append(math.nan)
+            pre_acc, post_acc = self.probe_accuracies(r, self.c0.probe_labels)
+            out["probe_pre"].append(pre_acc)
+            out["probe_post"].append(post_acc)
+        return {k: np.asarray(v, dtype=float) for k, v in out.items()}
+
+    def artifacts(self, r: int, grids: bool = True) -> dict:
+        if not grids:
+            return {}
+        pre, post = self.representations(r, self.images)
+        reps = (pre, post, self.images.flatten(1))
+        accs = np.array([[self._probe(rep, r, n) for rep in reps] for n in PROBE_GRID])
+        return {"probe_grid": np.array(PROBE_GRID), "probe_pre_grid": accs[:, 0], "probe_post_grid": accs[:, 1],
+                "probe_input_grid": accs[:, 2],
+                "classifier_random": np.array([self.classifier_accuracy(r, "random")]),
+                "classifier_matched": np.array([self.classifier_accuracy(r, "matched")])}
+
+
 def _schedule(config: Config) -> np.ndarray:
     return log_steps(num_steps(config), num_points=config.num_logs, log=config.log_spaced)
 
@@ -520,7 +619,8 @@ def _train(configs: list[Config], on_step, stop, progress, desc) -> list[Run]:
     """One stacked run of configs that differ only in REPLICA_FIELDS."""
     replicas.check_group(configs, REPLICA_FIELDS)
     start = time.perf_counter()
-    exp = {"linear": _Linear, "supcon": _SupCon, "simclr": _SimCLR}[configs[0].model](configs)
+    kinds = {"linear": _Linear, "supcon": _SupCon, "simclr": _SimCLR, "supervised": _Supervised}
+    exp = kinds[configs[0].model](configs)
     log = train(exp.step, num_steps(configs[0]), evaluate=exp.evaluate, log_at=_schedule(configs[0]),
                 on_step=on_step, stop=stop, progress=progress, desc=desc)
     # The probe grids describe a finished run: a stopped one (the explorer's Stop, a re-derivation of an early

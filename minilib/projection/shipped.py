@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..checks import Tolerance
 from ..phenomenon import Shipped
-from .experiment import Config, simclr_config, supcon_config
+from .experiment import Config, simclr_config, supcon_config, supervised_config
 
 SEEDS = (0, 1, 2)
 KAPPAS = (1.0, 1.05, 1.2, 1.5)
@@ -68,6 +68,19 @@ def simclr_momentum() -> list[Config]:
     return [simclr_config(optimizer="momentum", lr=SIMCLR_MOMENTUM_LR, seed=s, steps=SIMCLR_STEPS) for s in SEEDS]
 
 
+def supervised() -> list[Config]:
+    """Cross-entropy on the digits with a marker pixel that names the digit in every training image: CNN (h: 64)
+    + MLP head 64-64-32 + linear classifier, SGD + momentum 0.9 at lr 0.03, 1000 steps, 3 seeds. The lr: a
+    300-step sweep on seed 0 over 0.01, 0.03, 0.1 (marker matching 90% of the time) ended at losses 1.86, 0.032
+    and 0.004; 0.03 is the smaller of the two that fit, and at the shipped size both reach loss 0.000."""
+    return [supervised_config(seed=s) for s in SEEDS]
+
+
+def supervised_no_head() -> list[Config]:
+    """The same without a head (depth 1): the classifier reads h directly, 3 seeds."""
+    return [supervised_config(depth=1, seed=s) for s in SEEDS]
+
+
 def simclr_reweight() -> list[Config]:
     """SimCLR on the digits with the fixed reweighting head for κ in KAPPAS (κ = 1: no head), 3 seeds each."""
     return [simclr_config(head="reweight", depth=2, kappa=k, seed=s, steps=SIMCLR_STEPS) for k in KAPPAS
@@ -113,6 +126,9 @@ SHIPPED = {
     "simclr": Shipped(simclr, "SimCLR on the digits, CNN + MLP head 64-64-32, 2000 steps, 3 seeds", SIMCLR),
     "simclr_momentum": Shipped(simclr_momentum, "SimCLR as `simclr`, SGD + momentum 0.9 at lr 0.1, 2000 steps, "
                                                 "3 seeds", SIMCLR),
+    "supervised": Shipped(supervised, "cross-entropy on marked digits, CNN + MLP head 64-64-32 + classifier, SGD + "
+                                      "momentum lr 0.03, 1000 steps, 3 seeds", SIMCLR),
+    "supervised_no_head": Shipped(supervised_no_head, "the same without a head (classifier on h), 3 seeds", SIMCLR),
     "simclr_reweight": Shipped(simclr_reweight, "SimCLR on the digits with the fixed reweighting head, κ = 1, "
                                                 "1.05, 1.2, 1.5, 2000 steps, 3 seeds each", SIMCLR),
 }

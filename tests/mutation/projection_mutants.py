@@ -216,6 +216,24 @@ def _excess_over_one_plus(excess):
     return lambda loss, minimum: (loss - minimum) / (abs(minimum) + 1.0)
 
 
+def _markers_always_random(marker_classes):
+    return lambda labels, p_match, generator: marker_classes(labels, 0.0, generator)
+
+
+def _probe_markers_name_the_digit(random_marker_task):
+    def wrong(pool_x, test_x):
+        from minilib.projection import data
+
+        pool, test = random_marker_task(pool_x, test_x)
+        _, pool_y, _, test_y = data.load_digits()
+        return data.mark_digits(pool_x, pool_y), data.mark_digits(test_x, test_y)
+    return wrong
+
+
+def _logits_halved(logits):
+    return lambda self, x, params: logits(self, x, params) / 2
+
+
 SIMCLR_PAIRS = "test_simclr_batches_pair_two_views_of_one_pool_image"
 OVR_CHECK = "test_the_multiclass_probe_is_scikit_learns_one_vs_rest"
 
@@ -274,4 +292,13 @@ MUTANTS = [
     Mutant("P23 excess loss over the minimum's size plus 1", "the relative excess divides by abs(minimum) + 1",
            f"{PROJ}.experiment:excess", _excess_over_one_plus,
            ("test_excess_loss_is_relative_and_plain_when_the_minimum_is_zero",)),
+    Mutant("P24 training markers at random", "the marker never names the digit: there is no shortcut to learn",
+           f"{PROJ}.data:marker_classes", _markers_always_random,
+           ("test_training_markers_name_the_digit_and_probe_markers_do_not",)),
+    Mutant("P25 probe images keep the shortcut", "the probes' markers name the digit instead of a random class",
+           f"{PROJ}.data:random_marker_task", _probe_markers_name_the_digit,
+           ("test_training_markers_name_the_digit_and_probe_markers_do_not",)),
+    Mutant("P26 supervised logits halved", "the classifier's logits are divided by 2 before the cross-entropy",
+           f"{PROJ}.experiment:_Supervised._logits", _logits_halved,
+           ("test_the_supervised_loss_is_cross_entropy_ln_10_at_zero_logits",)),
 ]
