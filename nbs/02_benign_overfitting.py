@@ -461,8 +461,8 @@ for i, n in enumerate(NS.tolist()):
 fig.add_scatter(x=SIM_KS, y=sim, mode="markers", name=f"simulation, n = 64 ({TASK.n_trials} draws)",
                 marker=dict(color=plots.COLORS[2], size=9, symbol="circle-open"))
 fig.update_layout(template=plots.LAYOUT, title="More features and more samples are better (ridge tuned per point)")
-fig.update_xaxes(type="log", title_text="number of random features k (log scale)")
-fig.update_yaxes(type="log", title_text="test risk at the best ridge (MSE, log scale)")
+fig.update_xaxes(type="log", exponentformat="power", title_text="number of random features k (log scale)")
+fig.update_yaxes(type="log", exponentformat="power", title_text="test risk at the best ridge (MSE, log scale)")
 fig
 
 # %% [markdown]
@@ -508,7 +508,7 @@ fig.add_scatter(x=SIM_DD, y=sim_dd, mode="markers", name=f"simulation ({TASK.n_t
                 marker=dict(size=9, symbol="circle-open"))
 fig.update_layout(template=plots.LAYOUT, title=f"Double descent at k = n = {TASK.n_train} without a ridge")
 fig.update_xaxes(title_text="number of random features k")
-fig.update_yaxes(type="log", title_text="test risk (MSE, log scale)")
+fig.update_yaxes(type="log", exponentformat="power", title_text="test risk (MSE, log scale)")
 fig
 
 # %% [markdown]
@@ -546,7 +546,7 @@ for label, r in ratios.items():
 fig.add_scatter(x=N_GRID[[0, -1]], y=[R_STAR] * 2, mode="lines", name="closed form R*, σ²_rel = 1",
                 line=dict(dash="dot", color="black"))
 fig.update_layout(template=plots.LAYOUT, title="At the best ridge, train error ≪ test error")
-fig.update_xaxes(type="log", title_text="training samples n (log scale)")
+fig.update_xaxes(type="log", exponentformat="power", title_text="training samples n (log scale)")
 fig.update_yaxes(title_text="train risk / test risk at the best ridge", range=[0, 1])
 fig
 
@@ -607,7 +607,7 @@ for i, rel_noise in enumerate(REL_NOISES):
                     showlegend=False, line=dict(color=color, dash="dot"))
 fig.update_layout(template=plots.LAYOUT, title="Test risk against the fitting ratio: the optimum is R* > 0")
 fig.update_xaxes(title_text="fitting ratio R = train risk / test risk")
-fig.update_yaxes(type="log", title_text="test risk / noise-free ridgeless risk (log scale)")
+fig.update_yaxes(type="log", exponentformat="power", title_text="test risk / noise-free ridgeless risk (log scale)")
 fig
 
 # %% [markdown]
@@ -775,8 +775,8 @@ def theory_explorer(base, fields=("alpha", "beta", "noise", "n_train", "ridge"))
     for name in ("test risk at this ridge", "train risk at this ridge", "test risk at the best ridge"):
         view.add_scatter(x=[], y=[], mode="lines", name=name)
     view.update_layout(template=plots.LAYOUT, title="Random-feature ridge regression, eigenlearning theory")
-    view.update_xaxes(type="log", title_text="number of random features k (log scale)")
-    view.update_yaxes(type="log", title_text="risk (MSE, log scale)")
+    view.update_xaxes(type="log", exponentformat="power", title_text="number of random features k (log scale)")
+    view.update_yaxes(type="log", exponentformat="power", title_text="risk (MSE, log scale)")
 
     def redraw(_=None):
         try:

@@ -187,8 +187,8 @@ xs = np.geomspace(0.2, 4, 20)
 fig.add_scatter(x=xs, y=xs**0.5, mode="lines", line=dict(dash="dash", color="#666"), name="slope ½ (balanced)")
 fig.add_scatter(x=xs, y=xs, mode="lines", line=dict(dash="dot", color="#666"), name="slope 1")
 fig.update_layout(template=plots.LAYOUT, title="Encoder against end-to-end feature weights, per feature")
-fig.update_xaxes(type="log", title_text="end-to-end weight ‖(W₂W₁)[:, k]‖ (log scale)")
-fig.update_yaxes(type="log", title_text="encoder weight ‖W₁[:, k]‖ (log scale)")
+fig.update_xaxes(type="log", exponentformat="power", title_text="end-to-end weight ‖(W₂W₁)[:, k]‖ (log scale)")
+fig.update_yaxes(type="log", exponentformat="power", title_text="encoder weight ‖W₁[:, k]‖ (log scale)")
 fig
 
 # %% [markdown]
@@ -237,7 +237,7 @@ fig = go.Figure()
 fig.add_scatter(x=grid, y=pre_acc, mode="lines+markers", name="before the head (W₁x)")
 fig.add_scatter(x=grid, y=post_acc, mode="lines+markers", name="after the head (W₂W₁x)")
 fig.update_layout(template=plots.LAYOUT, title="Probing the augmentation-destroyed feature 4")
-fig.update_xaxes(type="log", title_text="labelled examples (log scale)")
+fig.update_xaxes(type="log", exponentformat="power", title_text="labelled examples (log scale)")
 plots.legible(fig.update_yaxes(title_text="probe accuracy for sign(z₄) (fraction, mean of 3 seeds × 100 draws)"))
 fig
 
@@ -312,7 +312,7 @@ for key, name, dash in (("probe_pre_grid", "sub-class, before the head", "solid"
                     error_y=dict(type="data", symmetric=False, array=vals.max(0) - vals.mean(0),
                                  arrayminus=vals.mean(0) - vals.min(0)))
 fig.update_layout(template=plots.LAYOUT, title="SupCon: probes before and after the head, by labels")
-fig.update_xaxes(type="log", title_text="labelled examples (log scale)")
+fig.update_xaxes(type="log", exponentformat="power", title_text="labelled examples (log scale)")
 plots.legible(fig.update_yaxes(title_text="probe accuracy (fraction; mean, bars: range of 3 seeds)"))
 fig
 
@@ -443,7 +443,7 @@ for runs, key, name, dash in ((dg_runs, "probe_pre_grid", "before the MLP head (
                     error_y=dict(type="data", symmetric=False, array=vals.max(0) - vals.mean(0),
                                  arrayminus=vals.mean(0) - vals.min(0)))
 fig.update_layout(template=plots.LAYOUT, title="SimCLR on digits: probing the digit before and after the head")
-fig.update_xaxes(type="log", title_text="labelled examples (log scale)")
+fig.update_xaxes(type="log", exponentformat="power", title_text="labelled examples (log scale)")
 plots.legible(fig.update_yaxes(title_text="probe accuracy for the digit (fraction; mean, bars: range of 3 seeds)"))
 fig
 
@@ -502,7 +502,7 @@ for runs, key, name, dash in ((dg_runs, "shift_pre_grid", "before the MLP head (
                     error_y=dict(type="data", symmetric=False, array=vals.max(0) - vals.mean(0),
                                  arrayminus=vals.mean(0) - vals.min(0)))
 fig.update_layout(template=plots.LAYOUT, title="SimCLR on digits: was the digit moved left or right?")
-fig.update_xaxes(type="log", title_text="labelled examples (log scale)")
+fig.update_xaxes(type="log", exponentformat="power", title_text="labelled examples (log scale)")
 plots.legible(fig.update_yaxes(title_text="probe accuracy for the shift (fraction; mean, bars: range of 3 seeds)"))
 fig
 
