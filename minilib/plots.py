@@ -39,12 +39,13 @@ _NOT_A_LABEL = ("seed", "device", "dtype")
 # relative to the whole figure's bottom edge, so it never runs into the x-axis title; the bottom margin
 # grows to hold it.
 LEGEND_BELOW = dict(orientation="h", x=0.0, xanchor="left", xref="container", y=0.0, yanchor="bottom",
-                    yref="container", bgcolor="rgba(255,255,255,0.7)", font=dict(size=12),
-                    title=dict(side="top left"), itemwidth=30)
+                    yref="container", bgcolor="rgba(255,255,255,0.7)", font=dict(size=12), itemwidth=30)
 # Axes: plotly's automargin widens the margins to fit tick labels and the axis title (a fixed margin cut
-# long y titles off); exponentformat "power" writes 10⁻⁴ on a log axis, not "100μ".
+# long y titles off). Log axes also get exponentformat "power" (10⁻⁴, not "100μ") from the builders and
+# legible(); not here, because a template cannot tell log axes apart and "power" on a linear axis writes
+# 0.2×10⁴ for 2000.
 _AXIS = dict(showline=True, linecolor="#444", ticks="outside", zeroline=False, title=dict(standoff=8),
-             automargin=True, exponentformat="power")
+             automargin=True)
 
 LAYOUT = go.layout.Template(pio.templates["plotly_white"])
 LAYOUT.layout.update(
@@ -512,14 +513,15 @@ def legible(fig: go.Figure) -> go.Figure:
     """Apply the book's legibility rules to a figure built by hand (the builders above already do).
 
     The legend goes below the plot (LEGEND_BELOW, keeping a legend title set by hand), every log axis
-    reads in powers of ten, every axis margin grows to fit its tick labels and title, and a long axis
-    title wraps onto lines that fit the figure. Returns fig, so a chapter can write
+    reads in powers of ten (set the axis type first), every axis margin grows to fit its tick labels and
+    title, and a long axis title wraps onto lines that fit the figure. Returns fig, so a chapter can write
     `plots.legible(fig.update_yaxes(title_text=...))` or end a cell with `plots.legible(fig)`.
     """
     title = fig.layout.legend.title.text
     fig.update_layout(legend=LEGEND_BELOW)
     if title:
         fig.update_layout(legend_title_text=title)
-    fig.for_each_xaxis(lambda ax: ax.update(automargin=True, exponentformat="power"))
-    fig.for_each_yaxis(lambda ax: ax.update(automargin=True, exponentformat="power"))
+    for_each = (fig.for_each_xaxis, fig.for_each_yaxis)
+    for each in for_each:
+        each(lambda ax: ax.update(automargin=True, **(dict(exponentformat="power") if ax.type == "log" else {})))
     return _wrap_axis_titles(fig)

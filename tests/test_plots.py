@@ -259,6 +259,7 @@ def test_legends_sit_below_the_plot_and_axes_make_room_for_their_titles():
     plots.legible(fig)
     assert fig.layout.legend.orientation == "h" and fig.layout.legend.x == 0 and fig.layout.legend.title.text == "kept"
     assert fig.layout.xaxis.exponentformat == "power" and fig.layout.yaxis.automargin is True
+    assert fig.layout.yaxis.exponentformat is None  # a linear axis keeps 2k (power would write 0.2×10⁴)
     # a y title longer than the plot is tall wraps onto lines (it was cut off at the figure's edge)
     long = "probe accuracy for the digit (fraction; mean, bars: range of 3 seeds)"
     plots.legible(fig.update_yaxes(title_text=long))
