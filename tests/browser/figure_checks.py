@@ -5,14 +5,17 @@ Kept apart from test_site.py so that the same measurement can be run on figures 
 
 from __future__ import annotations
 
+import re
+
 # The plotting area must be at least this share of its figure's width: a legend on the right with long
 # trace names squeezed some figures to a third.
 MIN_PLOT_SHARE = 0.5
 # A title may stick out of its figure by this much (px) before it counts as cut off: anti-aliasing.
 CUT_SLACK_PX = 1.5
 
-# Per drawn plotly figure: its title, width, the plotting area's width, and every axis title's box
-# relative to the figure's own box. Figures not laid out (inside a closed dropdown) are skipped.
+# Per drawn plotly figure: its title, width, the plotting area's width, every axis title's box relative
+# to the figure's own box, and the tick labels of its log axes. Figures not laid out (inside a closed
+# dropdown) are skipped.
 FIGURE_LAYOUT_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).flatMap((gd, index) => {
   const fl = gd._fullLayout, svg = gd.querySelector('.main-svg');
   if (!fl || !svg || gd.offsetParent === null) return [];
@@ -24,13 +27,21 @@ FIGURE_LAYOUT_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plo
                 return {axis: t.getAttribute('class'), text: t.textContent.slice(0, 60),
                         left: r.left - box.left, right: box.right - r.right,
                         top: r.top - box.top, bottom: box.bottom - r.bottom}; });
+  const logTicks = Object.keys(fl).filter(k => /^[xy]axis[0-9]*$/.test(k) && fl[k] && fl[k].type === 'log')
+    .map(k => ({axis: k, ticks: (fl[k]._vals || []).map(v => String(v.text || ''))}));
   return [{index: index, title: (fl.title && fl.title.text || '').slice(0, 70), width: box.width,
-           plot_width: fl._size.w, titles: titles}];
+           plot_width: fl._size.w, titles: titles, log_ticks: logTicks}];
 })"""
 
 
+# A tick label written with an SI prefix ("100μ", "10m", "2k"): plotly's default on a log axis, where a
+# reader expects powers of ten (exponentformat "power": 10⁻⁴).
+SI_TICK = re.compile(r"^[−-]?[0-9.]+\s*[yzafpnμumkMGTPEZY]$")
+
+
 def figure_problems(figures: list[dict]) -> list[str]:
-    """The figures whose plotting area is squeezed or whose axis title is cut off, described."""
+    """The figures whose plotting area is squeezed, whose axis title is cut off, or whose log axis writes
+    its ticks with SI prefixes, described."""
     problems = []
     for f in figures:
         name = f"figure {f['index'] + 1} ({f['title'] or 'untitled'!r})"
@@ -44,6 +55,11 @@ def figure_problems(figures: list[dict]) -> list[str]:
             if out:
                 sides = ", ".join(f"{px:.0f} px past the {side}" for side, px in out.items())
                 problems.append(f"{name}: its {t['axis']} {t['text']!r} is cut off ({sides})")
+        for axis in f.get("log_ticks", []):
+            si = [tick for tick in axis["ticks"] if SI_TICK.match(tick.strip())]
+            if si:
+                problems.append(f"{name}: its log {axis['axis']} writes ticks as {si[:4]}: set "
+                                "exponentformat='power' (plots.legible(fig) does) for powers of ten")
     return problems
 
 

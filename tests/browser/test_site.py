@@ -270,7 +270,8 @@ def test_markdown_outputs_render(pages, stem):
 
 @pytest.mark.parametrize("stem", CHAPTERS)
 def test_figures_are_legible(pages, stem):
-    """No figure's plotting area is under half its width, and no axis title is cut off."""
+    """No figure's plotting area is under half its width, no axis title is cut off, and log axes read in
+    powers of ten."""
     page = pages(stem).page
     page.evaluate("() => window.scrollTo(0, 0)")
     figures = page.evaluate(FIGURE_LAYOUT_JS)
