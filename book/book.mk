@@ -32,6 +32,9 @@ $(CHROMIUM):
 # passes build/nbs-executed, which `make kernels` writes) the site is built from those notebooks and no
 # chapter is executed again; build_book.py refuses notebooks whose cells differ from nbs/.
 SITE_FROM ?=
+# What the browser stages share (installed once, before `make test` runs them alongside one another).
+browser-setup: $(STAMP) $(BOOK_NPM_STAMP) | $(CHROMIUM)
+
 browser: $(STAMP) $(BOOK_NPM_STAMP) | $(CHROMIUM)
 	MINILIB_CACHE=$(CURDIR)/build/nbcache $(PY) book/scripts/build_book.py --mode fast $(if $(SITE_FROM),--executed $(SITE_FROM))
 	MINILIB_SITE_DIR=build/site-fast/_build/html $(PY) -m pytest -q -p no:cacheprovider -m browser tests/browser
