@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export OMP_WAIT_POLICY ?= PASSIVE
 export PYTHONHASHSEED := 0
 
-.PHONY: help test check browser-setup book lab lint unit shipped nbtest nbtest-prepare kernels results browser precompute bench clean setup
+.PHONY: help test check browser-setup book lab lint unit shipped nbtest nbtest-prepare nbs-convert kernels results browser precompute bench clean setup
 
 help:
 	@echo "make book   execute every chapter at full size and build the site in book/_build/html"
@@ -60,8 +60,13 @@ nbtest: nbtest-prepare
 	OMP_NUM_THREADS=1 MINILIB_FAST=1 MINILIB_REQUIRE_RESULTS=1 MINILIB_CACHE=$(CURDIR)/build/nbcache \
 	  $(PY) -m pytest -q $(NBVAL) build/nbs-fast
 
-nbtest-prepare: $(STAMP)
-	@rm -rf build/nbs-fast build/nbcache && mkdir -p build/nbs-fast
+nbtest-prepare: nbs-convert
+	@rm -rf build/nbcache
+
+# The chapters as notebooks (build/nbs-fast), for nbval; the result caches are each stage's own business
+# (the Lab test reuses nbtest's, so `make kernels` leaves it in place).
+nbs-convert: $(STAMP)
+	@rm -rf build/nbs-fast && mkdir -p build/nbs-fast
 	@for f in nbs/[0-9][0-9]_*.py; do \
 	  $(VENV)/bin/jupytext -q --to ipynb -o build/nbs-fast/$$(basename $${f%.py}).ipynb $$f; done
 
@@ -70,7 +75,7 @@ nbtest-prepare: $(STAMP)
 # the chapters run as the site runs them (MINILIB_BOOK=1: no widgets); the executed notebooks are kept in
 # build/nbs-executed (book/scripts/nbval_save.py), and the fast site is built from them (`make browser
 # SITE_FROM=build/nbs-executed`, as `make test` does) instead of executing every chapter a third time.
-kernels: nbtest-prepare
+kernels: nbs-convert
 	@rm -rf build/nbcache-default build/nbs-executed
 	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -q -p no:cacheprovider $(XDIST) tests/test_shipped.py
 	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 MINILIB_BOOK=1 MINILIB_FAST=1 MINILIB_REQUIRE_RESULTS=1 \
