@@ -317,9 +317,9 @@ display(Markdown(
 #
 # `benchmarks/benign.py --device cuda --paper` trains both step sizes at the paper's size ($p = 40\,000$,
 # $n = 200$, $m = 1000$, 8 seeds, float64) on a GPU and records the numbers in
-# `benchmarks/benign_paper.json` (`--record benchmarks`). That is a measurement made once on a GPU and
-# quoted here, not a shipped result: the small-step run's 3000 steps at that size take hours on this CPU
-# (measured above), far over the chapter's budget.
+# `benchmarks/benign_paper.json` (`--record benchmarks`), quoted here. The small-step run at that size is also
+# shipped (`python -m minilib precompute benign --only paper_grokking`, trained on a GPU): its 3000 steps take
+# hours on this CPU (measured above), far over the chapter's budget.
 
 # %% tags=["remove-input"]
 paper = shipped.paper_record()
@@ -334,8 +334,8 @@ else:
     complete = g["steps_run"] >= g["steps_asked"]
     if not complete:
         ended = (f"That run was stopped at step {g['steps_run']} of {g['steps_asked']} "
-                 f"(its {g['budget_seconds']:.0f} s budget), so whether and when its test accuracy rises at the "
-                 "paper's size was **not measured**; this page asserts nothing about it.")
+                 f"(its {g['budget_seconds']:.0f} s budget), so this record does **not measure** whether and when "
+                 "the test accuracy rises; this page asserts nothing about that from the record.")
     elif g["ratio"] is not None:
         ended = (f"The test accuracy passes 90% at step **{g['median_generalise_step']:g}**, {g['ratio']:.0f} times "
                  f"later ({g['steps_run']} steps in {g['seconds']:.0f} s).")
@@ -351,13 +351,12 @@ else:
         + ended))
 
 # %% [markdown]
-# **Why does the small-step run fit later here than at the paper's t ≈ 40?** The record is at the paper's
-# size, so size is not the difference (though it matters: the shipped run at $p = 10\,000$, $n = 100$,
-# $m = 200$ fits earlier). Three differences remain:
+# **Why does the small-step run fit later here than at the paper's t ≈ 40?** Our paper-size runs are at
+# the paper's size, so size is not the difference. Three differences remain:
 #
-# - *Seeds.* The record's step is the median of 8 seeds, and the seeds spread widely; a figure shows one run.
-# - *How the step is counted.* Both runs here evaluate at every step up to 100, so each seed's step is the
-#   exact first step with 99% training accuracy. Asking for 100% can only move it later.
+# - *Seeds.* Our step is the median of 8 seeds, and the seeds spread widely; a figure shows one run.
+# - *How the step is counted.* Our runs evaluate at every step up to 100, so each seed's step is the exact
+#   first step with 99% training accuracy. Asking for 100% can only move it later.
 # - *The ratio $\alpha/\omega_{\text{init}}$.* One step adds about $\alpha\,\lVert x_i\rVert^2/(2n\sqrt m)$ to
 #   $\langle w_j, x_i\rangle$ through the sample's own term, against an initial
 #   $\langle w_j, x_i\rangle \approx \omega_{\text{init}}\sqrt p$; while $|f| \ll 1$ only the ratio counts
@@ -372,35 +371,52 @@ fit_at = {lr: float(np.median(np.nan_to_num(benign.first_pass(runs, "train_acc",
           for lr, runs in ratio_runs.items()}
 fit_full = {thr: float(np.median(benign.first_pass(grok, "train_acc", thr))) for thr in (0.99, 1.0)}
 print(f"median first step at 99% training accuracy: {fit_at[1e-16]:g} (α = 1e-16), {fit_at[2e-16]:g} (α = 2e-16)")
+# The fitting steps of every paper-size small-step run there is: the GPU record, and the shipped entry (its
+# runs draw their initial weights after a test set of another size, so they are 8 other draws).
+paper_fits = {}
+if paper is not None:
+    paper_fits["the GPU record"] = np.array(g["fit_step_per_seed"], float)
+if "paper_grokking" in shipped.SHIPPED:
+    paper_small = cache.run_or_load_many(benign, shipped.SHIPPED["paper_grokking"].configs(), progress=False,
+                                         shipped=True)
+    paper_fits["the shipped runs"] = benign.first_pass(paper_small, "train_acc", 0.99)
+for name, fits in paper_fits.items():
+    print(f"{name}: first step at 99% training accuracy per seed {fits.tolist()}, median {np.median(fits):g}")
 
 # %% tags=["remove-input"]
-span = (min(g["fit_step_per_seed"]), max(g["fit_step_per_seed"])) if paper is not None else None
+all_fits = np.concatenate(list(paper_fits.values())) if paper_fits else np.array([])
+medians = {name: float(np.median(f)) for name, f in paper_fits.items()}
 display(Markdown(
-    (f"Measured: at the paper's size the median seed fits at step **{g['median_fit_step']:g}**, and the 8 seeds "
-     f"at steps **{span[0]}** to **{span[1]}**: not even the fastest reaches 99% by step 40. " if span else
-     "No record at the paper's size exists to compare (see above). ")
+    ("Measured at the paper's size: " + "; ".join(
+        f"{name}, median **{medians[name]:g}**, seeds **{f.min():g}** to **{f.max():g}**"
+        for name, f in paper_fits.items())
+     + f". Across these {len(all_fits)} seeds the fastest fits at step **{all_fits.min():g}**: no seed reaches 99% "
+     "by step 40, although another draw of the initial weights moves the median by "
+     f"{max(medians.values()) - min(medians.values()):g} steps. " if len(all_fits) else
+     "No paper-size run exists to compare (see above). ")
     + f"At $p = 10\\,000$ the median seed reaches 99% at step **{fit_full[0.99]:g}** and 100% at step "
     f"**{fit_full[1.0]:g}**. On the small instance the median fitting step is **{fit_at[1e-16]:g}** with "
     f"$\\alpha = 10^{{-16}}$ and **{fit_at[2e-16]:g}** with $2 \\cdot 10^{{-16}}$: doubling the step size divides "
-    f"it by **{fit_at[1e-16] / fit_at[2e-16]:.2f}**. Of the three differences, only the ratio moves the fitting "
-    + (f"step by the factor {g['median_fit_step'] / 40:.1f} between the record's median and t ≈ 40: the paper's "
-       f"figure would match a step size about {g['median_fit_step'] / 40:.1f} times ours relative to the "
-       "initialisation, for instance through another convention for the scale of the initial weights or of "
-       "the step. " if span else "step in proportion. ")
+    f"it by **{fit_at[1e-16] / fit_at[2e-16]:.2f}**. Seeds move the fitting step but brought none of ours to 40, "
+    "and counting to 100% only delays it; the ratio moves every seed in proportion"
+    + (f": a step size {min(medians.values()) / 40:.1f} to {max(medians.values()) / 40:.1f} times ours relative "
+       "to the initialisation would put our medians at t ≈ 40, for instance through another convention for "
+       "the scale of the initial weights or of the step. " if len(all_fits) else ". ")
     + "The abstract does not fix those conventions, so this page cannot say which one differs."
 ))
 
 # %%
-# The sentences above. The record's generalisation, where the run stopped early, is not checked: it was not
-# measured. Where a record exists: its lr 1e-12 signature, and its fitting steps as the sentences give them.
+# The sentences above. A paper-size run's generalisation is not checked here: where the run stopped early it
+# was not measured. Where a record exists: its lr 1e-12 signature; for every paper-size run, its fitting steps
+# as the sentences give them (measured: seeds from 47 to 130 in the record, 49 to 74 in the shipped runs).
 if paper is not None:
     assert at(b["train_acc"], 1) >= 0.99 and abs(at(b["test_acc"], 1) - 0.5) <= 0.1, b
     assert at(b["test_acc"], 40) >= 0.9 and at(b["train_acc"], 40) >= 0.99, b
-    assert min(g["fit_step_per_seed"]) > 40, g["fit_step_per_seed"]  # "not even the fastest reaches 99% by 40"
-    assert 1.6 <= g["median_fit_step"] / 40 <= 2.0, g["median_fit_step"]  # "the factor 1.8" (measured 73 / 40)
-    assert g["median_fit_step"] > fit_full[0.99], (g, fit_full)  # "fits earlier at p = 10 000"
-    print("check passed: the record's lr 1e-12 signature at the paper's size and its fitting steps (> 40 in every "
-          "seed); its generalisation " + ("is checked where it was measured" if complete else "was not measured"))
+if len(all_fits):
+    assert np.isfinite(all_fits).all() and all_fits.min() > 40, paper_fits  # "no seed reaches 99% by step 40"
+    assert min(medians.values()) / 40 > 1, medians
+    print(f"check passed: every paper-size seed fits after step 40 (the fastest at {all_fits.min():g}); their "
+          "generalisation is not checked in this cell")
 assert fit_full[1.0] >= fit_full[0.99], fit_full
 # Doubling α halves the fitting step (measured 39.5 -> 20: 1.98x); 1.7-2.3 leaves room for seed noise.
 assert 1.7 <= fit_at[1e-16] / fit_at[2e-16] <= 2.3, fit_at
