@@ -349,14 +349,19 @@ def timing_lines(chapter: str, path: Path = TIMINGS) -> dict[str, str]:
     return lines
 
 
-def timing_note(chapter: str, path: Path = TIMINGS):
-    """How long executing `chapter` (e.g. "01_grokking") took, as measured by `make classroom`."""
+def timing_note(chapter: str, path: Path = TIMINGS, *, study: str | None = None):
+    """How long studying `chapter` (e.g. "01_grokking") takes (`study`, an estimate such as "about 3 hours")
+    and how long executing it took, as measured by `make classroom`."""
     from IPython.display import Markdown
 
     lines = timing_lines(chapter, path)
+    studying = f"*Time:* {study} of study (reading, running the cells and the exercises)." if study else ""
     if not lines:
+        if studying:
+            return Markdown(studying)
         return Markdown(f"*Time:* not measured yet for `{chapter}` (`make classroom` measures it).")
     gpu = "" if set(lines) - {"cpu"} else " Not measured on a GPU yet; the CPU is enough."
-    return Markdown("*Time:* executing this page top to bottom took " + "; ".join(lines.values()) + " by "
-                    "`make classroom`, from an empty result cache (shipped results are loaded, the rest is "
-                    "trained)." + gpu)
+    executing = ("executing this page top to bottom took " + "; ".join(lines.values()) + " by "
+                 "`make classroom`, from an empty result cache (shipped results are loaded, the rest is "
+                 "trained)." + gpu)
+    return Markdown(f"{studying} Running it: {executing}" if studying else f"*Time:* {executing}")

@@ -14,6 +14,19 @@
 # %% [markdown]
 # # Start here: how this book works
 #
+# **The claim in one sentence:** a network wide enough to fit its noisy training data drives its training
+# loss below the noise level while its test loss stays above it, and this page measures that instead of
+# asserting it.
+#
+# **You will need:** Python and a first course in deep learning: a one-hidden-layer ReLU network trained
+# by gradient descent on the mean squared error (Goodfellow, Bengio and Courville, *Deep Learning*, 2016,
+# chapter 6), and what {term}`overparameterisation` and overfitting noise mean (Hastie, Tibshirani and
+# Friedman, *The Elements of Statistical Learning*, 2009, section 7.2 on the bias–variance trade-off).
+#
+# **You will be able to:** run an experiment of this book from its `Config`, train or load it, read its
+# figures, say what a check cell asserts, change the experiment in an explorer, and answer a coded
+# exercise.
+#
 # Every chapter of this book is an experiment you can rerun, change and check. A chapter states a
 # surprising claim from a paper, reproduces it *quantitatively* on a model small enough for a laptop,
 # and lets you change the experiment and watch it train. Every number in the text is measured when the
@@ -31,24 +44,26 @@
 # 4. **a check cell** that asserts the measured signature, so the book's tests fail if the phenomenon
 #    stops reproducing;
 # 5. **an explorer** to change the experiment (live in Jupyter, a precomputed slider on the website);
-# 6. **exercises**: questions with hidden solutions, and coded exercises whose answers a check compares
-#    with the library's reference; then what to read next.
+# 6. **takeaways and exercises**: questions with hints and hidden solutions, and coded exercises whose
+#    answers a check compares with the library's reference; then what to read next;
+# 7. **reproducibility**, folded at the end: sizes, costs, recorded runs and tolerances.
 #
-# The line under the imports says how long executing the page took when it was last measured.
+# The line under the imports estimates how long studying the page takes, and how long executing it took
+# when that was last measured.
 
 # %%
 import numpy as np
-import plotly.graph_objects as go
 
 import minilib
 from minilib import cache, curvefit, plots, runtime, widgets
+from minilib.curvefit import figures
 
 print(runtime.describe())
 
 # %%
 from minilib import exercises
 
-exercises.timing_note("00_start_here")
+exercises.timing_note("00_start_here", study="about 45 minutes")
 
 # %% [markdown]
 # ## Fast mode, CPU and GPU
@@ -113,15 +128,7 @@ fig
 # level: the best test loss any model can reach.*
 
 # %%
-arts = run.artifacts
-fit = go.Figure(
-    [go.Scatter(x=arts["x_grid"], y=arts["y_true"], name="true function f(x)", line=dict(dash="dash")),
-     go.Scatter(x=arts["x_grid"], y=arts["y_fit"], name="network"),
-     go.Scatter(x=arts["x_train"], y=arts["y_train"], mode="markers", name="noisy training points")],
-    layout=dict(template=plots.LAYOUT, title="What the network learned", xaxis_title="x (input)",
-                yaxis_title="y (output)"),
-)
-fit
+figures.fitted_function(run)
 
 # %% [markdown]
 # *Figure: the fitted function, the noise-free target and the noisy points it was trained on.*
@@ -175,7 +182,7 @@ print(f"noise level sigma^2 = {noise_floor:.4f}")
 # training loss sits below the noise level (it fits the noise) while its test loss stays above it, and
 # widening the network lowers the training loss.
 
-# %%
+# %% tags=["hide-input"]
 assert med["train_loss"][-1] < noise_floor < med["test_loss"][-1], med
 assert med["train_loss"][-1] < 0.5 * med["train_loss"][0], med
 print(f"check passed: width {widths[-1]} trains to {med['train_loss'][-1]:.4f} < sigma^2 = {noise_floor:.2f} "
@@ -209,6 +216,16 @@ assert wild.status == "diverged"
 # outputs. After a browser reload the page shows no outputs while the kernel keeps running (a run in
 # progress goes on unseen): re-run this cell, which also stops that run. After a kernel restart, run
 # the chapter from the top (Run > Run All Cells). Kernel > Interrupt stops a run as well.
+#
+# **Try this → you should see that** (one seed, 2000 steps, the defaults otherwise):
+#
+# - `width` 512 → the training loss ends below the dashed noise level (about 0.03 against
+#   $\sigma^2 = 0.09$) and the test loss far above it (about 0.47): the network fits the noise.
+# - `width` 2 → both losses stay above the noise level (about 0.19 and 0.25): too narrow to fit the noise.
+# - `noise` 0 → there is no noise to fit: both losses fall far below 0.01.
+# - `width` 512 and `n_train` 200 → the training loss stays at the noise level (about 0.097) and the test
+#   loss only just above it (about 0.10).
+# - `optimizer` sgd and `lr` 5 → the status line reports that the run diverged within a few steps.
 
 # %%
 explorer = widgets.explorer(curvefit, config, fields=["target", "n_train", "noise", "width", "optimizer", "lr",
@@ -226,28 +243,65 @@ explorer
 # key is a hash of the config and the module's `CODE_VERSION`, so changing either retrains. A
 # damaged or stale file is reported and recomputed, never loaded silently.
 
-# %%
-print("this run is stored at", cache.entry_path(curvefit, config.replace(width=widths[-1], seed=0)))
-
 # %% [markdown]
+# ## Takeaways
+#
+# - A `Config` holds every number of an experiment and refuses a bad one when it is made; `run` trains
+#   it, `run_or_load` trains it once and loads it afterwards.
+# - A training loss below the noise level $\sigma^2$ means the network fits the noise; the test loss
+#   cannot go below $\sigma^2$, whatever the model.
+# - On 24 noisy points, widening the network lowers the training loss below $\sigma^2$ while the test loss
+#   stays above it; the check cell asserts both on the numbers measured on this page.
+# - A chapter's claims are check cells: if the phenomenon stops reproducing, the book's tests fail.
+# - The explorer changes one field at a time and trains live; a run that blows up ends with a message.
+#
 # ## Exercises
 #
-# 1. With the explorer, set `noise` to 0. Does the widest network still overfit? What is the test loss
-#    now bounded by?
+# 0. **Explain the claim.** *(5 minutes, easy.)* In two sentences: why is a training loss below
+#    $\sigma^2$ evidence that the network fits the noise, and why can its test loss not follow it below?
+#
+# :::{dropdown} Hint
+# Compare the network's prediction at a training point with the noisy label there and with $f(x)$.
+# :::
+#
+# :::{dropdown} Solution
+# Even the true function $f$ misses each noisy label by $\varepsilon_i$, so its training loss is about
+# $\sigma^2$; going below that means the network has bent towards the particular $\varepsilon_i$ of its
+# training points. Those $\varepsilon_i$ do not repeat at fresh test points, whose noise no model can
+# predict, so the test loss stays at $\sigma^2$ or above.
+# :::
+#
+# 1. *(10 minutes, easy.)* With the explorer, set `noise` to 0. Does the widest network still overfit?
+#    What is the test loss now bounded by?
+#
+# :::{dropdown} Hint
+# Without noise the dashed line sits at 0: what is left for the test loss to measure?
+# :::
 #
 # :::{dropdown} Solution
 # With no noise there is nothing to overfit: training and test loss both fall towards zero, and the
 # remaining test error is approximation and optimisation error, not noise.
 # :::
 #
-# 2. Add weight decay (try 0.01 to 0.1) to the widest network. Which loss rises, which falls?
+# 2. *(10 minutes, easy.)* Add weight decay (try 0.01 to 0.1) to the widest network. Which loss rises,
+#    which falls?
+#
+# :::{dropdown} Hint
+# Weight decay pulls the weights towards zero: which is cheaper for the network, a smooth curve or one
+# that passes through every noisy point?
+# :::
 #
 # :::{dropdown} Solution
 # Weight decay keeps the function smoother: the training loss rises back towards the noise level and
 # the test loss usually falls, because the network stops chasing individual noisy points.
 # :::
 #
-# 3. Predict, then measure: with `n_train` = 200 instead of 24, does width 512 still fit the noise?
+# 3. *(10 minutes, medium.)* Predict, then measure: with `n_train` = 200 instead of 24, does width 512
+#    still fit the noise?
+#
+# :::{dropdown} Hint
+# Compare the number of points with what 2000 steps of Adam can bend a width-512 curve through.
+# :::
 #
 # :::{dropdown} Solution
 # Much less: with many more points than it can memorise in the same number of steps, the network's
@@ -263,9 +317,12 @@ print("this run is stored at", cache.entry_path(curvefit, config.replace(width=w
 # cell source" toggle; in the student edition of this book (`make classroom`) the solution lines are
 # replaced by `raise NotImplementedError(...)`, and the check answers "not implemented yet".
 #
-# 4. The dashed line in the figures is the noise level $\sigma^2$. Why is it the best test loss any
-#    model can reach? Write the expected test MSE of the perfect predictor $\hat f = f$ for labels
+# 4. *(10 minutes, easy.)* The dashed line in the figures is the noise level $\sigma^2$. Why is it the best
+#    test loss any model can reach? Write the expected test MSE of the perfect predictor $\hat f = f$ for labels
 #    $y = f(x) + \varepsilon$, $\varepsilon \sim \mathcal{N}(0, \sigma^2)$, as a function of `noise` $= \sigma$.
+#
+#    *Hint:* expand $\mathbb{E}[(f(x) - y)^2]$ with $y - f(x) = \varepsilon$. The solution is behind the
+#    cell's "Show code cell source" toggle.
 
 # %%
 import torch  # the coded exercises work on tensors
@@ -292,10 +349,13 @@ print(f"mean squared error of the true f: {float(((curvefit.TARGETS[probe.target
       f"sigma^2 = {probe.noise**2:.4f}")
 
 # %% [markdown]
-# 5. The network of this page, for $n$ networks trained together: each weight has a leading dimension
-#    of size $n$, `params = [w1, b1, w2, b2]` of shapes `[n, 1, width]`, `[n, 1, width]`, `[n, width, 1]`,
-#    `[n, 1, 1]`, and the inputs `x` have shape `[n, batch, 1]`. Write its forward pass: one hidden ReLU
-#    layer, a linear output. (`@` multiplies the matrices of each of the $n$ networks.)
+# 5. *(15 minutes, medium.)* The network of this page, for $n$ networks trained together: each weight has
+#    a leading dimension of size $n$, `params = [w1, b1, w2, b2]` of shapes `[n, 1, width]`,
+#    `[n, 1, width]`, `[n, width, 1]`, `[n, 1, 1]`, and the inputs `x` have shape `[n, batch, 1]`. Write
+#    its forward pass: one hidden ReLU layer, a linear output. (`@` multiplies the matrices of each of the
+#    $n$ networks.)
+#
+#    *Hint:* `x @ w1` has shape `[n, batch, width]`; the biases broadcast over the batch.
 
 # %% tags=["hide-input"]
 # Exercise: return the outputs [n, batch, 1] of n stacked one-hidden-layer ReLU nets for params [w1, b1, w2, b2].
@@ -314,3 +374,17 @@ exercises.check("curvefit.forward", my_forward)
 #
 # Chapter 1 takes the same kit to **grokking**, where a network first memorises its training set and
 # only much later generalises, and asks why that delay needs regularisation at all.
+
+# %% [markdown]
+# ## Reproducibility
+#
+# :::{dropdown} Sizes, costs and where results are stored
+# Every experiment of this page trains in seconds on a CPU: 24 training points, widths 2 to 512,
+# 2000 full-batch steps and five seeds per width (three widths, three seeds and 800 steps in fast mode,
+# `MINILIB_FAST=1`). The check cell's thresholds hold at both sizes. Nothing here is shipped in
+# `results/`: the sweep is trained on the first execution and loaded from your cache afterwards. The cell
+# below prints where one of its runs is stored.
+# :::
+
+# %% tags=["hide-input"]
+print("this run is stored at", cache.entry_path(curvefit, config.replace(width=widths[-1], seed=0)))

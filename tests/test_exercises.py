@@ -157,3 +157,13 @@ def test_the_engine_imports_no_phenomenon_and_a_check_finds_its_chapter():
     loaded, status, imported = out.splitlines()
     assert not set(phenomenon.PHENOMENA) & set(ast.literal_eval(loaded))
     assert (status, imported) == ("failed", "True")
+
+
+def test_timing_note_gives_the_study_time_first(tmp_path):
+    path = tmp_path / "timings.json"
+    note = exercises.timing_note("01_grokking", path, study="about 3 hours").data
+    assert note.startswith("*Time:* about 3 hours of study") and "not measured" not in note
+    cpu = {"machine": "a 2-core CPU", "device": "cpu", "seconds": 41.4, "date": "2026-11-27"}
+    path.write_text(json.dumps({"chapters": {"01_grokking": {"cpu": {"fast": cpu}}}}))
+    note = exercises.timing_note("01_grokking", path, study="about 3 hours").data
+    assert note.startswith("*Time:* about 3 hours of study") and "took 41 s in fast mode" in note
