@@ -429,3 +429,16 @@ def test_the_supervised_loss_is_cross_entropy_ln_10_at_zero_logits():
         exp.clf[1][0, 0, :] = torch.arange(10.0)
     ref = torch.nn.functional.cross_entropy(torch.arange(10.0).expand(16, 10), y[0])
     assert torch.allclose(exp._loss(x, y, exp.params), ref[None])
+
+
+def test_the_comparison_entries_differ_from_their_partners_only_where_the_chapter_says():
+    # The chapter compares Adam with SGD + momentum, and a head with none: each pair shares everything else.
+    from minilib.projection import shipped
+
+    pairs = ((shipped.supcon(), shipped.supcon_momentum(), dict(optimizer="momentum", lr=0.01)),
+             (shipped.simclr(), shipped.simclr_momentum(), dict(optimizer="momentum", lr=0.1)),
+             (shipped.supervised(), shipped.supervised_no_head(), dict(depth=1)))
+    for base, other, changes in pairs:
+        assert [c.replace(**changes) for c in base] == other, (base[0], other[0])
+    assert all(c.optimizer == "adam" for c in shipped.supcon() + shipped.simclr())
+    assert all(c.model == "supervised" and c.depth == 3 for c in shipped.supervised())

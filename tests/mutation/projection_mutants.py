@@ -234,7 +234,24 @@ def _logits_halved(logits):
     return lambda self, x, params: logits(self, x, params) / 2
 
 
+def _momentum_entry_is_adam(supcon_momentum):
+    def wrong():
+        from minilib.projection import shipped
+
+        return shipped.supcon()
+    return wrong
+
+
+def _no_head_entry_has_a_head(supervised_no_head):
+    def wrong():
+        from minilib.projection import shipped
+
+        return shipped.supervised()
+    return wrong
+
+
 SIMCLR_PAIRS = "test_simclr_batches_pair_two_views_of_one_pool_image"
+ENTRIES_CHECK = "test_the_comparison_entries_differ_from_their_partners_only_where_the_chapter_says"
 OVR_CHECK = "test_the_multiclass_probe_is_scikit_learns_one_vs_rest"
 
 MUTANTS = [
@@ -301,4 +318,8 @@ MUTANTS = [
     Mutant("P26 supervised logits halved", "the classifier's logits are divided by 2 before the cross-entropy",
            f"{PROJ}.experiment:_Supervised._logits", _logits_halved,
            ("test_the_supervised_loss_is_cross_entropy_ln_10_at_zero_logits",)),
+    Mutant("P27 the SGD SupCon entry trained with Adam", "supcon_momentum ships the Adam configs",
+           f"{PROJ}.shipped:supcon_momentum", _momentum_entry_is_adam, (ENTRIES_CHECK,)),
+    Mutant("P28 the no-head entry has a head", "supervised_no_head ships the depth-3 configs",
+           f"{PROJ}.shipped:supervised_no_head", _no_head_entry_has_a_head, (ENTRIES_CHECK,)),
 ]
