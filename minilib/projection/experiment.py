@@ -65,7 +65,7 @@ METRICS = {
 }
 PLOT_GROUPS = {
     "loss": ("loss",),
-    "probe of the weak feature": ("probe_pre", "probe_post"),
+    "probe of the weakly rewarded feature": ("probe_pre", "probe_post"),
     "feature weighting": ("pre_spread", "post_spread"),
     "balance": ("slope", "imbalance"),
 }
