@@ -91,7 +91,7 @@ exercises.timing_note("04_projection_heads")
 # features is the square root of the ratio at the output, so the features are weighted more unequally
 # after the head. The magnitude of feature $k$ in a representation is its weight times its scale $a_k$:
 # $(1-\rho_k)^{1/4} a_k^{1/2}$ before the head, $(1-\rho_k)^{1/2}$ after it. The output has whitened the
-# scales away; the encoder keeps half of them. So the lower layer keeps relatively more of a feature with
+# scales away; the encoder keeps their square roots. So the lower layer keeps relatively more of a feature with
 # a large $\rho$ (weakly rewarded by the loss), but *less* of a feature with a small scale $a$.
 #
 # `projection.LinearConfig` (the module's `Config` with its defaults) holds this construction. Bad values
