@@ -27,15 +27,21 @@ exercise, each with its reference, its cases and the mistakes it must catch.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import inspect
 import json
 import math
+import signal
+import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 # Comparison tolerances by dtype: loose enough for any correct order of operations.
@@ -43,6 +49,10 @@ TOLERANCES = {torch.float16: (1e-2, 1e-3), torch.bfloat16: (2e-2, 1e-2), torch.f
               torch.float64: (1e-7, 1e-12)}
 IN_PLACE_HINT = ("do not change the arguments in place (`-=`, `.sub_()`, `x[...] = ...`): the caller still "
                  "needs them; compute a new tensor instead")
+# Seconds each case may take before the check stops the function: the slowest reference case takes under
+# 0.1 s on a 2-core CPU (tests/test_exercises.py measures every check), so 10 s stops an endless loop without
+# ever stopping a slow but honest solution.
+TIME_LIMIT = 10.0
 TIMINGS = Path(__file__).resolve().parent.parent / "results" / "timings.json"
 
 
@@ -79,6 +89,14 @@ class Exercise:
     reference: Callable
     cases: Callable[[], list[Case]]
     mistakes: tuple[Mistake, ...]
+    # Library functions that compute the answer: a student's function that calls one (or the reference) is
+    # refused.
+    forbidden: tuple[Callable, ...] = ()
+    tensor_result: bool = False  # the task asks for a tensor: a 0-d result must be one (else any number does)
+    rtol: float = 1e-6  # tolerance of a result that is a number (tensors: TOLERANCES by dtype)
+    atol: float = 1e-9
+    time_limit: float = 10.0  # seconds per case (TIME_LIMIT)
+    counts: str | None = None  # count the calls of the callable arguments: how many the task asks for
 
 
 @dataclass(frozen=True)
@@ -107,13 +125,18 @@ def register(exercise: Exercise) -> Exercise:
 
 
 def exercise(name: str, chapter: str, *, reference: Callable, summary: str, cases: Callable[..., list[Case]],
-             mistakes: tuple[Mistake, ...], seed: int | None = None) -> Exercise:
+             mistakes: tuple[Mistake, ...], seed: int | None = None, forbidden: tuple[Callable, ...] = (),
+             tensor_result: bool = False, rtol: float = 1e-6, atol: float = 1e-9, time_limit: float | None = None,
+             counts: str | None = None) -> Exercise:
     """Register a check: `reference` is the solution, `cases()` makes its inputs, `mistakes` are the wrong
-    answers it must recognise (see Exercise). With a `seed`, `cases` is called with a torch.Generator seeded
-    by it, made afresh for every check, so random inputs are the same each time."""
+    answers it must recognise, `forbidden` the library functions a student may not call (see Exercise). With
+    a `seed`, `cases` is called with a torch.Generator seeded by it, made afresh for every check, so random
+    inputs are the same each time."""
     make = cases if seed is None else (lambda: cases(torch.Generator().manual_seed(seed)))
     return register(Exercise(name=name, chapter=chapter, summary=summary, reference=reference, cases=make,
-                             mistakes=tuple(mistakes)))
+                             mistakes=tuple(mistakes), forbidden=tuple(forbidden), tensor_result=tensor_result,
+                             rtol=rtol, atol=atol, time_limit=TIME_LIMIT if time_limit is None else time_limit,
+                             counts=counts))
 
 
 def get(name: str) -> Exercise:
@@ -133,23 +156,40 @@ def get(name: str) -> Exercise:
 # --- running a function on a case -------------------------------------------------------------------
 
 
-class _Raised(Exception):
-    """The function under test raised `error`."""
-
-    def __init__(self, error: BaseException, where: str):
-        super().__init__(str(error))
-        self.error, self.where = error, where
-
-
-class _NoGrad:
-    """Marks a result that is not connected to the input, so it has no gradient."""
+class _TookTooLong(BaseException):
+    """Raised inside a function that ran past its case's time limit (a BaseException: no `except
+    Exception` in the student's code can swallow it)."""
 
 
 @dataclass
-class _InPlace:
-    """Marks a call that changed one of its arguments."""
+class _Outcome:
+    """What one function did on one case.
 
-    name: str
+    kind: "value" (value holds the result), "raised" (error, where), "no grad" (the result is not
+    connected to the input), "in place" (changed: the argument's name), "too long" (past the time limit),
+    "forbidden" (called: the library function it must not call)."""
+
+    kind: str
+    value: object = None
+    error: BaseException | None = None
+    where: str = ""
+    changed: str = ""
+    called: str = ""
+    calls: tuple = ()  # per callable argument: (number of calls, shapes of their first arguments)
+    seconds: float = 0.0
+
+
+class _Counted:
+    """A callable argument that counts its calls and the shapes of their first arguments."""
+
+    def __init__(self, fn: Callable):
+        self.fn, self.calls, self.shapes = fn, 0, set()
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if args and isinstance(args[0], torch.Tensor):
+            self.shapes.add(tuple(args[0].shape))
+        return self.fn(*args, **kwargs)
 
 
 def _where(error: BaseException, fn: Callable) -> str:
@@ -166,26 +206,104 @@ def _where(error: BaseException, fn: Callable) -> str:
     return f" (line {frame.lineno} of {place}{line})"
 
 
-def _run(fn: Callable, case: Case, arg_names: tuple[str, ...]):
-    """fn's result on fresh copies of the case's arguments (its input gradient when case.grad)."""
-    args = _copy(case.args)
+def _with_time_limit(call: Callable, seconds: float | None):
+    """call() stopped with _TookTooLong after `seconds`: by SIGALRM in the main thread where there is one
+    (Linux, macOS: a kernel runs its cells there), else in a worker thread that is interrupted by an
+    asynchronous exception (Windows). Either stops Python code (an endless loop); a single long torch
+    operation is stopped when it returns."""
+    if seconds is None:
+        return call()
+    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+        def alarm(signum, frame):
+            raise _TookTooLong()
+
+        previous = signal.signal(signal.SIGALRM, alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return call()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    box = {}
+
+    def work():
+        try:
+            box["value"] = call()
+        except BaseException as error:  # handed to the caller below
+            box["error"] = error
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident), ctypes.py_object(_TookTooLong))
+        worker.join(1.0)
+        raise _TookTooLong()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _watching(call: Callable, forbidden: dict) -> tuple[object, str]:
+    """(call(), the name of the first forbidden function it called or ''): a profile hook sees every Python
+    function call while it runs, so a call through any helper is seen too."""
+    if not forbidden:
+        return call(), ""
+    seen = []
+
+    def profile(frame, event, arg):
+        if event == "call" and id(frame.f_code) in forbidden and not seen:
+            seen.append(forbidden[id(frame.f_code)])
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
     try:
+        result = call()
+    finally:
+        sys.setprofile(previous)
+    return result, (seen[0] if seen else "")
+
+
+def _run(fn: Callable, case: Case, arg_names: tuple[str, ...], *, limit: float | None = None,
+         forbidden: dict | None = None, count: bool = False) -> _Outcome:
+    """fn's outcome on fresh copies of the case's arguments (its input gradient when case.grad)."""
+    args = list(_copy(case.args))
+    counted = [i for i, a in enumerate(args) if count and callable(a) and not isinstance(a, torch.Tensor)]
+    for i in counted:
+        args[i] = _Counted(args[i])
+
+    def call():
         if case.grad:
             x = args[0].requires_grad_()
             out = fn(x, *args[1:])
             if not isinstance(out, torch.Tensor) or not out.requires_grad:
-                return _NoGrad()
+                return _NO_GRAD
             (result,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
-            if result is None:
-                return _NoGrad()
-        else:
-            result = fn(*args)
-    except Exception as error:  # the student's code: its error is reported as a verdict
-        raise _Raised(error, _where(error, fn)) from None
+            return _NO_GRAD if result is None else result
+        return fn(*args)
+
+    started = time.perf_counter()
+    try:
+        result, called = _with_time_limit(lambda: _watching(call, forbidden or {}), limit)
+    except _TookTooLong:
+        return _Outcome("too long", seconds=time.perf_counter() - started)
+    except KeyboardInterrupt:
+        raise  # the reader stopped the cell: stop the check too
+    except BaseException as error:  # the student's code, SystemExit included: its error is reported as a verdict
+        return _Outcome("raised", error=error, where=_where(error, fn))
+    seconds = time.perf_counter() - started
+    calls = tuple((args[i].calls, frozenset(args[i].shapes)) for i in counted)
+    if called:
+        return _Outcome("forbidden", called=called, seconds=seconds)
     for name, before, after in zip(arg_names, case.args, args):
         if not _unchanged(before, after):
-            return _InPlace(name)
-    return result
+            return _Outcome("in place", changed=name, seconds=seconds)
+    if result is _NO_GRAD:
+        return _Outcome("no grad", seconds=seconds, calls=calls)
+    return _Outcome("value", value=result, seconds=seconds, calls=calls)
+
+
+_NO_GRAD = object()  # a result that is not connected to the input, so it has no gradient
 
 
 def _copy(value):
@@ -213,10 +331,13 @@ def _fmt(value: torch.Tensor) -> str:
 
 
 def _number(value) -> float | None:
-    """A plain float from a Python/NumPy number or a one-element tensor; None for anything else."""
+    """A plain float from any one-number container (Python or NumPy number, one-element tensor or array);
+    None for anything else."""
     if isinstance(value, torch.Tensor):
-        return float(value) if value.numel() == 1 else None
-    if isinstance(value, (str, bytes)):  # float("16.6") would work, but a text is not an answer
+        return float(value.detach().reshape(-1)[0]) if value.numel() == 1 else None
+    if isinstance(value, np.ndarray):
+        return float(value.reshape(-1)[0]) if value.size == 1 else None
+    if isinstance(value, (str, bytes, bool)):  # float("16.6") would work, but a text is not an answer
         return None
     try:
         return float(value)
@@ -224,19 +345,29 @@ def _number(value) -> float | None:
         return None
 
 
-def _mismatch(expected, got, case: Case, arg_names: tuple[str, ...]) -> str | None:
-    """How `got` differs from `expected` (None when it matches)."""
-    if isinstance(got, _NoGrad):
-        return ("the result has no gradient with respect to x: build it with tensor operations on x, not from "
-                "`.item()`, `.tolist()` or a new `torch.tensor(...)`")
+def _close(value: float, expected: float, rtol: float, atol: float) -> bool:
+    return (math.isnan(value) and math.isnan(expected)) or abs(value - expected) <= atol + rtol * abs(expected)
+
+
+def _mismatch(expected, got, case: Case, arg_names: tuple[str, ...], exercise: Exercise) -> str | None:
+    """How `got` differs from `expected` (None when it matches, within the tolerances tolerance_text states)."""
     if isinstance(expected, torch.Tensor):
-        if not isinstance(got, torch.Tensor):
+        # A task that asks for a number (not a tensor) takes any one-number container, a float included.
+        scalar = expected.dim() == 0 and not exercise.tensor_result
+        if not isinstance(got, torch.Tensor) and not scalar:
             return f"expected a tensor, got a {type(got).__name__}: {str(got)[:80]}"
-        if got.shape != expected.shape:
-            return f"expected shape {list(expected.shape)}, got shape {list(got.shape)}"
-        if got.dtype != expected.dtype:
+        if isinstance(got, torch.Tensor) and got.dtype != expected.dtype:
             return f"expected dtype {expected.dtype} (the input's), got {got.dtype}"
         rtol, atol = TOLERANCES.get(expected.dtype, (0, 0))
+        if scalar:
+            value = _number(got)
+            if value is None:
+                shape = f" of shape {list(got.shape)}" if hasattr(got, "shape") else ""
+                return f"expected a number, got a {type(got).__name__}{shape}: {str(got)[:80]}"
+            return None if _close(value, float(expected), rtol, atol) else \
+                f"expected {float(expected):.8g}, got {value:.8g}"
+        if got.shape != expected.shape:
+            return f"expected shape {list(expected.shape)}, got shape {list(got.shape)}"
         bad = ~torch.isclose(got.detach(), expected, rtol=rtol, atol=atol, equal_nan=True)
         if not bad.any():
             return None
@@ -251,9 +382,23 @@ def _mismatch(expected, got, case: Case, arg_names: tuple[str, ...]) -> str | No
     value = _number(got)
     if value is None:
         return f"expected a number, got a {type(got).__name__}: {str(got)[:80]}"
-    if math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-9):
+    if _close(value, expected, exercise.rtol, exercise.atol):
         return None
     return f"expected {expected:.8g}, got {value:.8g}"
+
+
+def _calls_mismatch(expected: _Outcome, got: _Outcome, arg_names: tuple[str, ...], case: Case,
+                    exercise: Exercise) -> str | None:
+    """How the student's calls of the callable arguments differ from the reference's (exercise.counts)."""
+    callables = [n for n, a in zip(arg_names, case.args) if callable(a) and not isinstance(a, torch.Tensor)]
+    for name, (n_ref, shapes_ref), (n_got, shapes_got) in zip(callables, expected.calls, got.calls):
+        odd = sorted(shapes_got - shapes_ref)
+        if n_got != n_ref or odd:
+            shapes = (f", on arguments of shape {', '.join(str(list(s)) for s in odd)} where the reference passes "
+                      f"{' or '.join(str(list(s)) for s in sorted(shapes_ref))}") if odd else ""
+            return (f"your function called `{name}` {n_got} time{'s' if n_got != 1 else ''}{shapes}; the reference "
+                    f"calls it {n_ref} time{'s' if n_ref != 1 else ''} here ({exercise.counts})")
+    return None
 
 
 def _same(a, b) -> bool:
@@ -262,22 +407,38 @@ def _same(a, b) -> bool:
         if a.shape != b.shape or a.dtype != b.dtype:
             return False
         return bool(torch.isclose(a.detach(), b.detach(), rtol=1e-5, atol=1e-8, equal_nan=True).all())
-    if isinstance(a, (_NoGrad, _InPlace)) or isinstance(b, (_NoGrad, _InPlace)):
-        return type(a) is type(b)
     x, y = _number(a), _number(b)
-    return x is not None and y is not None and math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+    return x is not None and y is not None and (math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+                                                or (math.isnan(x) and math.isnan(y)))
 
 
-def _recognise(exercise: Exercise, case: Case, arg_names, got=None, error: BaseException | None = None):
-    """The recorded mistake whose result (or error) on this case equals the student's, if any."""
+def _agree(a: _Outcome, b: _Outcome) -> bool:
+    """Two functions did the same on a case: equal results, or the same error, or both changed the same
+    argument, or both returned a result without gradient."""
+    if a.kind != b.kind:
+        return False
+    if a.kind == "value":
+        return _same(a.value, b.value)
+    if a.kind == "raised":
+        return type(a.error) is type(b.error) and str(a.error) == str(b.error)
+    return a.kind in ("no grad", "too long") or (a.kind == "in place" and a.changed == b.changed)
+
+
+def _recognise(exercise: Exercise, cases: list[Case], arg_names, theirs: list[_Outcome], student: Callable,
+               limit: float | None, forbidden: dict) -> Mistake | None:
+    """The first recorded mistake that does what the student's function does on *every* case, if any.
+
+    `theirs` holds the student's outcomes on the cases run so far; the rest are run here. Matching on the
+    failing case alone would blame a mistake that happens to fail the same way there (a missing g = 0
+    guard gives the same NaN as a missing w = 0 guard on the g = 0 case)."""
+    outcomes = list(theirs)
+    for case in cases[len(outcomes):]:
+        outcome = _run(student, case, arg_names, limit=limit, forbidden=forbidden)
+        if outcome.kind in ("too long", "forbidden"):
+            return None  # no recorded mistake runs that long or calls the library's answer
+        outcomes.append(outcome)
     for mistake in exercise.mistakes:
-        try:
-            theirs = _run(mistake.fn, case, arg_names)
-        except _Raised as raised:
-            if error is not None and type(raised.error) is type(error) and str(raised.error) == str(error):
-                return mistake
-            continue
-        if error is None and _same(theirs, got):
+        if all(_agree(_run(mistake.fn, case, arg_names), outcome) for case, outcome in zip(cases, outcomes)):
             return mistake
     return None
 
@@ -285,39 +446,75 @@ def _recognise(exercise: Exercise, case: Case, arg_names, got=None, error: BaseE
 # --- the check --------------------------------------------------------------------------------------
 
 
-def verdict(name: str, fn) -> Verdict:
-    """Run the check `name` on `fn` and return its verdict (`check` prints it)."""
+def _forbidden(exercise: Exercise) -> dict:
+    """id of a code object -> name, of the reference and the library functions that compute the exercise's answer."""
+    found = {}
+    for fn in (exercise.reference, *exercise.forbidden):
+        code = getattr(inspect.unwrap(fn), "__code__", None)
+        if code is not None:
+            found[id(code)] = f"{fn.__module__}.{fn.__qualname__}"
+    return found
+
+
+def _failed(name: str, case: Case, passed: str, problem: str, hint: str) -> Verdict:
+    return Verdict(name, "failed", f"✗ {name}: failed on {case.label} ({passed}).\n  {problem}\n  hint: {hint}")
+
+
+def verdict(name: str, fn, *, time_limit: float | None = None, refuse_library: bool = True) -> Verdict:
+    """Run the check `name` on `fn` and return its verdict (`check` prints it).
+
+    Each case may take `time_limit` seconds (default: the exercise's, TIME_LIMIT). With `refuse_library`
+    False a function may call the reference (the tests check the reference itself that way)."""
     exercise = get(name)
     title = f"{name}:"
     if not callable(fn):
         return Verdict(name, "failed", f"✗ {title} pass your function itself, e.g. check({name!r}, my_function), "
                                        f"not its result (got {type(fn).__name__})")
+    limit = exercise.time_limit if time_limit is None else time_limit
     arg_names = tuple(inspect.signature(exercise.reference).parameters)
+    forbidden = _forbidden(exercise) if refuse_library else {}
+    count = exercise.counts is not None
     cases = exercise.cases()
+    theirs: list[_Outcome] = []
     for number, case in enumerate(cases):
         passed = f"passed {number} of {len(cases)} cases before this one" if number else "the first case"
-        try:
-            got = _run(fn, case, arg_names)
-        except _Raised as raised:
-            if isinstance(raised.error, NotImplementedError):
-                task = str(raised.error).strip() or "write the function's body"
-                return Verdict(name, "not implemented", f"… {title} not implemented yet. Your task: {task}\n"
-                               "  Replace the line `raise NotImplementedError(...)` with your code, then run the "
-                               "cell again.")
-            mistake = _recognise(exercise, case, arg_names, error=raised.error)
-            return Verdict(name, "failed", f"✗ {title} failed on {case.label} ({passed}).\n"
-                           f"  Your function raised {type(raised.error).__name__}: {raised.error}{raised.where}\n"
-                           f"  hint: {(mistake.hint if mistake else case.hint)}")
-        if isinstance(got, _InPlace):
-            return Verdict(name, "failed", f"✗ {title} failed on {case.label} ({passed}).\n"
-                           f"  Your function changed its argument `{got.name}`.\n  hint: {IN_PLACE_HINT}")
-        expected = _run(exercise.reference, case, arg_names)
-        problem = _mismatch(expected, got, case, arg_names)
+        got = _run(fn, case, arg_names, limit=limit, forbidden=forbidden, count=count)
+        theirs.append(got)
+        recognise = lambda: _recognise(exercise, cases, arg_names, theirs, fn, limit, forbidden)  # noqa: B023
+        if got.kind == "raised" and isinstance(got.error, NotImplementedError):
+            task = str(got.error).strip() or "write the function's body"
+            return Verdict(name, "not implemented", f"… {title} not implemented yet. Your task: {task}\n"
+                           f"  The check compares {tolerance_text(exercise)}.\n"
+                           "  Replace the line `raise NotImplementedError(...)` with your code, then run the "
+                           "cell again.")
+        if got.kind == "too long":
+            return Verdict(name, "failed", f"✗ {title} took longer than {limit:g} s on {case.label} ({passed}); "
+                           "it was stopped.\n  hint: look for a loop that never ends (a `while` whose condition "
+                           "stays true), or work on whole tensors instead of one entry at a time")
+        if got.kind == "forbidden":
+            return Verdict(name, "failed", f"✗ {title} refused: your function calls the library's own "
+                           f"`{got.called}` (on {case.label}), which computes the answer.\n  Write it yourself "
+                           "from tensor operations; the check compares your code with that function.")
+        if got.kind == "in place":
+            return _failed(name, case, passed, f"Your function changed its argument `{got.changed}`.", IN_PLACE_HINT)
+        if got.kind == "raised":
+            mistake = recognise()
+            raised = f"{type(got.error).__name__}: {got.error}" if str(got.error) else type(got.error).__name__
+            return _failed(name, case, passed, f"Your function raised {raised}{got.where}",
+                           mistake.hint if mistake else case.hint)
+        expected = _run(exercise.reference, case, arg_names, count=count)
+        if got.kind == "no grad":
+            problem = ("the gradient d(sum f(x))/dx: the result has no gradient with respect to x: build it with "
+                       "tensor operations on x, not from `.item()`, `.tolist()` or a new `torch.tensor(...)`")
+        else:
+            problem = _mismatch(expected.value, got.value, case, arg_names, exercise)
+            if problem is not None and case.grad:
+                problem = f"the gradient d(sum f(x))/dx: {problem}"
+        if problem is None and count:
+            problem = _calls_mismatch(expected, got, arg_names, case, exercise)
         if problem is not None:
-            mistake = _recognise(exercise, case, arg_names, got=got)
-            what = "the gradient d(sum f(x))/dx: " if case.grad else ""
-            return Verdict(name, "failed", f"✗ {title} failed on {case.label} ({passed}).\n"
-                           f"  {what}{problem}\n  hint: {(mistake.hint if mistake else case.hint)}")
+            mistake = recognise()
+            return _failed(name, case, passed, problem, mistake.hint if mistake else case.hint)
     labels = "; ".join(c.label for c in cases)
     return Verdict(name, "passed", f"✓ {title} passed all {len(cases)} cases ({labels}).")
 
@@ -325,6 +522,33 @@ def verdict(name: str, fn) -> Verdict:
 def check(name: str, fn) -> None:
     """Compare your function with the library's reference and print one verdict."""
     print(verdict(name, fn))
+
+
+def tolerance_text(exercise: Exercise) -> str:
+    """What the check compares and within which tolerance, in one sentence part (the student's task and
+    the teacher README state it)."""
+    results = [_run(exercise.reference, case, tuple(inspect.signature(exercise.reference).parameters)).value
+               for case in exercise.cases()]
+    tensors = [r for r in results if isinstance(r, torch.Tensor)]
+    parts = []
+    if any(r.dim() > 0 or exercise.tensor_result for r in tensors):
+        dtypes = sorted({r.dtype for r in tensors}, key=lambda d: torch.finfo(d).bits if d.is_floating_point else 0)
+        within = ", ".join(f"{str(d).removeprefix('torch.')} {atol:g} + {rtol:g}·|expected|"
+                           for d in dtypes if d in TOLERANCES for rtol, atol in [TOLERANCES[d]])
+        parts.append("tensors of the reference's shape and dtype" + (f", each entry within {within}" if within else
+                                                                      ", entry by entry exactly"))
+    if any(r.dim() == 0 and not exercise.tensor_result for r in tensors):
+        parts.append("a number (a float or a one-element tensor) within the dtype's tolerance above"
+                     if parts else "a number (a float or a one-element tensor), within "
+                     + ", ".join(f"{atol:g} + {rtol:g}·|expected| in {str(d).removeprefix('torch.')}"
+                                 for d in sorted({r.dtype for r in tensors}, key=str) for rtol, atol in
+                                 [TOLERANCES[d]]))
+    if any(not isinstance(r, torch.Tensor) for r in results):
+        parts.append(f"a number (a float, NumPy number or one-element tensor) within {exercise.atol:g} + "
+                     f"{exercise.rtol:g}·|expected|")
+    counted = f"; it also counts the calls: {exercise.counts}" if exercise.counts else ""
+    return (f"your results with the reference's: {'; '.join(parts)}, each case within {exercise.time_limit:g} s"
+            f"{counted}")
 
 
 # --- time per chapter --------------------------------------------------------------------------------

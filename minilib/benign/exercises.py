@@ -53,7 +53,7 @@ exercise(
     name="benign.gd_step", chapter="02_benign_overfitting", reference=gd_step,
     summary="ΔW of one GD step on the mean logistic loss of f(x) = Σ a_j ReLU(<w_j, x>): a 2-D example, weights "
             "of scale 1, the paper's tiny-init regime, float32",
-    cases=_gd_cases, seed=7,
+    cases=_gd_cases, seed=7, forbidden=(models.gd_update,),
     mistakes=(
         Mistake("the summed loss (no 1/n)", _summed,
                 "the loss is the mean over the n samples: divide the sum over samples by n"),
@@ -93,7 +93,7 @@ def _kappa_mean_ridge(eigvals, n, ridge_):
 exercise(
     name="benign.kernel_kappa", chapter="02_benign_overfitting", reference=kernel_kappa,
     summary="the eigenlearning constant κ of kernel ridge regression for four spectra, ridge 0.1, 0.01, 0 and 5",
-    cases=_kappa_cases,
+    cases=_kappa_cases, forbidden=(ridge.eigenlearning,),
     mistakes=(
         Mistake("ignoring the ridge", lambda eigvals, n, ridge_: kernel_kappa(eigvals, n, 0.0),
                 "the ridge adds δ/κ to the sum: Σ λ_i/(λ_i + κ) + δ/κ = n"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from ..exercises import Case, Mistake, exercise
+from . import analysis, sharpness
 
 CHAPTER = "03_opposing_signals"
 
@@ -59,7 +60,7 @@ def _hvp_cases(gen: torch.Generator) -> list[Case]:
 exercise(
     name="opposing.hvp", chapter=CHAPTER, reference=hvp,
     summary="H·v by double backprop: a quartic, a quadratic (H = A) and the toy's two-layer loss",
-    cases=_hvp_cases, seed=0,
+    cases=_hvp_cases, seed=0, forbidden=(sharpness.hvp, sharpness.hessian),
     mistakes=(
         Mistake("no create_graph", _no_create_graph,
                 "the first torch.autograd.grad must keep its graph (create_graph=True), or ∇L·v cannot be "
@@ -110,11 +111,18 @@ def _no_normalisation(matvec, v0, iters):
     return float(eig)
 
 
+def _materialised(matvec, v0, iters):
+    H = torch.stack([matvec(e) for e in torch.eye(len(v0), dtype=v0.dtype)], 1)
+    eigs = torch.linalg.eigvalsh(H)
+    return float(eigs[eigs.abs().argmax()])
+
+
 def _power_cases(gen: torch.Generator) -> list[Case]:
     q, _ = torch.linalg.qr(torch.randn(6, 6, generator=gen, dtype=torch.float64))
     mat = lambda eigs: q @ torch.diag(torch.tensor(eigs, dtype=torch.float64)) @ q.T
     A, B = mat([8.0, 3.0, 1.0, 0.5, 0.2, 0.1]), mat([-6.0, 2.0, 1.0, 0.5, 0.1, 0.0])
     C = torch.diag(torch.tensor([4.0, 1.0], dtype=torch.float64))
+    D = mat([8.0, 7.5, 1.0, 0.5, 0.2, 0.1])
     return [
         Case("H = diag(4, 1), v0 = [1, 1], 60 rounds",
              (lambda v: C @ v, torch.tensor([1.0, 1.0], dtype=torch.float64), 60),
@@ -125,6 +133,10 @@ def _power_cases(gen: torch.Generator) -> list[Case]:
         Case("a 6x6 H whose largest |eigenvalue| is −6, 120 rounds",
              (lambda v: B @ v, torch.randn(6, generator=gen, dtype=torch.float64), 120),
              "power iteration finds the eigenvalue of largest magnitude, with its sign: v·Hv, not ‖Hv‖"),
+        Case("eigenvalues 8 and 7.5 (slow to converge), 3 rounds only",
+             (lambda v: D @ v, torch.randn(6, generator=gen, dtype=torch.float64), 3),
+             "after 3 rounds power iteration has not converged: return its estimate then, the last v·Hv, not "
+             "the exact eigenvalue"),
     ]
 
 
@@ -133,11 +145,17 @@ exercise(
     summary="power iteration given only H·v: diag(4, 1), a 6x6 H with top eigenvalue 8 and v0 of length 100, "
             "and one whose largest eigenvalue in magnitude is negative",
     cases=_power_cases, seed=1,
+    forbidden=(sharpness.power_iteration, sharpness.top_eigenvalues, sharpness.sharpness, sharpness.hessian),
+    counts="power iteration uses H only through `matvec`, once per round on a vector of v0's shape",
     mistakes=(
         Mistake("‖Hv‖ instead of v·Hv", _norm_not_rayleigh,
                 "‖Hv‖ loses the sign: for a negative eigenvalue it reports +|λ|; use the Rayleigh quotient v·Hv"),
         Mistake("no normalisation", _no_normalisation,
                 "without v ← Hv / ‖Hv‖ the vector grows like λᵏ and v·Hv is not the eigenvalue"),
+        Mistake("H materialised column by column, then eigvalsh", _materialised,
+                "the exercise is the algorithm: H is only available as H·v (a network's Hessian has P² entries), "
+                "so call matvec once per round on the current unit vector and return the last v·Hv; "
+                "torch.linalg.eigvalsh on a materialised H is not power iteration"),
     ),
 )
 
@@ -164,7 +182,7 @@ def _detector_cases(gen: torch.Generator) -> list[Case]:
 exercise(
     name="opposing.top_changes", chapter=CHAPTER, reference=top_changes,
     summary="the k examples whose loss changed most between two steps: a fixed 6-vector, 300 random losses",
-    cases=_detector_cases, seed=2,
+    cases=_detector_cases, seed=2, forbidden=(analysis.top_changes,),
     mistakes=(
         Mistake("the signed change", lambda b, a, k: torch.argsort(-(a - b), stable=True)[:k],
                 "rank by |Δℓ|: the opposing groups take turns, so one group's loss falls while the other's rises"),

@@ -57,7 +57,7 @@ exercise(
     name="pfn.gp_log_prob", chapter="05_pfn", reference=gp_log_prob,
     summary="log-likelihood of noisy test targets under the exact GP predictive (ℓ = 0.2, s = 1, σn² = 0.01): "
             "3 and 10 training points, a test point on a training point, an empty context",
-    cases=_gp_cases, seed=5,
+    cases=_gp_cases, seed=5, forbidden=(gp.gp_posterior, gp.gp_log_prob, gp.gp_predict),
     mistakes=(
         Mistake("no observation noise in the predictive variance", _gp_wrong(NOISE, 0.0),
                 "a noisy test target y* = f(x*) + ε is scored against the predictive of y*, not of f(x*): add σn² "
@@ -125,7 +125,7 @@ exercise(
     name="pfn.bar_nll", chapter="05_pfn", reference=bar_nll,
     summary="NLL of targets in the inner buckets of a bar distribution: uniform logits, uneven buckets, a target on "
             "a border, a float32 batch",
-    cases=_bar_cases, seed=6,
+    cases=_bar_cases, seed=6, forbidden=(BarDistribution.log_prob,),
     mistakes=(
         Mistake("the bucket's probability without its width", _nll_without_width,
                 "p_k is a probability; the density is p_k / w_k, so the NLL is −log p_k + log w_k"),

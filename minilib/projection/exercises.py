@@ -40,7 +40,7 @@ exercise(
     name="projection.spectral_loss", chapter="04_projection_heads", reference=spectral_loss,
     summary="the population spectral contrastive loss of a linear map W for given a and ρ: identity, a "
             "one-row W, a random 5×8 W with the chapter's features, float32",
-    cases=_loss_cases, seed=4,
+    cases=_loss_cases, seed=4, forbidden=(losses.spectral_population,),
     mistakes=(
         Mistake("M = diag(a²ρ)", lambda W, a, rho: spectral_loss(W, a, 1 - rho),
                 "a feature survives augmentation with probability 1 − ρ: E[x x⁺ᵀ] = diag(a²(1 − ρ))"),
