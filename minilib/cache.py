@@ -169,7 +169,8 @@ def read_manifest(folder) -> dict[str, str]:
         except (ValueError, KeyError, TypeError) as err:
             raise DamagedResultError(f"{path} is damaged ({type(err).__name__}: {err}); restore it with "
                                      f"`{_git_restore(path) or 'python -m minilib precompute --manifest'}`") from None
-        _MANIFESTS.clear()
+        for old in [k for k in _MANIFESTS if k[0] == stamp[0]]:  # one version per folder is kept
+            del _MANIFESTS[old]
         _MANIFESTS[stamp] = {str(k): str(v) for k, v in sums.items()}
     return dict(_MANIFESTS[stamp])
 
@@ -178,7 +179,10 @@ def record_checksums(folder, names, *, forget=()) -> Path:
     """Record the SHA-256 of `names` (files in `folder`) in its manifest; only inside `shipping()`."""
     folder = Path(folder)
     path = guard_write(folder / MANIFEST)
-    sums = read_manifest(folder) if path.exists() else {}
+    try:
+        sums = read_manifest(folder)
+    except DamagedResultError:  # rewritten whole; `precompute --check` then names the files left unrecorded
+        sums = {}
     for name in forget:
         sums.pop(name, None)
     for name in names:
