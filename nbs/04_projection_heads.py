@@ -762,7 +762,7 @@ for runs, key, name, dash in ((sup_runs, "probe_pre_grid", "below the head (h)",
                                  arrayminus=vals.mean(0) - vals.min(0)))
 fig.update_layout(template=plots.LAYOUT, title="Cross-entropy with a shortcut: the digit on randomly marked images")
 fig.update_xaxes(type="log", exponentformat="power", title_text="labelled examples (log scale)")
-fig.update_yaxes(title_text="probe accuracy for the digit (fraction; mean, bars: range of 3 seeds)")
+plots.legible(fig.update_yaxes(title_text="probe accuracy for the digit (fraction; mean, bars: range of 3 seeds)"))
 fig
 
 # %% [markdown]
