@@ -33,7 +33,7 @@ import warnings
 from pathlib import Path
 
 from . import phenomenon, runtime
-from .runs import CorruptRunError, Run
+from .runs import Config, CorruptRunError, Run
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 #: Per chapter folder of results/: file name -> SHA-256 of the whole file, written only by precompute.
@@ -118,8 +118,6 @@ module_name = phenomenon.short_name
 
 def check_config(module, config):
     """`config` if it is a Config of `module`'s own (a TypeError naming what it is, else)."""
-    from .runs import Config
-
     if not isinstance(config, Config) or not type(config).__module__.startswith(module.__name__):
         what = type(config).__name__ if not isinstance(config, Config) else \
             f"{type(config).__module__}.{type(config).__name__}"
