@@ -428,6 +428,38 @@ assert 1.7 <= fit_at[1e-16] / fit_at[2e-16] <= 2.3, fit_at
 print(f"check passed: the fitting step scales as ω_init/α ({fit_at[1e-16] / fit_at[2e-16]:.2f}x for twice the step)")
 
 # %% [markdown]
+# **And does the test accuracy rise later, at the paper's size?** The shipped runs go the full 3000 steps
+# (8 seeds, trained on a GPU), so they measure what the stopped record could not.
+
+# %% tags=["remove-input"]
+if "paper_grokking" in shipped.SHIPPED:
+    paper_fit = benign.first_pass(paper_small, "train_acc", 0.99)
+    paper_gen = benign.first_pass(paper_small, "test_acc", 0.9)  # NaN where a seed never passes 90%
+    passed = np.isfinite(paper_gen)
+    test_at_paper_fit = np.array([r.history["test_acc"][list(r.history["step"]).index(int(f))]
+                                  for r, f in zip(paper_small, paper_fit)])
+    paper_final = np.array([r.final("test_acc") for r in paper_small])
+    paper_train_final = np.array([r.final("train_acc") for r in paper_small])
+    delays = paper_gen[passed] / paper_fit[passed]
+    display(Markdown(
+        f"Measured at the paper's size (8 seeds, 3000 steps): at its fitting step each seed's test accuracy is "
+        f"**{test_at_paper_fit.min():.2f}** to **{test_at_paper_fit.max():.2f}** (chance is 0.50). By step 3000, "
+        f"**{passed.sum()} of 8** seeds pass 90% test accuracy, at steps **{paper_gen[passed].min():g}** to "
+        f"**{paper_gen[passed].max():g}**, **{delays.min():.0f}** to **{delays.max():.0f} times** their fitting "
+        f"step; the median seed ends at **{np.median(paper_final):.2f}** (seeds {paper_final.min():.2f} to "
+        f"{paper_final.max():.2f}) with every training label, the flipped ones included, still fitted. So the "
+        "delayed rise is there at the paper's size, but slower than the figure's reading (near 100% at "
+        "t ≈ 3000) and slower than at $p = 10\\,000$ above: within 3000 steps only some seeds complete it."))
+    # the sentence: fitted at chance, a rise >= 20x later in at least 3 seeds, not all seeds by 3000 steps,
+    # the median below the figure's "near 100%", every training label fitted (measured: 0.48-0.60 at the
+    # fit; 4 of 8 pass, 29-59x; median 0.90)
+    assert test_at_paper_fit.max() <= 0.65 and passed.sum() >= 3, (test_at_paper_fit, paper_gen)
+    assert delays.min() >= 20, delays
+    assert passed.sum() < 8 and np.median(paper_final) < 0.95 and paper_train_final.min() >= 0.99, paper_final
+    print(f"check passed: at the paper's size {passed.sum()} of 8 seeds generalise {delays.min():.0f}-"
+          f"{delays.max():.0f}x after fitting, the median seed ends at {np.median(paper_final):.2f}")
+
+# %% [markdown]
 # ## Part B: more is better in random-feature regression
 #
 # {cite:t}`simon2023more` study a model that can be solved exactly: random-feature (RF) ridge regression,
