@@ -211,3 +211,81 @@ def posterior_explorer(models: dict[str, Predictor], *, max_points: int = 30, no
         w.observe(redraw, names="value")
     redraw()
     return W.VBox([prior, W.HBox([n, seed, ls]), fig, note])
+
+
+def prior_datasets(xs: torch.Tensor, ys: torch.Tensor, *, title: str) -> go.Figure:
+    """Datasets from a prior (xs (B, T, 1), ys (B, T)), each joined in the order of x."""
+    fig = go.Figure()
+    for i in range(xs.shape[0]):
+        order = xs[i, :, 0].argsort()
+        fig.add_trace(go.Scatter(x=xs[i, order, 0].tolist(), y=ys[i, order].tolist(), mode="lines+markers",
+                                 name=f"dataset {i + 1}", marker=dict(size=4)))
+    fig.update_layout(template=LAYOUT, title=title)
+    fig.update_xaxes(title_text="x (input)")
+    fig.update_yaxes(title_text="y (noisy observation)")
+    return legible(fig)
+
+
+def learning_curves(y: torch.Tensor, *, title: str) -> go.Figure:
+    """Learning curves (y (N, epochs)), one trace each over epochs 1, 2, ..."""
+    epochs = list(range(1, y.shape[-1] + 1))
+    fig = go.Figure([go.Scatter(x=epochs, y=y[i].tolist(), mode="lines", name=f"curve {i + 1}")
+                     for i in range(y.shape[0])])
+    fig.update_layout(template=LAYOUT, title=title)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text="y (performance, with observation noise)")
+    return legible(fig)
+
+
+def extrapolations(predictor: Predictor, y: torch.Tensor, f: torch.Tensor, cut: int, panels: dict[str, int], *,
+                   title: str) -> go.Figure:
+    """One panel per test curve (panels: subplot title -> row of y and f (N, epochs)): the curve's observed
+    values, its noise-free values, and the predictor's median and 5–95% band for every epoch after `cut`,
+    given the epochs up to it."""
+    from plotly.subplots import make_subplots
+
+    epochs = y.shape[-1]
+    if not 1 <= cut < epochs:
+        raise ValueError(f"cut={cut} is out of range: allowed 1 <= cut <= {epochs - 1}")
+    x_all = torch.arange(1, epochs + 1)
+    later, every = list(range(cut + 1, epochs + 1)), list(range(1, epochs + 1))
+    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True, subplot_titles=list(panels))
+    for col, i in enumerate(panels.values(), start=1):
+        pred = predictor.predict(x_all[:cut], y[i, :cut].float(), x_all[cut:])
+        first = col == 1
+        lo, hi = pred.quantile(BAND[0]).tolist(), pred.quantile(BAND[1]).tolist()
+        traces = [
+            go.Scatter(x=later + later[::-1], y=hi + lo[::-1], fill="toself", line=dict(width=0),
+                       fillcolor="rgba(31,119,180,0.2)", name="LC-PFN 5–95%", legendgroup="band"),
+            go.Scatter(x=later, y=pred.quantile(0.5).tolist(), mode="lines", line=dict(color="#1f77b4"),
+                       name="LC-PFN median", legendgroup="median"),
+            go.Scatter(x=every, y=y[i].tolist(), mode="markers", marker=dict(size=4, color="black"),
+                       name="observed values", legendgroup="y"),
+            go.Scatter(x=every, y=f[i].tolist(), mode="lines", line=dict(color="black", dash="dot", width=1),
+                       name="noise-free curve", legendgroup="f"),
+        ]
+        for tr in traces:
+            tr.showlegend = first
+            fig.add_trace(tr, row=1, col=col)
+        fig.add_vline(x=cut + 0.5, line_dash="dot", line_color="gray", row=1, col=col)
+        fig.update_xaxes(title_text="epoch", row=1, col=col)
+    fig.update_yaxes(title_text="y (performance)", row=1, col=1)
+    fig.update_layout(template=LAYOUT, title=title)
+    return legible(fig, legend="below")
+
+
+def early_stopping_sweep(curves, stopped_at, *, epochs: int, title: str) -> go.Figure:
+    """One sweep of runs in training order, each drawn up to the epoch it was stopped at: runs stopped early
+    in grey, runs trained to `epochs` in blue."""
+    fig, shown = go.Figure(), set()
+    for curve, stop in zip(curves, [int(s) for s in stopped_at], strict=True):
+        done = stop == epochs
+        fig.add_trace(go.Scatter(x=list(range(1, stop + 1)), y=[float(v) for v in curve[:stop]], mode="lines",
+                                 line=dict(color="#1f77b4" if done else "#bbbbbb", width=1.5 if done else 1),
+                                 name=f"trained to epoch {epochs}" if done else "stopped early",
+                                 legendgroup=str(done), showlegend=done not in shown))
+        shown.add(done)
+    fig.update_layout(template=LAYOUT, title=title)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text="y (performance)")
+    return legible(fig)
