@@ -242,7 +242,7 @@ display(Markdown(
     f"Measured: the largest gap is **{table['gap'].max():.3f}** nats per query, at n = {worst_n}; the exact "
     f"posterior's own NLL falls from {table['nll_exact'][0]:.2f} (no context) to "
     f"{table['nll_exact'][-1]:.2f} (20 points), after {model.meta['steps']} training steps of 64 datasets. "
-    "The network is small on purpose, so that it trains within an hour; the live run above shows what fewer "
+    "The network is small on purpose, so that it trains on a CPU; the live run above shows what fewer "
     "steps and buckets cost."
 ))
 
