@@ -524,6 +524,16 @@ def check(name: str, fn) -> None:
     print(verdict(name, fn))
 
 
+def grade(name: str, fn) -> None:
+    """The graded form of `check` (nbgrader's locked grade cells call it): prints the verdict when the
+    function passes, and otherwise raises AssertionError with the verdict as its message, so the cell
+    fails and the grader's feedback shows why."""
+    result = verdict(name, fn)
+    if not result:
+        raise AssertionError(result.message)
+    print(result)
+
+
 def tolerance_text(exercise: Exercise) -> str:
     """What the check compares and within which tolerance, in one sentence part (the student's task and
     the teacher README state it)."""

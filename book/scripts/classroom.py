@@ -49,7 +49,16 @@ from build_book import find_chapters  # noqa: E402  (one definition of what a ch
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 TASK = re.compile(r"^# Exercise:\s*(?P<task>\S.*?)\s*$")
-CHECK = re.compile(r"""exercises\.check\(\s*["'](?P<name>[\w.]+)["']""")
+CHECK = re.compile(r"""exercises\.check\(\s*["'](?P<name>[\w.]+)["']\s*,\s*(?P<fn>[A-Za-z_]\w*)""")
+QUESTION = re.compile(r"^(?P<number>\d+)\.\s+(?P<text>\S.*)$")  # a numbered exercise in the Exercises section
+MINUTES = re.compile(r"\*\((?P<minutes>\d+)\s+minutes?\b")  # "*(10 minutes, easy.)*"
+# The site's "Show code cell source" toggle exists on the website only: the student editions say so.
+TOGGLE = [(re.compile(r"On\s+the\s+website,?\s+the\s+solution\s+is\s+behind\s+the\s+cell.s\s+\"Show\s+code\s+cell\s+"
+                      r"source\"\s+toggle;\s+in\s+the\s+student\s+edition(\s+of\s+this\s+book)?\s+\(`make\s+classroom`\)"),
+           "In this edition"),
+          (re.compile(r"\s*The\s+solution\s+is\s+behind\s+the\s+cell.s\s+\"Show\s+code\s+cell\s+source\"\s+"
+                      r"toggle\."), "")]
+POINTS_CODED, POINTS_PROSE = 2, 1  # nbgrader points of a coded exercise (autograded) and of a prose answer
 SOLUTION_TITLE = re.compile(r"solution|answer", re.I)
 COLON_OPEN = re.compile(r"^(?P<fence>:{3,})\{dropdown\}\s*(?P<title>.*)$")
 TICK_OPEN = re.compile(r"^(?P<fence>`{3,})\{(?P<kind>dropdown|admonition)\}\s*(?P<title>.*)$")
@@ -69,10 +78,24 @@ class Exercise:
     task: str
     check: str
     solution: list[str]  # the lines between the markers
+    function: str = ""  # the name of the function the cell defines and checks
+    number: str = ""  # the question's number in the Exercises section ("4"), "" when it has none
 
 
-def parse_exercise(source: str, where: str) -> tuple[str, str, list[str]] | None:
-    """(task, check name, solution lines) of an exercise cell; None for a cell without markers."""
+@dataclass(frozen=True)
+class Question:
+    """A numbered question of a chapter's Exercises section: prose (answered in words) or coded."""
+
+    number: str
+    kind: str  # "prose" or "coded"
+    text: str  # its first line, without the number
+    minutes: int | None  # the chapter's own estimate, "*(10 minutes, easy.)*", when it gives one
+    check: str = ""  # coded: the check's name
+
+
+def parse_exercise(source: str, where: str) -> tuple[str, str, list[str], str] | None:
+    """(task, check name, solution lines, function name) of an exercise cell; None for a cell without
+    markers."""
     lines = source.splitlines()
     marks = [(i, line.strip()) for i, line in enumerate(lines) if line.strip() in (BEGIN, END)]
     if not marks:
@@ -99,7 +122,7 @@ def parse_exercise(source: str, where: str) -> tuple[str, str, list[str]] | None
     if check is None:
         raise ClassroomError(f"{where}: an exercise cell must end with exercises.check(\"<name>\", <function>) "
                              "after its solution")
-    return task.group("task"), check.group("name"), solution
+    return task.group("task"), check.group("name"), solution, check.group("fn")
 
 
 def stub_source(source: str, task: str) -> str:
@@ -144,6 +167,48 @@ def remove_solution_dropdowns(markdown: str, where: str) -> tuple[str, list[str]
     return "\n".join(out), removed
 
 
+def student_text(markdown: str) -> str:
+    """Markdown for the student editions: no pointer at the website's solution toggles."""
+    for pattern, replacement in TOGGLE:
+        markdown = pattern.sub(replacement, markdown)
+    return markdown
+
+
+def with_tolerance(source: str, check: str) -> str:
+    """The exercise cell with a comment after its task line stating what its check compares and within
+    which tolerance (minilib.exercises.tolerance_text), so the task states every tolerance."""
+    import textwrap
+
+    from minilib import exercises as registry
+
+    lines = source.splitlines()
+    text = "Checked: " + registry.tolerance_text(registry.get(check)) + "."
+    return "\n".join(lines[:1] + textwrap.wrap(text, 110, initial_indent="# ", subsequent_indent="#   ")
+                     + lines[1:])
+
+
+def questions(nb, exercises: list[Exercise]) -> list[Question]:
+    """The numbered questions of the notebook's Exercises section, in order, prose and coded."""
+    found, numbered, inside = [], {}, False
+    by_cell = {ex.cell: ex for ex in exercises}
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("## "):
+                    inside = line.startswith("## Exercises")
+                match = QUESTION.match(line) if inside else None
+                if match:
+                    minutes = MINUTES.search(match.group("text"))
+                    text = MINUTES.sub("", match.group("text")).replace(".)*", "").strip(" *")
+                    numbered[match.group("number")] = len(found)
+                    found.append(Question(match.group("number"), "prose", text,
+                                          int(minutes.group("minutes")) if minutes else None))
+        elif index in by_cell and found:
+            last = found[-1]
+            found[-1] = Question(last.number, "coded", last.text, last.minutes, by_cell[index].check)
+    return found
+
+
 def chapter_title(nb) -> str:
     for cell in nb.cells:
         if cell.cell_type == "markdown":
@@ -151,6 +216,14 @@ def chapter_title(nb) -> str:
                 if line.startswith("# "):
                     return line[2:].strip()
     return ""
+
+
+def _nbgrader(grade_id: str, *, grade: bool, solution: bool, locked: bool, points: int | None = None) -> dict:
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution,
+            "task": False}
+    if points is not None:
+        meta["points"] = points
+    return meta
 
 
 def editions(path: Path):
@@ -166,16 +239,93 @@ def editions(path: Path):
             parsed = parse_exercise(t_cell.source, where)
             if parsed is None:
                 continue
-            task, check, solution = parsed
-            found.append(Exercise(path.stem, index, task, check, solution))
+            task, check, solution, function = parsed
+            found.append(Exercise(path.stem, index, task, check, solution, function))
+            t_cell.source = with_tolerance(t_cell.source, check)
             s_cell.source = stub_source(t_cell.source, task)
-            grade_id = "ex-" + check.replace(".", "-")
-            # nbgrader's "autograded answer" cell; the check itself prints, it does not grade.
-            t_cell.metadata["nbgrader"] = {"grade": False, "grade_id": grade_id, "locked": False,
-                                           "schema_version": 3, "solution": True, "task": False}
+            # nbgrader's "autograded answer" cell; the course folder (nbgrader_source) adds its grade cell.
+            t_cell.metadata["nbgrader"] = _nbgrader("ex-" + check.replace(".", "-"), grade=False, solution=True,
+                                                    locked=False)
         elif t_cell.cell_type == "markdown":
-            s_cell.source, _ = remove_solution_dropdowns(t_cell.source, where)
+            s_cell.source, _ = remove_solution_dropdowns(student_text(t_cell.source), where)
+    numbers = {q.check: q.number for q in questions(teacher, found) if q.kind == "coded"}
+    found = [Exercise(**{**ex.__dict__, "number": numbers.get(ex.check, "")}) for ex in found]
     return teacher, student, found
+
+
+def nbgrader_source(teacher, exercises: list[Exercise], stem: str):
+    """The chapter as an nbgrader source notebook (before execution: no outputs, no widget state).
+
+    Each coded exercise's cell is an autograded answer and is followed by a locked grade cell worth
+    POINTS_CODED that calls exercises.grade (its failure message is the check's verdict); each solution
+    dropdown becomes a manually graded answer cell worth POINTS_PROSE holding the teacher's answer, which
+    `nbgrader generate_assignment` replaces by "YOUR ANSWER HERE"; the text around it stays as it was."""
+    nb = copy.deepcopy(teacher)
+    nb.metadata.pop("widgets", None)
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    by_cell = {ex.cell: ex for ex in exercises}
+    cells, number = [], ""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+            cells.append(cell)
+            if index in by_cell:
+                ex = by_cell[index]
+                grade = nbformat.v4.new_code_cell(
+                    f"# Grading of question {ex.number or ex.check} (locked: nbgrader restores this cell before "
+                    f"grading).\nexercises.grade({ex.check!r}, {ex.function})")
+                grade.metadata["nbgrader"] = _nbgrader("grade-" + ex.check.replace(".", "-"), grade=True,
+                                                       solution=False, locked=True, points=POINTS_CODED)
+                cells.append(grade)
+            continue
+        if cell.cell_type != "markdown":
+            cells.append(cell)
+            continue
+        cell.source = student_text(cell.source)
+        kept, removed = remove_solution_dropdowns(cell.source, f"{stem}, cell {index + 1}")
+        if not removed:
+            cells.append(cell)
+            number = _last_number(cell.source, number)
+            continue
+        # the cell split at each solution dropdown: text, answer cell, text, ...
+        answers = _dropdown_bodies(cell.source)
+        for i, text in enumerate(kept.split(REMOVED_NOTE)):
+            if text.strip():
+                cells.append(nbformat.v4.new_markdown_cell(text.strip("\n")))
+                number = _last_number(text, number)
+            if i < len(answers):
+                label = f"q{number}" if number else f"cell{index + 1}"
+                answer = nbformat.v4.new_markdown_cell(answers[i])
+                answer.metadata["nbgrader"] = _nbgrader(f"answer-{label}-{i + 1}", grade=True, solution=True,
+                                                        locked=False, points=POINTS_PROSE)
+                cells.append(answer)
+    nb.cells = cells
+    for i, cell in enumerate(nb.cells):  # fresh, unique ids: the split cells are new
+        cell["id"] = f"cell-{i}"
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    return nb
+
+
+def _last_number(text: str, number: str) -> str:
+    for line in text.splitlines():
+        match = QUESTION.match(line)
+        if match:
+            number = match.group("number")
+    return number
+
+
+def _dropdown_bodies(markdown: str) -> list[str]:
+    """The text inside each solution dropdown of the markdown, in order."""
+    _, removed = remove_solution_dropdowns(markdown, "")
+    bodies, current = [], None
+    for line in removed:
+        if COLON_OPEN.match(line) or TICK_OPEN.match(line):
+            current = []
+        elif re.match(r"^(:{3,}|`{3,})\s*$", line):
+            bodies.append("\n".join(l for l in current if not l.startswith(":class:")).strip())
+        else:
+            current.append(line)
+    return bodies
 
 
 def validate_checks(exercises: list[Exercise]) -> None:
@@ -274,13 +424,50 @@ STUDENT_README = """# Student notebooks
 Each notebook is a chapter of the book without its solutions. The coded exercises are functions whose
 body is `raise NotImplementedError(...)`: replace that line with your code and run the cell; the check
 at the end of the cell (`exercises.check(name, your_function)`) compares your function with the
-library's reference and prints one verdict, or the first input that fails with a hint.
-The notebooks need the book's library, `minilib`: in the book's repository run `make setup` (or
-`pip install -e .`), then open them with JupyterLab (`make lab`, or `jupyter lab` in this folder).
+library's reference and prints one verdict, or the first input that fails with a hint. The comment
+under each exercise's task says what the check compares and within which tolerance.
+
+The notebooks need the book's library, `minilib`, installed in the Python that runs them (your teacher
+says how); then open them with JupyterLab (`jupyter lab` in this folder) and run them top to bottom.
+"""
+
+NBGRADER_CONFIG = """\"\"\"nbgrader configuration of the minilib course folder (written by `make classroom`).
+
+    cd build/classroom/nbgrader
+    nbgrader generate_assignment 00_start_here --create --force   # release/00_start_here/: no solutions
+    nbgrader autograde 00_start_here --create                     # grades submitted/<student>/00_start_here/
+
+Autograding executes each submission top to bottom in fast mode (MINILIB_FAST=1: reduced sizes, every
+chapter well under the cell timeout below on two CPU cores); the chapters' own computations are cached in
+.minilib-cache/ next to this file, so only the first submission computes them. Each coded exercise is
+followed by a locked grade cell whose failure message is the check's verdict; the prose questions are
+manually graded answer cells (`nbgrader formgrader`, or the gradebook).
+\"\"\"
+
+import os
+
+c = get_config()  # noqa: F821  (nbgrader's config loader defines it)
+HERE = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.root = HERE
+c.CourseDirectory.course_id = "minilib"
+# Seconds a cell may run: fast mode keeps a whole chapter under two minutes on two cores; ten minutes per
+# cell leaves room for a busy machine. Each check also stops a student's function after 10 s per case.
+c.Execute.timeout = 600
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+os.environ.setdefault("MINILIB_FAST", "1")
+os.environ.setdefault("MINILIB_CACHE", os.path.join(HERE, ".minilib-cache"))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 """
 
 
-def teacher_readme(chapters: list[dict], mode: str | None, executed: bool) -> str:
+def _plan_minutes(question: Question, check_cases: int) -> str:
+    if question.minutes is not None:
+        return f"{question.minutes} (the chapter's estimate)"
+    return "15 (our estimate)" if question.kind == "coded" else "10 (our estimate)"
+
+
+def teacher_readme(chapters: list[dict], mode: str | None, executed: bool, timings: Path) -> str:
     from minilib import exercises as registry
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
@@ -297,35 +484,67 @@ def teacher_readme(chapters: list[dict], mode: str | None, executed: bool) -> st
         "questions removed. Each exercise cell ends with a check that prints \"not implemented yet\" until "
         "the student writes the function, then a verdict: passed, or the first failing input with expected vs "
         "got and a hint.",
-        f"- `teacher/` (`teacher.zip`, with this file): the chapters with their solutions, {how}. The "
-        "solution lines keep nbgrader's `### BEGIN SOLUTION` / `### END SOLUTION` markers and the cells carry "
-        "nbgrader's metadata, so the notebooks can also be given to nbgrader.",
-        "- Students need the book's library (`make setup` in the repository, or `pip install -e .`); "
+        f"- `teacher/` (`teacher.zip`, with this file): the chapters with their solutions, {how}.",
+        "- `nbgrader/`: a ready nbgrader course folder, `source/<chapter>/<chapter>.ipynb` and "
+        "`nbgrader_config.py` (cell timeout, fast mode, a shared result cache for autograding).",
+        "- Students need the book's library, `minilib`, installed in the Python that runs the notebooks; "
         "`student/README.md` says how to check an answer.", "",
-        "Times are measured, not estimated: the seconds a fresh kernel took to execute the chapter from an "
-        "empty result cache (results/timings.json, written when `make classroom` executes the notebooks).", "",
+        "## Grading with nbgrader", "",
+        "```",
+        "cd build/classroom/nbgrader",
+        "nbgrader generate_assignment 00_start_here --create --force   # release/00_start_here/00_start_here.ipynb",
+        "# hand out release/00_start_here/; collect each student's notebook as submitted/<student>/00_start_here/",
+        "nbgrader autograde 00_start_here --create",
+        "nbgrader formgrader   # or: nbgrader export, for the scores",
+        "```", "",
+        f"In the release every coded exercise is an answer cell followed by a locked grade cell worth {POINTS_CODED} "
+        "points, which calls `exercises.grade(name, function)`: it passes when the check passes, and otherwise "
+        "fails with the check's verdict as its message (the student's feedback). Every prose question is a "
+        f"manually graded answer cell worth {POINTS_PROSE} point; the teacher's answer is in the source "
+        "notebook (and in the teacher edition). The release holds no solution, code or prose, and no outputs. "
+        "Autograding executes the whole chapter in fast mode; a student can run `nbgrader validate` on their "
+        "notebook, which fails while a check fails.", "",
+        "## Time", "",
+        "Each chapter's time is measured, not estimated, when `make classroom` executes the teacher notebooks "
+        "(from a fresh kernel and an empty result cache; shipped results are loaded), and is written to "
+        "`timings.json` next to this file. A chapter without a line below was not executed in this build: "
+        "its time is not measured. Fast mode (MINILIB_FAST=1) keeps every chapter under two minutes on two "
+        "CPU cores by the project's rule.", "",
+        "Student time per exercise: the chapter's own estimate where its question gives one (\"*(10 minutes, "
+        "easy.)*\"), else ours: 15 minutes for a coded exercise, 10 for a prose question.", "",
     ]
     for ch in chapters:
         lines += [f"## {ch['stem']}: {ch['title']}", ""]
-        timed = registry.timing_lines(ch["stem"])
+        timed = registry.timing_lines(ch["stem"], timings)
         if timed:
             lines += ["Time: " + "; ".join(timed.values()) + ".",
                       "Needs: " + ("a CPU is enough (measured above); a GPU is used when there is one."
                                    if "cpu" in timed else "measured on a GPU only; no CPU measurement yet."), ""]
         else:
-            lines += ["Time: not measured yet (run `make classroom`).", ""]
+            lines += ["Time: not measured in this build (`make classroom` without `--no-execute` measures it).", ""]
         if ch.get("slowest"):
             lines += ["Slowest cells in this build: " + "; ".join(
                 f"cell {n} ({s:.0f} s, `{first[:60]}`)" for s, n, first in ch["slowest"][:3]) + ".", ""]
-        if ch["exercises"]:
-            lines += ["| # | task | check | what the check tries | wrong answers it recognises |",
-                      "|---|---|---|---|---|"]
-            for number, ex in enumerate(ch["exercises"], start=1):
-                entry = registry.get(ex.check)
-                mistakes = "; ".join(m.what for m in entry.mistakes)
-                cells = [str(number), ex.task, f"`{ex.check}`", entry.summary, mistakes]
+        coded = {ex.check: ex for ex in ch["exercises"]}
+        if ch.get("questions"):
+            total = 0
+            lines += ["| # | kind | question | what the check tries | wrong answers it recognises | student time "
+                      "(minutes) |", "|---|---|---|---|---|---|"]
+            for q in ch["questions"]:
+                if q.kind == "coded":
+                    entry = registry.get(q.check)
+                    tries = (f"`{q.check}`: {entry.summary}; compares {registry.tolerance_text(entry)}"
+                             .replace("your results with the reference's: ", ""))
+                    mistakes = "; ".join(m.what for m in entry.mistakes)
+                    task = coded[q.check].task
+                else:
+                    tries, mistakes, task = "manually graded (the teacher's answer is in the teacher edition)", \
+                        "", q.text
+                minutes = _plan_minutes(q, 0)
+                total += int(minutes.split()[0])
+                cells = [q.number, q.kind, task, tries, mistakes, minutes]
                 lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-            lines.append("")
+            lines += ["", f"Student time for the exercises: about {total} minutes in all.", ""]
         lines += [f"Questions with solution dropdowns (removed from the student edition): {ch['dropdowns']}.", ""]
     return "\n".join(lines)
 
@@ -350,14 +569,21 @@ def build(out: Path, nbs: Path, *, mode: str, execute_notebooks: bool, record: b
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("*.ipynb"):
             old.unlink()
+    course = out / "nbgrader"
+    for old in (course / "source").glob("*/*.ipynb"):
+        old.unlink()
     info = machine() if execute_notebooks else None
     summary = []
     for path in chapters:
         teacher, student, found = editions(path)
         validate_checks(found)
+        source_dir = course / "source" / path.stem
+        source_dir.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nbgrader_source(teacher, found, path.stem), source_dir / f"{path.stem}.ipynb")
         dropdowns = sum(1 for c in student.cells if c.cell_type == "markdown" for line in c.source.splitlines()
                         if line == REMOVED_NOTE)
-        entry = {"stem": path.stem, "title": chapter_title(teacher), "exercises": found, "dropdowns": dropdowns}
+        entry = {"stem": path.stem, "title": chapter_title(teacher), "exercises": found, "dropdowns": dropdowns,
+                 "questions": questions(teacher, found)}
         if execute_notebooks:
             print(f"classroom: executing {path.stem} ({mode})", flush=True)
             seconds, entry["slowest"] = execute(teacher, mode, path.name)
@@ -368,13 +594,14 @@ def build(out: Path, nbs: Path, *, mode: str, execute_notebooks: bool, record: b
                                          f"its check {ex.check!r}:\n{text}")
             print(f"classroom: {path.stem} took {seconds:.1f} s", flush=True)
             if record:
-                record_timing(timings or (ROOT / "results" / "timings.json"), path.stem, mode, seconds, info)
+                record_timing(timings or (out / "timings.json"), path.stem, mode, seconds, info)
         nbformat.write(teacher, teacher_dir / f"{path.stem}.ipynb")
         nbformat.write(student, student_dir / f"{path.stem}.ipynb")
         summary.append(entry)
     (student_dir / "README.md").write_text(STUDENT_README)
+    (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG)
     readme = out / "README.md"
-    readme.write_text(teacher_readme(summary, mode, execute_notebooks))
+    readme.write_text(teacher_readme(summary, mode, execute_notebooks, timings or (out / "timings.json")))
     write_zip(student_dir, out / "student.zip")
     write_zip(teacher_dir, out / "teacher.zip", extra=[readme])
     return summary
@@ -385,7 +612,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("full", "fast"), default="full",
                         help="execute the teacher notebooks at full size (default) or with MINILIB_FAST=1")
     parser.add_argument("--no-execute", action="store_true", help="write the notebooks without executing them")
-    parser.add_argument("--no-record", action="store_true", help="do not write the times to results/timings.json")
+    parser.add_argument("--no-record", action="store_true",
+                        help="do not write the times to timings.json in the output folder")
     parser.add_argument("--nbs", type=Path, default=ROOT / "nbs", help="chapter folder (default: nbs/)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "classroom", help="output folder")
     parser.add_argument("--only", nargs="+", metavar="CHAPTER", help="build only these chapters (01 or 01_grokking)")
