@@ -14,6 +14,28 @@
 # %% [markdown]
 # # Outliers with opposing signals: loss spikes, sharpening and Adam vs SGD
 #
+# **The claim in one sentence:** many loss spikes of gradient descent come from a few training examples
+# that share one large feature with opposite associations to their labels, which makes the loss ever
+# sharper along that feature until a step of size $\eta$ can no longer stay in its valley.
+#
+# **You will need:**
+#
+# - gradient descent, minibatch SGD and Adam (Goodfellow, Bengio and Courville, *Deep Learning*, 2016,
+#   sections 4.3, 8.3 and 8.5; Kingma and Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015);
+# - the Hessian of a loss and its eigenvalues, and why gradient descent on a quadratic of curvature
+#   $\lambda$ is stable only for $\eta < 2/\lambda$ (Goodfellow et al. 2016, section 4.3.1);
+# - power iteration for the top eigenvalue of a matrix (Trefethen and Bau, *Numerical Linear Algebra*,
+#   1997, lecture 27);
+# - chapter 0, for how a chapter runs, stores and checks its experiments.
+#
+# The chapter uses {term}`sharpness`, the {term}`edge of stability` {cite:p}`cohen2021eos` and
+# {term}`opposing signals` {cite:p}`rosenfeld2024opposing`.
+#
+# **You will be able to:** plant a loss spike in real data and find the examples responsible with the
+# $|\Delta\ell|$ detector; measure the sharpness by Hessian-vector products and compare it with $2/\eta$;
+# derive from a one-unit network how large the outlier feature must be for a spike; and say what a smaller
+# step, gradient clipping and Adam each change.
+#
 # **The claim.** Training losses of neural networks do not fall smoothly: they spike, sometimes by orders
 # of magnitude, and recover. {cite:t}`rosenfeld2024opposing` trace many of these spikes to a few training
 # examples with *opposing signals*: two groups of outliers share one large feature (a bright sky, say)
@@ -37,7 +59,6 @@
 
 # %%
 import numpy as np
-import plotly.graph_objects as go
 import torch
 from IPython.display import Markdown, display
 
@@ -50,7 +71,7 @@ FAST = runtime.FAST
 listed = lambda values, f, unit="": ", ".join(format(v, f) + unit for v in values)
 
 # %%
-exercises.timing_note("03_opposing_signals")
+exercises.timing_note("03_opposing_signals", study="about 3.5 hours")
 
 # %% [markdown]
 # ## The experiment in one object
@@ -79,9 +100,8 @@ for bad in (dict(alpha=-1.0), dict(group_a=0.7, group_b=0.6), dict(optimizer="sg
 # the four pixels of the top-left corner are raised by 8, a feature 8 times brighter than any pixel and
 # present in two classes. As the control, the same seeds without the patch, and with only the 3s patched;
 # the last section adds a smaller step, gradient clipping and Adam on the same seeds. The full training
-# loss is evaluated every 10 steps, the sharpness every 20. These runs are shipped with the book
-# (regenerate: `python -m minilib precompute opposing --only digits`); digits are the real-data stand-in
-# for the paper's image datasets, small enough for a CPU.
+# loss is evaluated every 10 steps, the sharpness every 20. These runs are shipped with the book; digits
+# are the real-data stand-in for the paper's image datasets, small enough for a CPU.
 
 # %%
 digit_runs = cache.run_or_load_many(opposing, shipped.digits(), progress=False, shipped=True)
@@ -126,7 +146,7 @@ display(Markdown(
     "late in training, when the running minimum is tiny, so what matters is the contrast on the same seeds."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # Signature 1 (real data): on every seed the patched SGD run spikes at least 10x, and at least twice as high as
 # SGD without the patch; at its spike one patched group carries the loss.
 for (p, _), (u, _) in zip(spikes["SGD, patched"], spikes["SGD, no patch"]):
@@ -144,7 +164,7 @@ print("check passed: patched SGD spikes", fmt(spikes["SGD, patched"]), "vs", fmt
 # provide gradients which point in opposite directions" (abstract). The control that tests the pairing
 # patches one class only: the same 30% of the 3s, and no 8s. Its data draw the same random numbers, so each
 # seed has the same split, the same patched 3s, the same initial weights and the same batches as the run
-# with both classes patched (shipped: `python -m minilib precompute opposing --only digits_one_group`).
+# with both classes patched (shipped with the book).
 
 # %%
 one_group = cache.run_or_load_many(opposing, shipped.digits_one_group(), progress=False, shipped=True)
@@ -190,7 +210,7 @@ display(Markdown(
     "patch (the next section looks at such spikes)."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # The spike needs both groups, on every seed: both patched >= 2x one patched (measured 2.5-7.7x); with one group
 # the largest spike comes at the unpatched run's step, the patched 3s' loss stays below 1e-7 after the first 10%
 # of the steps (measured <= 2.4e-8) and none of them is in the detector's top 20.
@@ -227,7 +247,7 @@ display(Markdown(
     f"while only **{base_rate:.1%}** of the training images are."
 ))
 
-# %%
+# %% tags=["hide-input"]
 assert min(digit_precision) >= 0.9 and base_rate < 0.1, (digit_precision, base_rate)
 # The figure shows all three groups, each in its own column, and its line is the detector's cut.
 assert [len(tr.y) for tr in detector_fig.data] == [int((patched.artifacts["group"] == g).sum()) for g in (1, 2, 0)]
@@ -283,7 +303,7 @@ display(Markdown(
     "these measurements do not say."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # What the detector finds at the unpatched runs' own spikes: on seed 0 (the largest) all 20 are of one class,
 # at least a fifth of that class is misclassified at the spike (measured 48 of 145 8s, 39 of them called 1s)
 # against at most 2 at the logged step before (measured 1); the smaller spikes spread over >= 4 classes
@@ -359,7 +379,7 @@ swing_growth = swing[-5:].mean() / swing[:5].mean()
 toy_precision = analysis.detector_precision(run_toy.artifacts["jump_before"], run_toy.artifacts["jump_after"],
                                             run_toy.artifacts["group"])
 display(Markdown(
-    f"Measured (this run, {run_toy.meta['seconds']:.1f} s): the sharpness starts at "
+    f"Measured (this run): the sharpness starts at "
     f"**{h['sharpness'][0]:.1f}**, crosses 2/η = 25 at step **{crossing}** and peaks at "
     f"**{np.nanmax(h['sharpness'][h['step'] <= toy_at]):.1f}** before the spike. The spike begins at step "
     f"**{toy_onset}** and peaks at step **{toy_at}**, **{toy_ratio:.0f}×** the running minimum of the loss. "
@@ -372,7 +392,7 @@ display(Markdown(
     f"the spike, **{toy_precision:.0%}** belong to A ∪ B (10% of the data)."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # Signature 2 (toy, as specified): spike >= 20x its running minimum; sharpness above 2/η before it; A and B
 # out of phase in most of the 20 steps before its onset; the |Δℓ| detector's top 20 >= 90% from A ∪ B.
 assert toy_ratio >= 20 and toy_at <= 350, (toy_ratio, toy_at)
@@ -402,7 +422,7 @@ fig
 # *Figure: the total training loss of the toy with the outlier feature under GD, without it under GD, and
 # with it under Adam.*
 
-# %%
+# %% tags=["hide-input"]
 assert max(control_spikes) < 1.5, control_spikes
 print(f"check passed: largest spike without the feature {control_spikes[0]:.2f}x, with Adam {control_spikes[1]:.2f}x")
 
@@ -444,7 +464,7 @@ display(Markdown(
     "(above): there the opposition matters. Exercise 2 asks why the toy differs."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # One group spikes the squared-loss toy above its alpha* (9.1 at η = 0.08) and not below: >= 20x at alpha 10 on
 # every seed (measured 85.0, 60.5, 108.2x), < 1.5x at alpha 8 (measured 1.00x).
 assert 8.0 < alone_star < 10.0, alone_star
@@ -457,8 +477,8 @@ print(f"check passed: with group B empty the toy spikes {listed(alone_spike[10.0
 # ## Five seeds and the controls at full size
 #
 # The toy was also run for 1500 steps on five seeds, and three of them without the feature, at half the
-# step ($\eta = 0.04$, $2/\eta = 50$), with Adam, and with the gradient clipped to norm 1 (shipped: `python -m
-# minilib precompute opposing --only toy toy_controls`).
+# step ($\eta = 0.04$, $2/\eta = 50$), with Adam, and with the gradient clipped to norm 1 (shipped with the
+# book).
 
 # %%
 toy_runs = cache.run_or_load_many(opposing, shipped.toy(), progress=False, shipped=True)
@@ -503,7 +523,7 @@ display(Markdown("Measured (shipped runs):\n\n" + "\n".join(table) + "\n\nLarges
                  "seed: " + "; ".join(f"{k}: {', '.join(f'{v:.2f}×' for v in vs)}" for k, vs in control_spike.items())
                  + "."))
 
-# %%
+# %% tags=["hide-input"]
 # Signature 2 on every seed, and the controls alpha 0, half the step and Adam never spike (clipping: the last section).
 for w in rows:
     assert w["ratio"] >= 20 and w["cross"] < w["onset"] and w["peak"] > 25, w
@@ -561,7 +581,7 @@ display(Markdown(
     "patched images the batch holds, and a measurement every 20 steps can miss a brief excursion."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # The patch sharpens the loss on every seed (median sharpness with / without it measured 1.9-2.4x; 1.5x required).
 for w_p, w_u in zip(digit_sharp["SGD, patched"], digit_sharp["SGD, no patch"]):
     assert w_p["median"] >= 1.5 * w_u["median"], (w_p, w_u)
@@ -590,18 +610,7 @@ print("check passed: the patch raises the median sharpness by",
 # %%
 MECH_LR = 0.08
 mech = {alpha: mechanism.gradient_descent(alpha, MECH_LR, 1500) for alpha in (6.0, 8.0)}
-fig = go.Figure()
-for i, (alpha, m) in enumerate(mech.items()):
-    fig.add_scatter(x=m["step"], y=m["sharpness"], name=f"alpha {alpha:g}: sharpness",
-                    line=dict(color=plots.COLORS[i]))
-    fig.add_scatter(x=[0, 1500], y=[mechanism.predicted_sharpness(alpha)] * 2, mode="lines",
-                    name=f"alpha {alpha:g}: predicted (p_A + p_B) α² / 0.2",
-                    line=dict(color=plots.COLORS[i], dash="dot"))
-fig.update_layout(template=plots.LAYOUT, title=dict(text="Closed form: sharpness of the one-unit network"))
-fig.update_xaxes(title_text="step (parameter updates)")
-fig.update_yaxes(title_text="top eigenvalue of the 3×3 Hessian")
-plots.add_threshold(fig, 2 / MECH_LR, "2/η = 25")
-fig
+figures.closed_form_sharpness(mech, MECH_LR)
 
 # %% [markdown]
 # *Figure: the exact top Hessian eigenvalue of the one-unit network under gradient descent (η = 0.08) for
@@ -629,7 +638,7 @@ display(Markdown(
     "η = 0.04."
 ))
 
-# %%
+# %% tags=["hide-input"]
 assert analysis.spike(m6["loss"], m6["step"])[0] < 1.5 and mech_ratio8 > 20, mech_ratio8
 assert abs(np.nanmax(m8["sharpness"]) / mechanism.predicted_sharpness(8.0) - 1) < 0.03
 assert m8["sharpness"][-1] < 2 / MECH_LR and m8["v"][-1] ** 2 < m8["v"][mech_at8 - 20] ** 2
@@ -658,19 +667,8 @@ v_star = mechanism.critical_v(8.0, MECH_LR)
 w_skys, vs = np.linspace(-0.6, 0.6, 121), np.linspace(1.3, 2.5, 121)
 slice_loss = mechanism.landscape(vs, w_skys, m8["w_core"][onset8], 8.0)
 path = slice(onset8 - 30, mech_at8 + 15)
-fig = go.Figure()
-fig.add_contour(x=w_skys, y=vs, z=np.log10(slice_loss).T, colorscale="Viridis", ncontours=24,
-                colorbar=dict(title="log10 loss"), name="loss")
-fig.add_scatter(x=m8["w_sky"][path], y=m8["v"][path], mode="lines+markers", name="gradient descent iterates",
-                line=dict(color="white", width=1), marker=dict(size=5, color=m8["step"][path], colorscale="Reds",
-                                                             line=dict(color="black", width=0.5)),
-                text=[f"step {t}" for t in m8["step"][path]], hoverinfo="text")
-fig.add_hline(y=v_star, line_dash="dash", line_color="white",
-              annotation_text="v*: above it the valley along w_s is sharper than 2/η", annotation_font_color="white")
-fig.update_layout(template=plots.LAYOUT, title=dict(text="Closed form: the loss over (w_s, v), and gradient descent"))
-fig.update_xaxes(title_text="w_s: the first-layer weight on the outlier feature")
-fig.update_yaxes(title_text="v: the second-layer weight")
-fig
+figures.landscape(w_skys, vs, slice_loss, {"w_s": m8["w_sky"][path], "v": m8["v"][path], "step": m8["step"][path]},
+                  v_star)
 
 # %% [markdown]
 # *Figure: log10 of the population loss of the one-unit network (α = 8) on the slice through $(w_s, v)$ at
@@ -695,7 +693,7 @@ display(Markdown(
     f"α = 6, $v$ never exceeds **{m6_v:.3f}**, below that α's $v^*$ = {mechanism.critical_v(6.0, MECH_LR):.3f}."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # The slice is exactly as sharp along w_s as the closed form says, at every v of the grid (second differences;
 # the loss is quadratic in w_s, so they are exact up to round-off: 2e-12 measured, 1e-8 allowed).
 h_ws = w_skys[1] - w_skys[0]
@@ -713,7 +711,7 @@ print(f"check passed: the overshoot grows {growth.min():.3f}-{growth.max():.3f}x
 
 # %% [markdown]
 # The prediction carries over to the toy network of width 32 and 50 noisy dimensions. The map below is
-# shipped (regenerate: `python -m minilib precompute opposing --only toy_map`): the toy's largest spike over
+# shipped with the book: the toy's largest spike over
 # 800 steps, one seed, for each $\alpha$ and two step sizes, with the predicted $\alpha^*$ of each step
 # size marked.
 
@@ -738,7 +736,7 @@ display(Markdown(
                              for lr in shipped.MAP_LRS) + "."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # The closed form's threshold, on the toy: no spike well below alpha*, a spike above it.
 for lr in shipped.MAP_LRS:
     star = mechanism.critical_alpha(lr)
@@ -794,7 +792,7 @@ display(Markdown(
     f"**{listed(peak_sharpness(adam_toy), '.1f')}**."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # On every digits seed the patched SGD run spikes at least 4x higher than with Adam (either step) or with
 # the gradient clipped near its median norm, and at least twice as high as at a third of the step; clipping
 # in the tail of the gradient norms leaves a spike of at least 10x. On the toy, clipping at norm 1 keeps the
@@ -828,10 +826,21 @@ print("check passed: Adam, a third of the step and clipping at the median norm t
 # %% [markdown]
 # ## Explore
 #
-# The explorer trains live with the controls you choose (in Jupyter; on the website it shows a note); the
-# dashed line on its sharpness panel is 2/η for the step you set (none for Adam). Try α = 6 and α = 7 (on
-# either side of α*), a smaller step, `group_b = 0` (no opposing group), `optimizer = "adam"`, a clipping
-# threshold, or the digits task.
+# The explorer trains live with the controls you choose (in Jupyter; on the website it shows a note and the
+# precomputed slider below); the dashed line on its sharpness panel is 2/η for the step you set (none for
+# Adam). It starts from the toy: α = 8, gradient descent with η = 0.08, 400 steps, seed 0.
+#
+# **Try this → you should see that** (each outcome measured on this page, by the live runs or the shipped
+# map):
+#
+# - the defaults → the sharpness passes the dashed line 2/η = 25 near step 90, and the loss spikes about
+#   150× its running minimum near step 190, groups A and B taking turns just before.
+# - `alpha` 6 → no spike (the map: 1×): below α* ≈ 7.1 the sharpness the network reaches stays under 2/η.
+# - `lr` 0.04 and `steps` 800 → no spike at α = 8 (the map: 1×); raise `alpha` to 12 and it spikes again
+#   (216×), above this step's α* = 10.
+# - `group_b` 0 → no spike at α = 8 (1.0×), a spike of about 85× at α = 10: one outlier group is enough for
+#   this toy.
+# - `optimizer` adam and `lr` 0.01 → no spike (about 1.1×).
 
 # %%
 widgets.explorer(opposing, opposing.Config(steps=400),
@@ -850,10 +859,61 @@ plots.sweep_slider([slider_runs[a] for a in shipped.MAP_ALPHAS], list(shipped.MA
 # %% [markdown]
 # *Figure: the losses of groups A, B and the rest over 800 steps for one outlier strength at a time (move
 # the slider).*
+
+# %% [markdown]
+# ## Sizes, and what was reduced
+#
+# The paper trains image classifiers on standard vision datasets with GPUs. Here the real data are
+# scikit-learn's bundled digits, because the book downloads nothing and its shipped results must
+# regenerate within an hour on a laptop's CPU; the digits comparison ships three seeds per variant for the
+# same reason (the toy ships five). The toy's sizes are not reduced: they are the construction this chapter set out to
+# check. In fast mode the live toy runs its first 400 of 1500 steps, which contain the spike; every check
+# on the full 1500 steps uses the shipped runs.
+
+# %% [markdown]
+# ## Takeaways
+#
+# - A bright patch shared by two opposing classes of digits makes minibatch SGD's loss spike, on every
+#   seed, far more than without it or with one class patched; the examples whose loss changes most at the
+#   spike are the patched ones, found without knowing the groups.
+# - On the toy, the sharpness rises past $2/\eta$ before the spike, and the two outlier groups' losses move
+#   out of phase as gradient descent overshoots along the outlier feature.
+# - The closed form of a one-unit network explains it: fitting the weak core feature grows the second
+#   layer, which sharpens the loss along the outlier feature to about $(p_A + p_B)\,\alpha^2 / 0.2$; above
+#   $\alpha^* = \sqrt{2 \cdot 0.2 / (\eta\,(p_A + p_B))}$ the loss spikes.
+# - Under the squared loss one outlier group is enough to spike; on digits under cross-entropy the spike
+#   needed both opposing groups.
+# - A smaller step and clipping near the median gradient norm tame the digits spike at the price of a
+#   higher loss; Adam tames it and trains further.
 #
 # ## Exercises
 #
-# 1. Predict the smallest α at which the toy spikes with η = 0.04, then check it in the map above.
+# 0. **Explain the claim.** *(10 minutes, medium.)* In your own words: why does a large feature shared by a
+#    few examples with opposite labels lead gradient descent with step $\eta$ into a loss spike, and why
+#    does the spike come only after some training?
+#
+# :::{dropdown} Hint
+# Follow the curvature along the weight that reads the large feature: what makes it grow during training,
+# and what does a step of size $\eta$ do on a quadratic whose curvature exceeds $2/\eta$?
+# :::
+#
+# :::{dropdown} Solution
+# The curvature of the loss along the weight that reads the outlier feature is proportional to the share of
+# outliers, to the feature's size squared and to the square of the second layer's weight. Early in
+# training the second layer is small and the valley along that weight is wide. Fitting the other, weak
+# features grows the second layer, and the valley narrows (progressive sharpening). Once its curvature
+# passes $2/\eta$, each gradient step overshoots the valley's floor by more than it started from, to
+# alternate sides: the outputs of the outlier examples swing, one group's loss up while the other's goes
+# down, until the swing dominates the total loss, which spikes. The spike throws the second layer down to
+# where the valley is wide enough again.
+# :::
+#
+# 1. *(10 minutes, easy.)* Predict the smallest α at which the toy spikes with η = 0.04, then check it in the
+#    map above.
+#
+# :::{dropdown} Hint
+# Set $(p_A + p_B)\,\alpha^2 / 0.2 = 2/\eta$ and solve for α.
+# :::
 #
 # :::{dropdown} Solution
 # $\alpha^* = \sqrt{2 \cdot 0.2 / (0.04 \cdot 0.1)} = 10$. The map's η = 0.04 row stays flat up to the
@@ -861,9 +921,15 @@ plots.sweep_slider([slider_runs[a] for a in shipped.MAP_ALPHAS], list(shipped.MA
 # the finite width decide.
 # :::
 #
-# 2. With group B empty the toy spikes at α = 10 but not at α = 8 (section "One outlier group is enough for
-#    this toy"). Explain both with the closed form, and say why the argument does not carry over to digits
-#    under cross-entropy, where one patched class made no spike of its own.
+# 2. *(25 minutes, hard; the last part is an open question.)* With group B empty the toy spikes at α = 10 but
+#    not at α = 8 (section "One outlier group is enough for this toy"). Explain both with the closed form,
+#    and say why the argument does not carry over to digits under cross-entropy, where one patched class
+#    made no spike of its own.
+#
+# :::{dropdown} Hint
+# Compute $(p_A + p_B)\,\alpha^2 v^2$ with $p_B = 0$ and $v^2 \approx 5$. For cross-entropy, look at the
+# factor each example's softmax puts in front of its Gauss–Newton term once the example is fitted.
+# :::
 #
 # :::{dropdown} Solution
 # The closed form says the curvature along the outlier weight is $(p_A + p_B)\,\alpha^2 v^2$, with
@@ -881,7 +947,13 @@ plots.sweep_slider([slider_runs[a] for a in shipped.MAP_ALPHAS], list(shipped.MA
 # in this chapter.
 # :::
 #
-# 3. Why does the detector work even though it is never told which examples are outliers?
+# 3. *(10 minutes, easy.)* Why does the detector work even though it is never told which examples are
+#    outliers?
+#
+# :::{dropdown} Hint
+# Along which input feature does the network's output move during the oscillation, and which examples have
+# a large value of that feature?
+# :::
 #
 # :::{dropdown} Solution
 # During the oscillation the network's output moves mostly along the outlier feature, whose value is α
@@ -889,9 +961,13 @@ plots.sweep_slider([slider_runs[a] for a in shipped.MAP_ALPHAS], list(shipped.MA
 # almost nothing on the others, so their losses change by orders of magnitude more.
 # :::
 #
-# 4. Clipping caps the length of a step and keeps its direction. Predict, for the toy clipped at gradient
-#    norm 1: does it prevent the sharpness from passing 2/η, the spike, both or neither? Then compare with
-#    the last section's measurements.
+# 4. *(15 minutes, medium.)* Clipping caps the length of a step and keeps its direction. Predict, for the
+#    toy clipped at gradient norm 1: does it prevent the sharpness from passing 2/η, the spike, both or
+#    neither? Then compare with the last section's measurements.
+#
+# :::{dropdown} Hint
+# How large is the toy's gradient norm before the spike, compared with 1?
+# :::
 #
 # :::{dropdown} Solution
 # It cannot keep the sharpness below 2/η: between the first step and the spike every gradient norm of the
@@ -902,10 +978,15 @@ plots.sweep_slider([slider_runs[a] for a in shipped.MAP_ALPHAS], list(shipped.MA
 # the median norm, which shortens about every other step much as a smaller η would, tamed it.
 # :::
 #
-# 5. In the closed form with α = 8, at which second-layer weight $v^*$ does the valley along $w_s$ become
+# 5. *(20 minutes, medium.)* In the closed form with α = 8, at which second-layer weight $v^*$ does the
+#    valley along $w_s$ become
 #    sharper than 2/η for η = 0.08, and for η = 0.04? Predict whether gradient descent from the same start
-#    reaches it at η = 0.04 (the fit of the core feature drives $v$ towards $\sqrt{5} \approx 2.24$), then run
-#    `mechanism.gradient_descent(8.0, 0.04, 3000)` and look at its loss and `v`.
+#    reaches it at η = 0.04 (the fit of the core feature drives $v$ towards $\sqrt{5} \approx 2.24$), then
+#    run `mechanism.gradient_descent(8.0, 0.04, 3000)` and look at its loss and `v`.
+#
+# :::{dropdown} Hint
+# Solve $(p_A + p_B)\,\alpha^2 v^2 = 2/\eta$ for $v$.
+# :::
 #
 # :::{dropdown} Solution
 # $v^* = \sqrt{2 / (\eta\,(p_A + p_B)\,\alpha^2)}$: 1.98 at η = 0.08 and 2.80 at η = 0.04. Since $v$ levels
@@ -919,8 +1000,11 @@ plots.sweep_slider([slider_runs[a] for a in shipped.MAP_ALPHAS], list(shipped.MA
 # compares it with the library's reference on fixed and random inputs and prints one verdict. In the
 # student edition (`make classroom`) the solution is replaced by `raise NotImplementedError(...)`.
 #
-# 6. The Hessian-vector product by double backprop: for a scalar loss $L(\theta)$ of a flat parameter
-#    vector, $H v = \nabla_\theta\,(\nabla_\theta L \cdot v)$. Write it with `torch.autograd.grad`.
+# 6. *(15 minutes, medium.)* The Hessian-vector product by double backprop: for a scalar loss $L(\theta)$
+#    of a flat parameter vector, $H v = \nabla_\theta\,(\nabla_\theta L \cdot v)$. Write it with
+#    `torch.autograd.grad`.
+#
+#    *Hint:* the first `grad` call needs `create_graph=True`, so that the gradient can be differentiated.
 
 # %% tags=["hide-input"]
 # Exercise: return H·v, the Hessian of loss_fn at theta times v, by differentiating the gradient's dot product with v.
@@ -939,6 +1023,9 @@ exercises.check("opposing.hvp", my_hvp)
 # 7. Power iteration given only $v \mapsto Hv$: start from $v_0/\lVert v_0\rVert$, and each round compute
 #    $\lambda = v \cdot Hv$ and $v \leftarrow Hv / \lVert Hv \rVert$; return the last $\lambda$ as a float.
 #    This is how the sharpness above is measured (warm-started from the previous step's vector).
+#    *(15 minutes, easy.)*
+#
+#    *Hint:* the Rayleigh quotient $v \cdot Hv$ keeps the eigenvalue's sign; $\lVert Hv \rVert$ would not.
 
 # %% tags=["hide-input"]
 # Exercise: return the top eigenvalue (largest in magnitude) of H by `iters` rounds of power iteration from v0.
@@ -957,8 +1044,10 @@ def my_top_eigenvalue(matvec, v0, iters):
 exercises.check("opposing.top_eigenvalue", my_top_eigenvalue)
 
 # %% [markdown]
-# 8. The detector: the indices of the `k` examples whose loss changed most between two steps, largest
-#    change first (tensors `before`, `after` of per-example losses).
+# 8. *(5 minutes, easy.)* The detector: the indices of the `k` examples whose loss changed most between two
+#    steps, largest change first (tensors `before`, `after` of per-example losses).
+#
+#    *Hint:* sort the absolute changes in decreasing order, with a stable sort so that ties keep their order.
 
 # %% tags=["hide-input"]
 # Exercise: return the indices of the k largest |after - before|, largest first.
@@ -971,52 +1060,6 @@ def my_top_changes(before, after, k):
 exercises.check("opposing.top_changes", my_top_changes)
 
 # %% [markdown]
-# ## Sizes, and what was reduced
-#
-# The paper trains image classifiers on standard vision datasets with GPUs. Here the real data are
-# scikit-learn's bundled digits, because the book downloads nothing and its shipped results must
-# regenerate on a 2-core CPU; the digits comparison ships three seeds per variant for the same reason (the
-# toy ships five). The toy's sizes are not reduced: they are the construction this chapter set out to
-# check. In fast mode the live toy runs its first 400 of 1500 steps, which contain the spike; every check
-# on the full 1500 steps uses the shipped runs.
-#
-# ## Performance: what tracking the sharpness costs
-#
-# Sharpness is the expensive measurement: one estimate from a random start takes `COLD_ITERS` = 40
-# Hessian-vector products (H·v), each about two backward passes. Along a run the top eigenvector mostly
-# turns slowly, so power iteration started from the previous estimate's vector needs only a few products.
-# Measured here and now on the toy, with `minilib.opposing.costs` (which `benchmarks/opposing.py` also runs
-# on the digits MLP and on a GPU): a training step, one H·v, a cold estimate, and a step followed by k warm
-# products, timed one after the other in each of 5 rounds; then, along the live toy run's first 200 steps
-# with k warm products after every step, the gap to a converged estimate (150 products from a random
-# start) at every 25th step and at each step around the spike's peak.
-
-# %%
-cost_rows = costs.cost_table({"toy (n 1000, width 32)": opposing.Config(device="cpu")}, warm=(1, 2, 6),
-                             reps=runtime.fast(30, 10), rounds=5)
-gap_rows, gaps = costs.accuracy_table(toy, products=(1, 2, 6), steps=200, every=25, peak=toy_at)
-
-# %% tags=["remove-input"]
-display(Markdown("Measured (this machine, now; relative gaps):\n\n" + "\n".join(cost_rows) + "\n\n"
-                 + "\n".join(gap_rows)))
-
-# %% [markdown]
-# So tracking the toy's sharpness at every step costs the multiple of a step in the first table's "step + k
-# warm H·v" columns, against 40 products for a cold estimate at every step. How many products are enough
-# depends on where the run is: away from the spike one or two products agree with a converged estimate,
-# but at the spike's peak the Hessian changes within a step and the top eigenvalue falls steeply within a few
-# steps; one or two products then lag behind, six keep up. The runs of this chapter take 6 warm products
-# every 10th step. Wall-clock figures on a shared machine are noisy; the recorded benchmark tables
-# (three seeds, and a GPU where one was available) are in `benchmarks/README.md`.
-
-# %%
-# Six warm products per step stay within 1e-4 of a converged estimate everywhere, the spike included
-# (measured 3.9e-7 here, 1.8e-6 at worst over seeds 0-2); one product falls behind at the peak by more
-# than 10% (measured 110% here, 89-120% over seeds 0-2), so the few-product multiple has a price.
-assert max(gaps[6]) < 1e-4 and gaps[1][1] > 0.1 and gaps[1][0] < 0.05, gaps
-print(f"check passed: 6 warm H·v per step within {max(gaps[6]):.1e}; 1 H·v lags by {gaps[1][1]:.0%} at the peak")
-
-# %% [markdown]
 # ## What to read next
 #
 # - {cite:t}`rosenfeld2024opposing`: the opposing-signals paper, with the experiments on image datasets,
@@ -1025,3 +1068,52 @@ print(f"check passed: 6 warm H·v per step within {max(gaps[6]):.1e}; 1 H·v lag
 #   edge of stability of full-batch gradient descent.
 # - Chapter 1 (grokking) for another way in which the scale of the weights, not only their direction,
 #   decides what gradient descent does.
+
+# %% [markdown]
+# ## Reproducibility
+#
+# How this page's numbers were produced, folded away. Every shipped run (the digits runs, the one-group
+# control, the toy's five seeds and controls, and the map) is regenerated by
+# `python -m minilib precompute opposing --only <entry>` (`digits`, `digits_one_group`, `toy`,
+# `toy_controls`, `toy_map`); only that command writes into `results/`, and a reader's run goes to the
+# cache. The recorded benchmark tables (three seeds, and a GPU where one was available) are in
+# `benchmarks/README.md`.
+#
+# :::{dropdown} What tracking the sharpness costs
+# Sharpness is the expensive measurement: one estimate from a random start takes `COLD_ITERS` = 40
+# Hessian-vector products (H·v), each about two backward passes. Along a run the top eigenvector mostly
+# turns slowly, so power iteration started from the previous estimate's vector needs only a few products.
+# Measured here and now on the toy, with `minilib.opposing.costs` (which `benchmarks/opposing.py` also runs
+# on the digits MLP and on a GPU): a training step, one H·v, a cold estimate, and a step followed by k warm
+# products, timed one after the other in each of 5 rounds; then, along the live toy run's first 200 steps
+# with k warm products after every step, the gap to a converged estimate (150 products from a random
+# start) at every 25th step and at each step around the spike's peak. The cells below measure it; the
+# explanation follows them.
+# :::
+
+# %% tags=["hide-cell"]
+cost_rows = costs.cost_table({"toy (n 1000, width 32)": opposing.Config(device="cpu")}, warm=(1, 2, 6),
+                             reps=runtime.fast(30, 10), rounds=5)
+gap_rows, gaps = costs.accuracy_table(toy, products=(1, 2, 6), steps=200, every=25, peak=toy_at)
+
+# %% tags=["remove-input", "hide-output"]
+display(Markdown("Measured (this machine, now; relative gaps):\n\n" + "\n".join(cost_rows) + "\n\n"
+                 + "\n".join(gap_rows)))
+
+# %% [markdown]
+# :::{dropdown} How many Hessian-vector products are enough
+# So tracking the toy's sharpness at every step costs the multiple of a step in the first table's "step + k
+# warm H·v" columns, against 40 products for a cold estimate at every step. How many products are enough
+# depends on where the run is: away from the spike one or two products agree with a converged estimate,
+# but at the spike's peak the Hessian changes within a step and the top eigenvalue falls steeply within a few
+# steps; one or two products then lag behind, six keep up. The runs of this chapter take 6 warm products
+# every 10th step. Wall-clock figures on a shared machine are noisy; the recorded benchmark tables
+# (three seeds, and a GPU where one was available) are in `benchmarks/README.md`.
+# :::
+
+# %% tags=["hide-cell"]
+# Six warm products per step stay within 1e-4 of a converged estimate everywhere, the spike included
+# (measured 3.9e-7 here, 1.8e-6 at worst over seeds 0-2); one product falls behind at the peak by more
+# than 10% (measured 110% here, 89-120% over seeds 0-2), so the few-product multiple has a price.
+assert max(gaps[6]) < 1e-4 and gaps[1][1] > 0.1 and gaps[1][0] < 0.05, gaps
+print(f"check passed: 6 warm H·v per step within {max(gaps[6]):.1e}; 1 H·v lags by {gaps[1][1]:.0%} at the peak")

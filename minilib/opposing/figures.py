@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .. import plots
-from . import analysis, data
+from . import analysis, data, mechanism
 
 #: Log axes of this chapter's figures label their ticks as powers of ten (10⁻³, not 1m or 0.001).
 POWERS = dict(type="log", exponentformat="power")
@@ -94,3 +94,40 @@ def spike_bars(spikes: dict[str, list[float]], seeds) -> go.Figure:
     # From 1× (no spike), so that a bar's height is the spike's size.
     fig.update_yaxes(title_text="largest spike (× running minimum)", range=[0, np.log10(top) + 0.15], **POWERS)
     return fig
+
+
+def closed_form_sharpness(mech: dict, lr: float) -> go.Figure:
+    """The exact top Hessian eigenvalue of mechanism.gradient_descent runs ({alpha: history}) over the steps,
+    each with its predicted plateau (p_A + p_B) α² / 0.2 dotted, and the stability threshold 2/lr."""
+    fig = go.Figure()
+    for i, (alpha, m) in enumerate(mech.items()):
+        color = plots.COLORS[i % len(plots.COLORS)]
+        fig.add_scatter(x=m["step"], y=m["sharpness"], name=f"α = {alpha:g}: sharpness", line=dict(color=color))
+        last = float(np.max(m["step"]))
+        fig.add_scatter(x=[0, last], y=[mechanism.predicted_sharpness(alpha)] * 2, mode="lines",
+                        name=f"α = {alpha:g}: predicted (p_A + p_B) α² / 0.2", line=dict(color=color, dash="dot"))
+    fig.update_layout(template=plots.LAYOUT, title=dict(text="Closed form: sharpness of the one-unit network"))
+    fig.update_xaxes(title_text="step (parameter updates)")
+    fig.update_yaxes(title_text="top eigenvalue of the 3×3 Hessian")
+    return plots.legible(plots.add_threshold(fig, 2 / lr, f"2/η = {2 / lr:g}"))
+
+
+def landscape(w_s, v, loss, iterates: dict, v_star: float) -> go.Figure:
+    """log10 of the closed form's loss on a slice over (w_s, v) (loss: [len(w_s), len(v)], as
+    mechanism.landscape returns it), the gradient-descent iterates on it (iterates: {"w_s", "v", "step"}
+    arrays) and a dashed line at v*."""
+    fig = go.Figure()
+    fig.add_contour(x=w_s, y=v, z=np.log10(loss).T, colorscale="Viridis", ncontours=24,
+                    colorbar=dict(title="log10 loss"), name="loss")
+    fig.add_scatter(x=iterates["w_s"], y=iterates["v"], mode="lines+markers", name="gradient descent iterates",
+                    line=dict(color="white", width=1),
+                    marker=dict(size=5, color=iterates["step"], colorscale="Reds", line=dict(color="black", width=0.5)),
+                    text=[f"step {t}" for t in iterates["step"]], hoverinfo="text")
+    fig.add_hline(y=v_star, line_dash="dash", line_color="white",
+                  annotation_text="v*: above it the valley along w_s is sharper than 2/η",
+                  annotation_font_color="white")
+    fig.update_layout(template=plots.LAYOUT,
+                      title=dict(text="Closed form: the loss over (w_s, v), and gradient descent"))
+    fig.update_xaxes(title_text="w_s: the first-layer weight on the outlier feature")
+    fig.update_yaxes(title_text="v: the second-layer weight")
+    return plots.legible(fig)
