@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import datetime
+import itertools
 import json
 import os
 import re
@@ -51,7 +53,7 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 TASK = re.compile(r"^# Exercise:\s*(?P<task>\S.*?)\s*$")
 CHECK = re.compile(r"""exercises\.check\(\s*["'](?P<name>[\w.]+)["']\s*,\s*(?P<fn>[A-Za-z_]\w*)""")
 QUESTION = re.compile(r"^(?P<number>\d+)\.\s+(?P<text>\S.*)$")  # a numbered exercise in the Exercises section
-MINUTES = re.compile(r"\*\((?P<minutes>\d+)\s+minutes?\b")  # "*(10 minutes, easy.)*"
+MINUTES = re.compile(r"\*\((?P<minutes>\d+)\s+minutes?,?\s*(?P<level>[^)]*?)\.?\)\*")  # "*(10 minutes, easy.)*"
 # The site's "Show code cell source" toggle exists on the website only: the student editions say so.
 TOGGLE = [(re.compile(r"On\s+the\s+website,?\s+the\s+solution\s+is\s+behind\s+the\s+cell.s\s+\"Show\s+code\s+cell\s+"
                       r"source\"\s+toggle;\s+in\s+the\s+student\s+edition(\s+of\s+this\s+book)?\s+\(`make\s+classroom`\)"),
@@ -91,6 +93,8 @@ class Question:
     text: str  # its first line, without the number
     minutes: int | None  # the chapter's own estimate, "*(10 minutes, easy.)*", when it gives one
     check: str = ""  # coded: the check's name
+    level: str = ""  # "easy", "medium", ... when the chapter says
+    answered: bool = False  # prose: the chapter gives its answer (a solution dropdown: a graded answer cell)
 
 
 def parse_exercise(source: str, where: str) -> tuple[str, str, list[str], str] | None:
@@ -189,24 +193,38 @@ def with_tolerance(source: str, check: str) -> str:
 
 def questions(nb, exercises: list[Exercise]) -> list[Question]:
     """The numbered questions of the notebook's Exercises section, in order, prose and coded."""
-    found, numbered, inside = [], {}, False
+    found, inside = [], False
     by_cell = {ex.cell: ex for ex in exercises}
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
+            lines = cell.source.splitlines()
+            for i, line in enumerate(lines):
                 if line.startswith("## "):
                     inside = line.startswith("## Exercises")
+                opening = COLON_OPEN.match(line) or TICK_OPEN.match(line)
+                if inside and found and opening and SOLUTION_TITLE.search(opening.group("title")):
+                    found[-1] = dataclasses.replace(found[-1], answered=True)
                 match = QUESTION.match(line) if inside else None
                 if match:
-                    minutes = MINUTES.search(match.group("text"))
-                    text = MINUTES.sub("", match.group("text")).replace(".)*", "").strip(" *")
-                    numbered[match.group("number")] = len(found)
-                    found.append(Question(match.group("number"), "prose", text,
-                                          int(minutes.group("minutes")) if minutes else None))
+                    rest = [match.group("text")] + [x.strip() for x in itertools.takewhile(
+                        lambda x: x.startswith("   ") and x.strip(), lines[i + 1:])]
+                    whole = " ".join(rest)
+                    minutes = MINUTES.search(whole)
+                    found.append(Question(match.group("number"), "prose", _first_sentence(MINUTES.sub("", whole)),
+                                          int(minutes.group("minutes")) if minutes else None,
+                                          level=minutes.group("level").strip() if minutes else ""))
         elif index in by_cell and found:
             last = found[-1]
-            found[-1] = Question(last.number, "coded", last.text, last.minutes, by_cell[index].check)
+            found[-1] = dataclasses.replace(last, kind="coded", check=by_cell[index].check)
     return found
+
+
+def _first_sentence(text: str, limit: int = 200) -> str:
+    """The question's text up to its first question mark (or its first sentence), without emphasis marks."""
+    text = re.sub(r"\s+", " ", text.replace("**", "")).strip(" *")
+    end = re.search(r"[?]|\.(\s|$)", text)
+    text = text[: end.end()].strip() if end and end.end() > 30 else text
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def chapter_title(nb) -> str:
@@ -463,7 +481,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 def _plan_minutes(question: Question, check_cases: int) -> str:
     if question.minutes is not None:
-        return f"{question.minutes} (the chapter's estimate)"
+        level = f", {question.level}" if question.level else ""
+        return f"{question.minutes} (the chapter's estimate{level})"
     return "15 (our estimate)" if question.kind == "coded" else "10 (our estimate)"
 
 
@@ -537,9 +556,11 @@ def teacher_readme(chapters: list[dict], mode: str | None, executed: bool, timin
                              .replace("your results with the reference's: ", ""))
                     mistakes = "; ".join(m.what for m in entry.mistakes)
                     task = coded[q.check].task
+                elif q.answered:
+                    tries, mistakes, task = ("manually graded answer cell (the teacher's answer is in the teacher "
+                                             "edition and the nbgrader source)", "", q.text)
                 else:
-                    tries, mistakes, task = "manually graded (the teacher's answer is in the teacher edition)", \
-                        "", q.text
+                    tries, mistakes, task = "not graded: the chapter gives no answer (an open question)", "", q.text
                 minutes = _plan_minutes(q, 0)
                 total += int(minutes.split()[0])
                 cells = [q.number, q.kind, task, tries, mistakes, minutes]
