@@ -29,6 +29,7 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -73,22 +74,25 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MINILIB_CACHE") or Path.home() / ".cache" / "minilib")
 
 
-_SHIPPING = {"on": False}
+_SHIPPING = {"depth": 0}
+_SHIPPING_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
 def shipping():
-    """Inside this block results are written to results/ (`python -m minilib precompute` only)."""
-    before = _SHIPPING["on"]
-    _SHIPPING["on"] = True
+    """Inside this block results are written to results/ (`python -m minilib precompute` only). Blocks may
+    nest and overlap (threads): writing is allowed while any is open."""
+    with _SHIPPING_LOCK:
+        _SHIPPING["depth"] += 1
     try:
         yield RESULTS_DIR
     finally:
-        _SHIPPING["on"] = before
+        with _SHIPPING_LOCK:
+            _SHIPPING["depth"] -= 1
 
 
 def is_shipping() -> bool:
-    return _SHIPPING["on"]
+    return _SHIPPING["depth"] > 0
 
 
 def output_root() -> Path:
@@ -177,6 +181,28 @@ def record_checksums(folder, names, *, forget=()) -> Path:
     """Record the SHA-256 of `names` (files in `folder`) in its manifest; only inside `shipping()`."""
     folder = Path(folder)
     path = guard_write(folder / MANIFEST)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder):  # two precompute processes of one chapter keep each other's entries
+        return _record(folder, path, names, forget)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """An exclusive lock on `folder` itself (no lock file is left in results/); a no-op where flock is absent."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _record(folder: Path, path: Path, names, forget) -> Path:
     try:
         sums = read_manifest(folder)
     except DamagedResultError:  # rewritten whole; `precompute --check` then names the files left unrecorded
@@ -188,7 +214,6 @@ def record_checksums(folder, names, *, forget=()) -> Path:
     text = json.dumps({"about": "SHA-256 of every shipped file of this folder, written by `python -m minilib "
                                 "precompute` (checked by `precompute --check` and on every load)",
                        "sha256": dict(sorted(sums.items()))}, indent=1) + "\n"
-    folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w") as fh:

@@ -247,3 +247,27 @@ def test_an_unwritable_cache_warns_and_returns_the_run(tmp_path, monkeypatch, wh
 def test_negative_zero_gives_the_same_key():
     a, b = TINY.replace(weight_decay=0.0), TINY.replace(weight_decay=-0.0)
     assert a == b and cache.entry_key(curvefit, a) == cache.entry_key(curvefit, b)
+
+
+def test_concurrent_checksum_records_keep_every_entry(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(cache, "RESULTS_DIR", tmp_path)
+    folder = tmp_path / "curvefit"
+    folder.mkdir()
+    names = [f"{i}.npz" for i in range(12)]
+    for n in names:
+        (folder / n).write_bytes(n.encode())
+
+    def record(name):
+        with cache.shipping():
+            for _ in range(5):
+                cache.record_checksums(folder, [name])
+
+    threads = [threading.Thread(target=record, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(cache.read_manifest(folder)) == sorted(names)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names + [cache.MANIFEST])  # no lock file left
