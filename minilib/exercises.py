@@ -10,10 +10,16 @@ marked lines by `raise NotImplementedError("<task>")`.
 
 A check runs the function on fixed inputs, seeded random inputs and edge cases (empty tensors, huge
 logits, float16, a gradient where it matters), compares each result with the reference (type, shape,
-dtype, values) and prints one verdict: what passed, or the first failing input with expected vs got and
-a hint. Every check records the plausible wrong answers it must catch (`Exercise.mistakes`); when a
-student's result matches one, the hint names that mistake, and the tests prove each one is caught.
-Whatever the student's function raises becomes part of the verdict, never a traceback.
+dtype, values, within the tolerances `tolerance_text` states; a task that asks for a number takes any
+one-number container) and prints one verdict: what passed, or the first failing input with expected vs
+got and a hint. Every check records the plausible wrong answers it must catch (`Exercise.mistakes`); the
+hint names a mistake only when it does what the student's function does on every case, and the tests
+prove each one is caught. Whatever the student's function raises (SystemExit included; KeyboardInterrupt
+still stops the cell) becomes part of the verdict, never a traceback; a case that runs past its time
+limit (TIME_LIMIT) is stopped with a verdict; a function that calls the library's reference (or a
+function listed in `Exercise.forbidden`) is refused; where the task is an algorithm
+(`Exercise.counts`), the calls of its callable arguments are counted against the reference's.
+`grade` is `check` for nbgrader's grade cells: it raises AssertionError with the verdict.
 
 Each chapter's exercises live in its phenomenon's package (`minilib/<module>/exercises.py`), which the
 package imports, so importing it registers them; `get` imports the package a check's name starts with
@@ -21,8 +27,8 @@ package imports, so importing it registers them; `get` imports the package a che
 phenomenon: it is the engine. `exercise(...)` registers one check; a chapter's file is one call per
 exercise, each with its reference, its cases and the mistakes it must catch.
 
-`timing_note(chapter)` shows how long a chapter took to execute (results/timings.json, measured by
-`make classroom`), for planning a class.
+`timing_note(chapter)` shows how long a chapter took to execute as recorded in results/timings.json
+(`make classroom` now writes its measurements to build/classroom/timings.json and never to results/).
 """
 
 from __future__ import annotations
