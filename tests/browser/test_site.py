@@ -254,18 +254,22 @@ def test_math_is_typeset(pages, stem):
 # between dollar signs (rendered math is an mjx-container, which the text walk skips).
 RAW_TABLE = re.compile(r"\|\s*:?-{3,}:?\s*\|")
 RAW_TEX = re.compile(r"\$\$?[^$\s][^$]*?\$\$?")
+RAW_ROLE = re.compile(r"\{(?:term|cite(?::[pt])?|ref|doc|eq|numref|math)\}`")
 
 
 @pytest.mark.parametrize("stem", CHAPTERS)
 def test_markdown_outputs_render(pages, stem):
     """Tables, math and roles in display(Markdown(...)) outputs render as in the chapter's own text (myst-nb's
-    nb_render_markdown_format: myst): no '|---|' row and no $...$ left as text outside code blocks."""
+    nb_render_markdown_format: myst): no '|---|' row, no $...$ and no {term}`...` left as text outside code
+    blocks."""
     blocks = pages(stem).page.evaluate(PROSE_BLOCKS_JS)
     assert blocks, f"{stem}: no text found in <main>"
     tables = [b.strip()[:120] for b in blocks if RAW_TABLE.search(b)]
     tex = [m.group(0)[:80] for b in blocks for m in RAW_TEX.finditer(b)]
+    roles = [b[m.start():m.start() + 60] for b in blocks for m in RAW_ROLE.finditer(b)]
     assert not tables, f"{stem}: {len(tables)} Markdown table(s) shown as raw text: {tables[:3]}"
     assert not tex, f"{stem}: {len(tex)} formula(s) shown as raw TeX: {tex[:5]}"
+    assert not roles, f"{stem}: {len(roles)} MyST role(s) shown as raw text: {roles[:5]}"
 
 
 @pytest.mark.parametrize("stem", CHAPTERS)
