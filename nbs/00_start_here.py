@@ -217,15 +217,16 @@ assert wild.status == "diverged"
 # progress goes on unseen): re-run this cell, which also stops that run. After a kernel restart, run
 # the chapter from the top (Run > Run All Cells). Kernel > Interrupt stops a run as well.
 #
-# **Try this → you should see that** (one seed, 2000 steps, the defaults otherwise):
+# **Try this → you should see that** (one seed, 2000 steps, the defaults otherwise; the cell after the
+# explorer runs these settings and checks each outcome):
 #
-# - `width` 512 → the training loss ends below the dashed noise level (about 0.03 against
-#   $\sigma^2 = 0.09$) and the test loss far above it (about 0.47): the network fits the noise.
-# - `width` 2 → both losses stay above the noise level (about 0.19 and 0.25): too narrow to fit the noise.
-# - `noise` 0 → there is no noise to fit: both losses fall far below 0.01.
-# - `width` 512 and `n_train` 200 → the training loss stays at the noise level (about 0.097) and the test
-#   loss only just above it (about 0.10).
-# - `optimizer` sgd and `lr` 5 → the status line reports that the run diverged within a few steps.
+# - `width` 512 → the training loss ends below the dashed noise level $\sigma^2 = 0.09$ and the test loss
+#   far above it: the network fits the noise.
+# - `width` 2 → both losses stay above the noise level: too narrow to fit the noise.
+# - `noise` 0 → there is no noise to fit: both losses fall below 0.01.
+# - `width` 512 and `n_train` 200 → the training loss stays near the noise level (within 20%) and the test
+#   loss only just above the training loss.
+# - `optimizer` sgd and `lr` 5 → the status line reports that the run diverged.
 
 # %%
 explorer = widgets.explorer(curvefit, config, fields=["target", "n_train", "noise", "width", "optimizer", "lr",
@@ -233,6 +234,20 @@ explorer = widgets.explorer(curvefit, config, fields=["target", "n_train", "nois
                             metrics=["train_loss", "test_loss"], log_y=True,
                             hlines=lambda c: {"noise level σ² (the lowest possible test loss)": c.noise**2})
 explorer
+
+# %% tags=["hide-input"]
+# The explorer's try-this list, run at the explorer's size (each run takes a second or two).
+tries = {name: curvefit.run(config.replace(steps=2000, **change), progress=False) for name, change in {
+    "wide": dict(width=512), "narrow": dict(width=2), "no noise": dict(width=512, noise=0.0),
+    "more data": dict(width=512, n_train=200), "sgd lr 5": dict(optimizer="sgd", lr=5.0)}.items()}
+ends = {name: (r.final("train_loss"), r.final("test_loss")) for name, r in tries.items() if r.status == "completed"}
+assert ends["wide"][0] < noise_floor < ends["wide"][1], ends["wide"]
+assert min(ends["narrow"]) > noise_floor, ends["narrow"]
+assert max(ends["no noise"]) < 0.01, ends["no noise"]
+assert abs(ends["more data"][0] / noise_floor - 1) < 0.2 and ends["more data"][1] > ends["more data"][0]
+assert tries["sgd lr 5"].status == "diverged", tries["sgd lr 5"].status
+print("check passed: every outcome of the try-this list, " + "; ".join(
+    f"{name}: train {tr:.3f}, test {te:.3f}" for name, (tr, te) in ends.items()) + "; sgd lr 5 diverged")
 
 # %% [markdown]
 # ## Train or load
