@@ -114,3 +114,16 @@ SHIPPED = {
     "digits_one_group": Shipped(digits_one_group, "digits MLP, SGD lr 0.3 batch 64, 2000 steps, patch +8 on 30% "
                                                   "of the 3s only (no 8s patched); 3 seeds", EARLY_ONE_GROUP),
 }
+
+
+# Chapter 3's check cells compare numbers that round-off alone can move. Tolerances, and the measurements
+# behind them:
+# - re-training an unpatched digits run to its spike (opposing.predictions_at) replays the shipped run: the
+#   relative difference of its mean loss at the spike from the logged one was 2e-15.
+REPLAY_RTOL = 1e-9
+# - the closed form's loss is quadratic in w_s, so second differences on the landscape slice give its
+#   curvature exactly up to round-off: relative difference 2e-12 from mechanism.outlier_curvature.
+SLICE_CURVATURE_RTOL = 1e-8
+# - from the spike's onset the closed form's steps along w_s grow by |1 - η (p_A + p_B) α² v²| per step:
+#   measured within 0.3% of that prediction over the 10 steps from the onset.
+OVERSHOOT_RTOL = 0.01
