@@ -104,8 +104,7 @@ def memory_estimate(*, n_buckets: int, d_model: int, n_layers: int, n_heads: int
     bucket borders (200 per bucket, float64, sorted once). The count of those alone fell short of the
     measured peak, so it is scaled: measured growth of the peak resident memory of 2-step CPU runs of
     the default network (batch 64) against this estimate: seq_len 30, K 1000: 234 vs 323 MiB;
-    seq_len 400: 3767 vs 4286 MiB; K 20 000: 1044 vs 1344 MiB (the project's 2-core machine, torch 2.13
-    CPU, one thread)."""
+    seq_len 400: 3767 vs 4286 MiB; K 20 000: 1044 vs 1344 MiB (torch 2.13 CPU, one thread)."""
     B, T, K, L, H = batch_size, seq_len, n_buckets, n_layers, n_heads
     params = L * (4 * d_model * d_model + 2 * d_model * d_ff) + (d_model + K) * d_ff
     act = L * B * T * (12 * d_model + 3 * d_ff) + 3 * L * B * H * T * T + 4 * B * T * K
