@@ -46,9 +46,9 @@ def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.Complet
     return out
 
 
-def answer_ids(nb) -> list[str]:
+def answer_ids(nb, cell_type: str = "code") -> list[str]:
     return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"]
+            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == cell_type]
 
 
 def submission(release, source, solved: set[str]):
@@ -72,8 +72,8 @@ def course(tmp_path_factory):
         nbgrader(course, "generate_assignment", stem, "--create", "--force")
         release = nbformat.read(course / "release" / stem / f"{stem}.ipynb", as_version=4)
         source = nbformat.read(course / "source" / stem / f"{stem}.ipynb", as_version=4)
-        ids = answer_ids(source)
-        for student, solved in zip(STUDENTS, (set(), set(ids), set(ids[:1]))):
+        ids, prose = answer_ids(source), answer_ids(source, "markdown")
+        for student, solved in zip(STUDENTS, (set(), set(ids) | set(prose), set(ids[:1]))):
             folder = course / "submitted" / student / stem
             folder.mkdir(parents=True)
             nbformat.write(submission(release, source, solved), folder / f"{stem}.ipynb")
@@ -91,14 +91,25 @@ def scores(course: Path, stem: str, student: str) -> dict:
 @pytest.mark.parametrize("stem", CHAPTERS)
 def test_untouched_release_scores_zero_of_a_positive_maximum(course, stem):
     result = scores(course[0], stem, "untouched")
-    assert result["max"] > 0 and result["max_code"] > 0
+    assert result["max"] > result["max_code"] > 0  # the prose answers count too
     assert result["score"] == 0 and result["code"] == 0, result
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gb:
+        assert not gb.find_submission_notebook(stem, stem, "untouched").needs_manual_grade  # unanswered: 0
 
 
 @pytest.mark.parametrize("stem", CHAPTERS)
 def test_the_teachers_solutions_get_full_marks(course, stem):
+    """Full marks for the code from autograding; the prose answers wait for the teacher, who marks them."""
     result = scores(course[0], stem, "solved")
     assert result["code"] == result["max_code"] > 0, result
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gb:
+        nb = gb.find_submission_notebook(stem, stem, "solved")
+        written = [g for g in nb.grades if g.cell_type == "markdown"]
+        assert written and nb.needs_manual_grade and all(g.auto_score is None for g in written)
+        for grade in written:  # the teacher reads the answers (the book's own) and gives full marks
+            grade.manual_score = grade.max_score
+        gb.db.commit()
+        assert nb.score == nb.max_score > result["max_code"]
 
 
 @pytest.mark.parametrize("stem", CHAPTERS)
