@@ -94,36 +94,37 @@ BROWSER_STAGES := browser
 -include mk/*.mk
 
 # `make test` runs every stage; `make check` every stage but those that need a browser (the quick loop).
-# Each stage runs as its own make, timed; the browser stages (each mostly waiting on a page, one core at
-# most) run alongside one another once browser-setup has installed what they share. The table of times
-# is printed at the end, also after a failure (up to the stage that failed), and kept in
-# build/stage-times.tsv; each concurrent stage's output is printed when it ends (build/logs/).
+# Each stage runs as its own make, timed (timed-<stage>); the browser stages (each mostly waiting on a
+# page, one core at most) run alongside one another, under make -j, once browser-setup has installed
+# what they share, and each one's output is printed when it ends. The table of times is printed at the
+# end, also after a failure (up to the stage that failed), and kept in build/stage-times.tsv.
 # Measured times: docs/testing.md.
 empty :=
 space := $(empty) $(empty)
+STAGE_TIMES := build/stage-times.tsv
 test: STAGES = $(TEST_STAGES) browser-setup $(subst $(space),+,$(strip $(BROWSER_STAGES)))
 check: STAGES = $(TEST_STAGES)
 test check:
-	@mkdir -p build/logs; times=build/stage-times.tsv; : > $$times; status=0; all=$$(date +%s); \
+	@mkdir -p build; : > $(STAGE_TIMES); status=0; all=$$(date +%s); \
 	for group in $(STAGES); do \
 	  stages=$${group//+/ }; \
-	  for s in $$stages; do ( \
-	    start=$$(date +%s); \
-	    if [ "$$s" = "$$group" ]; then echo "== make $$s"; $(MAKE) --no-print-directory $$s SITE_FROM=build/nbs-executed; \
-	    else $(MAKE) --no-print-directory $$s SITE_FROM=build/nbs-executed > build/logs/$$s.log 2>&1; fi \
-	      && r=passed || r=FAILED; \
-	    [ "$$s" = "$$group" ] || r="$$r (concurrent: $${stages// /, })"; \
-	    printf '%s\t%s\t%s\n' "$$s" "$$(( $$(date +%s) - start ))" "$$r" >> $$times ) & \
-	  done; wait; \
-	  if [ "$$stages" != "$$group" ]; then for s in $$stages; do echo "== make $$s (ran alongside the others)"; \
-	    cat build/logs/$$s.log; done; fi; \
-	  if grep -q FAILED $$times; then status=1; break; fi; \
+	  if [ "$$stages" = "$$group" ]; then $(MAKE) --no-print-directory timed-$$group || { status=1; break; }; \
+	  else $(MAKE) --no-print-directory -j $$(wc -w <<< "$$stages") --output-sync=recurse \
+	      CONCURRENT="$${stages// /, }" $$(printf 'timed-%s ' $$stages) || { status=1; break; }; fi; \
 	done; \
 	echo; echo "make $@: time per stage ($(JOBS) pytest workers)"; \
-	awk -F'\t' '{ printf "  %-14s %3d:%02d  %s\n", $$1, $$2 / 60, $$2 % 60, $$3 }' $$times; \
+	awk -F'\t' '{ printf "  %-14s %3d:%02d  %s\n", $$1, $$2 / 60, $$2 % 60, $$3 }' $(STAGE_TIMES); \
 	t=$$(( $$(date +%s) - all )); printf '  %-14s %3d:%02d\n' "total (wall)" $$((t / 60)) $$((t % 60)); \
 	if [ $$status = 0 ]; then echo "make $@: all stages passed"; else echo "make $@: a stage FAILED"; fi; \
 	exit $$status
+
+CONCURRENT ?=
+timed-%:
+	@echo "== make $*$(if $(CONCURRENT), (alongside: $(CONCURRENT)))"; start=$$(date +%s); \
+	if $(MAKE) --no-print-directory $* SITE_FROM=build/nbs-executed; then r=passed; else r=FAILED; fi; \
+	printf '%s\t%s\t%s\n' "$*" "$$(( $$(date +%s) - start ))" "$$r$(if $(CONCURRENT), (concurrent: $(CONCURRENT)))" \
+	  >> $(STAGE_TIMES); \
+	[ $$r = passed ]
 
 # Regenerate the shipped full-size results in results/ (long: see each chapter's precompute command).
 precompute: $(STAMP)
