@@ -506,8 +506,10 @@ def verdict(name: str, fn, *, time_limit: float | None = None, refuse_library: b
         if got.kind == "raised":
             mistake = recognise()
             raised = f"{type(got.error).__name__}: {got.error}" if str(got.error) else type(got.error).__name__
-            return _failed(name, case, passed, f"Your function raised {raised}{got.where}",
-                           mistake.hint if mistake else case.hint)
+            hint = mistake.hint if mistake else case.hint
+            if isinstance(got.error, SystemExit):
+                hint = "`sys.exit()` / `exit()` would end the whole program: return the result instead"
+            return _failed(name, case, passed, f"Your function raised {raised}{got.where}", hint)
         expected = _run(exercise.reference, case, arg_names, count=count)
         if got.kind == "no grad":
             problem = ("the gradient d(sum f(x))/dx: the result has no gradient with respect to x: build it with "

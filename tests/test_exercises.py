@@ -243,6 +243,7 @@ def test_the_time_limit_holds_in_a_thread_without_sigalrm():
 def test_system_exit_and_other_base_exceptions_are_verdicts_but_not_keyboard_interrupt():
     verdict = exercises.verdict("curvefit.noise_floor", lambda noise: sys.exit(3))
     assert verdict.status == "failed" and "Your function raised SystemExit: 3" in verdict.message
+    assert "return the result instead" in verdict.message
 
     class Odd(BaseException):
         pass
