@@ -64,6 +64,11 @@ def sweep(configs, train_group: Callable[[list], list[Run]], replica_fields: Seq
     configs = list(configs)
     if not configs:
         raise ValueError("a sweep needs at least one config")
+    chapter = _package(getattr(train_group, "__module__", None) or "")
+    for c in configs:
+        if not hasattr(c, "to_dict") or (chapter.startswith("minilib.") and _package(type(c).__module__) != chapter):
+            raise TypeError(f"{chapter or 'this'}.run_sweep needs configs of its own chapter, got "
+                            f"{type(c).__module__}.{type(c).__name__}: build them with {chapter}.Config")
     groups: dict[tuple, list[int]] = {}
     for i, c in enumerate(configs):
         groups.setdefault(shape_key(c, replica_fields), []).append(i)
@@ -73,6 +78,11 @@ def sweep(configs, train_group: Callable[[list], list[Run]], replica_fields: Seq
         for i, r in zip(idx, runs, strict=True):
             out[i] = r
     return out
+
+
+def _package(module_name: str) -> str:
+    """'minilib.grokking.experiment' -> 'minilib.grokking': the chapter's package a module belongs to."""
+    return ".".join(module_name.split(".")[:2])
 
 
 def check_group(configs, replica_fields: Sequence[str]) -> None:

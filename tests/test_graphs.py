@@ -63,3 +63,12 @@ def test_graphs_are_for_cuda_only_and_can_be_switched_off(monkeypatch):
 def test_a_graphed_step_needs_a_warm_up_call():
     with pytest.raises(ValueError, match="warmup=0"):
         graphs.GraphedStep(lambda i: torch.zeros(()), warmup=0)
+
+
+def test_a_sweep_refuses_another_chapters_config_by_name():
+    from minilib import curvefit, grokking
+
+    with pytest.raises(TypeError, match="minilib.grokking.run_sweep needs configs of its own chapter.*curvefit"):
+        grokking.run_sweep([curvefit.Config(steps=2, num_logs=2)], progress=False)
+    with pytest.raises(TypeError, match="run_sweep needs configs of its own chapter.*dict"):
+        curvefit.run_sweep([curvefit.Config().to_dict()], progress=False)
