@@ -831,17 +831,16 @@ print("check passed: Adam, a third of the step and clipping at the median norm t
 # precomputed slider below); the dashed line on its sharpness panel is 2/η for the step you set (none for
 # Adam). It starts from the toy: α = 8, gradient descent with η = 0.08, 400 steps, seed 0.
 #
-# **Try this → you should see that** (each outcome measured on this page, by the live runs or the shipped
-# map):
+# **Try this → you should see that** (each outcome is a run of this page, checked above):
 #
-# - the defaults → the sharpness passes the dashed line 2/η = 25 near step 90, and the loss spikes about
-#   150× its running minimum near step 190, groups A and B taking turns just before.
-# - `alpha` 6 → no spike (the map: 1×): below α* ≈ 7.1 the sharpness the network reaches stays under 2/η.
-# - `lr` 0.04 and `steps` 800 → no spike at α = 8 (the map: 1×); raise `alpha` to 12 and it spikes again
-#   (216×), above this step's α* = 10.
-# - `group_b` 0 → no spike at α = 8 (1.0×), a spike of about 85× at α = 10: one outlier group is enough for
+# - the defaults → the run of "The toy model, live": the sharpness passes the dashed line 2/η = 25, then
+#   the loss spikes at least 20× its running minimum, groups A and B taking turns just before.
+# - `alpha` 6 → no spike (the map: below 2× at α < 0.85 α*, with α* ≈ 7.1 at η = 0.08).
+# - `lr` 0.04 and `steps` 800 → no spike at α = 8 (the map's η = 0.04 row: α* = 10); raise `alpha` to 12
+#   and it spikes again (the map's last column).
+# - `group_b` 0 → no spike at α = 8, a spike of at least 20× at α = 10: one outlier group is enough for
 #   this toy.
-# - `optimizer` adam and `lr` 0.01 → no spike (about 1.1×).
+# - `optimizer` adam and `lr` 0.01 → no spike (below 1.5×, the Adam control above).
 
 # %%
 widgets.explorer(opposing, opposing.Config(steps=400),

@@ -366,17 +366,18 @@ print("check passed: the hyperprior PFN beats the fixed-ℓ GP and both ML-II pl
 # note and the precomputed figure below it) and plots its gap to the exact posterior as it trains. It
 # starts from 300 steps with $K = 200$ buckets, scored on 64 datasets per context size.
 #
-# **Try this → you should see that** (seed 0; a run takes about a minute on a laptop CPU):
+# **Try this → you should see that** (seed 0; a run takes about a minute on a laptop CPU; what to expect,
+# from runs made when this list was written, not checked by this page):
 #
-# - the defaults → after 300 steps the gap is about 0.01 nats with no context and about 0.55 with 2 and 10
-#   points: the prior, which needs no attention, is learnt first.
-# - `n_buckets` 10 → even the empty context's gap stays at about 0.12 nats: ten buckets draw a Gaussian
-#   coarsely (with 10 points: 0.74 instead of 0.55).
-# - `lr` 0.03 (ten times the default) → every gap ends higher: 0.23 with no context, 1.0 with 10 points.
-# - `d_model` 16 and `n_layers` 1 → the prior is still learnt (0.03), but with 10 points the gap stays at
-#   about 1.4 nats: one small layer of attention does not fit the posterior in 300 steps.
-# - `prior` gp_hyper → the gap is measured against the exact mixture: about 0.03 with no context, 0.27 with
-#   2 points and 0.70 with 10 after 300 steps; the shipped hyperprior PFN trained far longer (figure below).
+# - the defaults → after 300 steps the gap with no context is far smaller than with 2 or 10 points: the
+#   prior, which needs no attention, is learnt first.
+# - `n_buckets` 10 → even the empty context's gap stays about ten times the default's: ten buckets draw a
+#   Gaussian coarsely.
+# - `lr` 0.03 (ten times the default) → every gap ends higher than at the default.
+# - `d_model` 16 and `n_layers` 1 → the prior is still learnt, but with 10 points the gap stays far above
+#   the default's: one small attention layer does not fit the posterior in 300 steps.
+# - `prior` gp_hyper → the gap is measured against the exact mixture; after 300 steps it is still far from
+#   that of the shipped hyperprior PFN, which trained much longer (figure below).
 
 # %%
 widgets.explorer(pfn, pfn.Config(steps=300, n_buckets=200, eval_datasets=64, num_logs=16),
@@ -401,21 +402,41 @@ plots.sweep_slider([full_run, hyper_run], ["ℓ = 0.2", "hyperprior on ℓ"], me
 # drawn) and the hyperprior PFN is compared with it. Under the live figure the explorer prints the
 # largest difference between the PFN's median and the exact centre on a grid of 200 inputs.
 #
-# **Try this → you should see that** (data seed 0):
+# **Try this → you should see that** (data seed 0; the cell after the explorer computes each outcome and
+# checks it):
 #
-# - prior ℓ = 0.2, 0 context points → both bands are the prior's, about 3.3 wide; the largest difference
-#   between the centres is 0.02.
-# - prior ℓ = 0.2, 30 context points → the bands shrink to about 0.41 and still coincide (difference 0.02).
-# - prior ℓ = 0.2, data ℓ 0.05, 30 context points → data the prior finds unlikely: the PFN now departs
-#   from the exact GP by up to 0.33, more than ten times as much.
+# - prior ℓ = 0.2, 0 context points → both bands are the prior's, $2 \cdot 1.645 \sqrt{1.01} \approx 3.3$
+#   wide; the centres differ by a few hundredths at most.
+# - prior ℓ = 0.2, 30 context points → the bands shrink to well under a third of that and still coincide.
+# - prior ℓ = 0.2, data ℓ 0.05, 30 context points → data the prior finds unlikely: the PFN departs from
+#   the exact GP more than five times as much as on data drawn with ℓ = 0.2.
 # - the hyperprior, data ℓ 0.05, 5 context points → the exact mixture keeps several lengthscales open: its
-#   band is on average 1.6 wide, against 1.3 for the fixed-ℓ GP on the same points.
+#   band is wider than the fixed-ℓ GP's on the same points.
 #
 # The precomputed figure below the explorer shows the hyperprior PFN against the exact mixture on one
 # dataset, for a growing context (the fixed prior's version is the slider above).
 
 # %%
 figures.posterior_explorer({"gp": model, "gp_hyper": hyper_model})
+
+# %% tags=["hide-input"]
+# The posterior explorer's try-this list, computed as the explorer draws it (one forward pass each).
+def shown(prior, n, data_ls=0.2):
+    """The explorer's largest |PFN centre − exact centre| and the two bands' mean widths, data seed 0."""
+    b = figures.bands({"gp": model, "gp_hyper": hyper_model}[prior], *figures.dataset(0, n, lengthscale=data_ls),
+                      hyper=prior == "gp_hyper")
+    width = lambda lo, hi: float((b[hi] - b[lo]).mean())
+    return float((b["pfn_mid"] - b["gp_mean"]).abs().max()), width("pfn_lo", "pfn_hi"), width("gp_lo", "gp_hi")
+
+
+empty, full, odd, mixed = shown("gp", 0), shown("gp", 30), shown("gp", 30, 0.05), shown("gp_hyper", 5, 0.05)
+assert abs(empty[2] - 2 * 1.6448536 * 1.01**0.5) < 1e-3 and abs(empty[1] - empty[2]) < 0.1 and empty[0] < 0.05
+assert max(full[1:]) < empty[2] / 3 and full[0] < 0.05, full
+assert odd[0] > 5 * full[0], (odd, full)
+assert mixed[2] > shown("gp", 5, 0.05)[2], mixed
+print(f"check passed: no context: bands {empty[1]:.2f} (PFN) and {empty[2]:.2f} (exact), centres {empty[0]:.3f} "
+      f"apart; 30 points: {full[0]:.3f} apart, {odd[0]:.3f} on data drawn with ℓ = 0.05; the mixture's band with "
+      f"5 points {mixed[2]:.2f} wide")
 
 # %%
 figures.context_slider(hyper_model, [0, 1, 2, 3, 5, 8, 12, 20], seed=3, hyper=True,
