@@ -154,9 +154,12 @@ class _Experiment:
 def mu_alignment(W: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
     """Mean over neurons of max_k |cos(w_j, μ_k)|: [R]. Near 2/√(π p) at a random init (random_alignment), 1 on
     a mean."""
+    # In float64 whatever the run's dtype: a float32 run from init_scale 1e-30 has norms whose product is
+    # below float32's smallest number (the cosine came out 0/0 = NaN); float64 runs are unchanged.
+    W, means = W.double(), means.double()
     cos = torch.bmm(W, means.transpose(1, 2)).abs()  # [R, m, 2]
     cos = cos / (W.norm(dim=2, keepdim=True) * means.norm(dim=2)[:, None, :]).clamp(min=1e-300)
-    return cos.amax(2).mean(1).double()
+    return cos.amax(2).mean(1)
 
 
 def random_alignment(dim: int) -> float:

@@ -249,9 +249,11 @@ class _Experiment:
             test_logits = self.model.logits(a_t, b_t)
             test_loss = self.per_sample_loss(test_logits, y_t)[0].mean(1)
             params = self.model.params
-            sq = sum(w.pow(2).flatten(1).sum(1) for w in params)
-            g_sq = sum(g.pow(2).flatten(1).sum(1) for g in grads)
-            w_dot_g = sum((w * g).flatten(1).sum(1) for w, g in zip(params, grads))
+            # Sums of squares in float64: in float32 they overflow to inf once ‖θ‖ passes ~1.8e19 (Adam with
+            # beta2 = 0 gets there) while the weights themselves are still finite.
+            sq = sum(w.double().pow(2).flatten(1).sum(1) for w in params)
+            g_sq = sum(g.double().pow(2).flatten(1).sum(1) for g in grads)
+            w_dot_g = sum((w.double() * g.double()).flatten(1).sum(1) for w, g in zip(params, grads))
             # NLM direction = the weights; descent moves along −g, so report cos(−g, w).
             nlm = -w_dot_g / (sq.sqrt() * g_sq.sqrt()).clamp(min=1e-30)
             metrics = {
