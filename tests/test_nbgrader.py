@@ -33,9 +33,21 @@ MAX_BYTES = 2 * 1024 * 1024
 STUDENTS = ("untouched", "solved", "partial")
 
 
+def kernel_of_this_environment(course: Path) -> Path:
+    """A jupyter data folder whose `python3` kernel is this Python (JUPYTER_PATH comes before the user's)."""
+    folder = course.parent / "jupyter"
+    spec = folder / "kernels" / "python3"
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (minilib)", "language": "python"}))
+    return folder
+
+
 def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run nbgrader in the course folder with this environment's executables (its kernel, alembic)."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "JUPYTER_PATH": str(kernel_of_this_environment(course)),
            "MINILIB_CACHE": str(course / ".minilib-cache"), "OMP_NUM_THREADS": "1"}
     env.pop("MINILIB_FAST", None)  # nbgrader_config.py sets fast mode itself
     out = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
