@@ -56,6 +56,9 @@ QUESTION = re.compile(r"^(?P<number>\d+)\.\s+(?P<text>\S.*)$")  # a numbered exe
 MINUTES = re.compile(r"\*\((?P<minutes>\d+)\s+minutes?,?\s*(?P<level>[^)]*?)\.?\)\*")  # "*(10 minutes, easy.)*"
 # The site's "Show code cell source" toggle exists on the website only: the student editions say so.
 TOGGLE = [(re.compile(r"On\s+the\s+website,?\s+the\s+solution\s+is\s+behind\s+the\s+cell.s\s+\"Show\s+code\s+cell\s+"
+                      r"source\"\s+toggle;\s+in\s+the\s+student\s+edition(\s+of\s+this\s+book)?\s+\(`make\s+classroom`\)\s+"
+                      r"it\s+is"), "In this edition the solution is"),
+          (re.compile(r"On\s+the\s+website,?\s+the\s+solution\s+is\s+behind\s+the\s+cell.s\s+\"Show\s+code\s+cell\s+"
                       r"source\"\s+toggle;\s+in\s+the\s+student\s+edition(\s+of\s+this\s+book)?\s+\(`make\s+classroom`\)"),
            "In this edition"),
           (re.compile(r"\s*The\s+solution\s+is\s+behind\s+the\s+cell.s\s+\"Show\s+code\s+cell\s+source\"\s+"
