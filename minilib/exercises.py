@@ -371,7 +371,7 @@ def _mismatch(expected, got, case: Case, arg_names: tuple[str, ...], exercise: E
                 shape = f" of shape {list(got.shape)}" if hasattr(got, "shape") else ""
                 return f"expected a number, got a {type(got).__name__}{shape}: {str(got)[:80]}"
             return None if _close(value, float(expected), rtol, atol) else \
-                f"expected {float(expected):.8g}, got {value:.8g}"
+                f"expected {float(expected):.8g}, got {value:.8g} (allowed: within {atol:g} + {rtol:g}·|expected|)"
         if got.shape != expected.shape:
             return f"expected shape {list(expected.shape)}, got shape {list(got.shape)}"
         bad = ~torch.isclose(got.detach(), expected, rtol=rtol, atol=atol, equal_nan=True)
@@ -383,6 +383,7 @@ def _mismatch(expected, got, case: Case, arg_names: tuple[str, ...], exercise: E
         where = f" at {at} = {float(x[index]):.6g}" if isinstance(x, torch.Tensor) and x.shape == got.shape \
             else f" at index {list(index)}"
         count = f" ({int(bad.sum())} of {bad.numel()} entries differ)" if bad.numel() > 1 else ""
+        count += f" (allowed in {str(expected.dtype).removeprefix('torch.')}: within {atol:g} + {rtol:g}·|expected|)"
         return (f"expected {float(expected[index]):.6g}{where}, got {float(got[index]):.6g}{count}"
                 + ("" if got.numel() > 8 else f"\n    expected {_fmt(expected)}\n    got      {_fmt(got)}"))
     value = _number(got)
@@ -390,7 +391,8 @@ def _mismatch(expected, got, case: Case, arg_names: tuple[str, ...], exercise: E
         return f"expected a number, got a {type(got).__name__}: {str(got)[:80]}"
     if _close(value, expected, exercise.rtol, exercise.atol):
         return None
-    return f"expected {expected:.8g}, got {value:.8g}"
+    allowed = f"within {exercise.atol:g} + {exercise.rtol:g}·|expected|"
+    return f"expected {expected:.8g}, got {value:.8g} (allowed: {allowed})"
 
 
 def _calls_mismatch(expected: _Outcome, got: _Outcome, arg_names: tuple[str, ...], case: Case,
