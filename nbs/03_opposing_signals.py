@@ -80,15 +80,7 @@ exercises.timing_note("03_opposing_signals", study="about 3.5 hours")
 # `"toy"`); `opposing.digits_config()` gives the digits recipe. Each run logs, at every logged step, the
 # training loss of all examples, of group A, of group B and of the rest, and every `sharpness_every`
 # steps the sharpness: the top eigenvalue of the loss's Hessian, found by power iteration on
-# Hessian-vector products (`opposing.sharpness`). Bad values are refused with the allowed range:
-
-# %%
-for bad in (dict(alpha=-1.0), dict(group_a=0.7, group_b=0.6), dict(optimizer="sgd"),
-            dict(task="digits", n=1797), dict(log_every=3, sharpness_every=10)):
-    try:
-        opposing.Config(**bad)
-    except ValueError as err:
-        print(err)
+# Hessian-vector products (`opposing.sharpness`).
 
 # %% [markdown]
 # ## A planted loss spike: digits with a bright patch
