@@ -7,20 +7,27 @@
 Writes, under build/classroom/:
     student/NN_*.ipynb   exercise solutions replaced by a stub, outputs cleared, solution dropdowns removed
     teacher/NN_*.ipynb   the chapter as in the book, solutions included, executed
-    student.zip, teacher.zip, README.md (for the teacher: time, CPU/GPU, exercises and their checks)
+    nbgrader/            an nbgrader course folder: source/NN_*/NN_*.ipynb and nbgrader_config.py
+    student.zip, teacher.zip, README.md (for the teacher: time, CPU/GPU, every question and its check)
+    timings.json         each executed chapter's measured time (nothing tracked is rewritten)
 
 A coded exercise is a code cell whose first line is `# Exercise: <one-line task>` and whose solution sits
 between nbgrader's `### BEGIN SOLUTION` and `### END SOLUTION` lines; it ends with
 `exercises.check("<name>", <function>)` (minilib/exercises.py). In the student edition each marked
 region becomes `raise NotImplementedError("<task>")` at the indentation of its BEGIN line, so the function
-exists and the check answers "not implemented yet". The teacher edition keeps the markers and carries
-nbgrader's cell metadata, so it can also be fed to nbgrader. A solution dropdown is a markdown block
-`:::{dropdown} Solution` (or an admonition with `:class: dropdown`) whose title names a solution or an
-answer (book/testing.md); the student edition replaces it by a one-line note.
+exists and the check answers "not implemented yet". A comment under the task states what the check
+compares and within which tolerance. A solution dropdown is a markdown block `:::{dropdown} Solution`
+(or an admonition with `:class: dropdown`) whose title names a solution or an answer (book/testing.md);
+the student edition replaces it by a one-line note. Questions are the `N. ` lines of the Exercises section.
+
+The nbgrader source (nbgrader_source) is the unexecuted teacher notebook in which each coded exercise is
+an autograded answer cell followed by a locked grade cell (`exercises.grade`, POINTS_CODED points) and
+each solution dropdown is a manually graded answer cell (POINTS_PROSE) holding the teacher's answer;
+`nbgrader generate_assignment` turns it into a release without solutions (tests/test_nbgrader.py).
 
 Executing the teacher notebooks measures each chapter: wall-clock seconds from a fresh kernel and an
 empty result cache (shipped results are loaded, MINILIB_REQUIRE_RESULTS=1), recorded per device and mode
-in results/timings.json, which the chapters' first cells show (`exercises.timing_note`).
+in build/classroom/timings.json, which the teacher README shows.
 """
 
 from __future__ import annotations
