@@ -288,10 +288,11 @@ def _run(fn: Callable, case: Case, arg_names: tuple[str, ...], *, limit: float |
             return _NO_GRAD if result is None else result
         return fn(*args)
 
-    started = time.perf_counter()
+    started, profile = time.perf_counter(), sys.getprofile()
     try:
         result, called = _with_time_limit(lambda: _watching(call, forbidden or {}), limit)
     except _TookTooLong:
+        sys.setprofile(profile)  # the alarm may have struck before _watching restored it
         return _Outcome("too long", seconds=time.perf_counter() - started)
     except KeyboardInterrupt:
         raise  # the reader stopped the cell: stop the check too
