@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.resources
 import json
 import os
 import subprocess
@@ -36,7 +37,18 @@ from pathlib import Path
 from . import phenomenon, runtime
 from .runs import Config, CorruptRunError, Run
 
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+
+def shipped_results_dir() -> tuple[Path, bool]:
+    """(folder of the shipped results, whether it is an installed package's copy). In a checkout: results/
+    next to minilib/, which precompute writes. An installed package (a wheel) carries them as package data,
+    minilib/results, read through importlib.resources and never written: its user's runs go to the cache."""
+    packaged = importlib.resources.files(__package__) / "results"
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged.resolve(), True
+    return Path(__file__).resolve().parent.parent / "results", False
+
+
+RESULTS_DIR, PACKAGED = shipped_results_dir()
 #: Per chapter folder of results/: file name -> SHA-256 of the whole file, written only by precompute.
 MANIFEST = "SHA256SUMS.json"
 
@@ -82,6 +94,9 @@ _SHIPPING_LOCK = threading.Lock()
 def shipping():
     """Inside this block results are written to results/ (`python -m minilib precompute` only). Blocks may
     nest and overlap (threads): writing is allowed while any is open."""
+    if PACKAGED:
+        raise ShippedWriteError(f"refusing to write the shipped results of an installed package ({RESULTS_DIR}): "
+                                "precompute writes results/ of a checkout of the repository; run it there")
     with _SHIPPING_LOCK:
         _SHIPPING["depth"] += 1
     try:
