@@ -431,8 +431,8 @@ def record_timing(path: Path, chapter: str, mode: str, seconds: float, info: dic
     data = json.loads(path.read_text()) if path.exists() else {}
     data["about"] = ("Seconds to execute each chapter top to bottom from a fresh kernel and an empty result cache "
                      "(shipped results loaded), per device and mode, with the 1-minute load average when it "
-                     "ended; written by `make classroom` (book/scripts/classroom.py), shown by "
-                     "minilib.exercises.timing_note.")
+                     "ended; written by `make classroom` (book/scripts/classroom.py) next to the teacher README, "
+                     "which shows them.")
     entry = {"seconds": round(seconds, 1), "date": datetime.date.today().isoformat(),
              "load": round(os.getloadavg()[0], 1), **info}
     data.setdefault("chapters", {}).setdefault(chapter, {}).setdefault(info["device"], {})[mode] = entry
