@@ -56,7 +56,7 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from minilib import cache, pfn, plots, runtime, widgets
+from minilib import cache, pfn, runtime, widgets
 from minilib.pfn import experiment, figures, gp, shipped
 
 print(runtime.describe())
@@ -379,9 +379,8 @@ widgets.explorer(pfn, pfn.Config(steps=300, n_buckets=200, eval_datasets=64, num
                  metrics=["train_loss", "gap_0", "gap_2", "gap_10"], title="PFN training explorer")
 
 # %%
-plots.sweep_slider([full_run, hyper_run], ["ℓ = 0.2", "hyperprior on ℓ"], metrics=["gap_0", "gap_2", "gap_10"],
-                   slider_label="prior", title="The two shipped PFNs' NLL gap along their training", log_x=True,
-                   log_y=True, y_title="NLL gap, PFN − exact (nats per query)")
+figures.gap_slider({"ℓ = 0.2": full_run, "hyperprior on ℓ": hyper_run},
+                   title="The two shipped PFNs' NLL gap along their training")
 
 # %% [markdown]
 # *Figure (precomputed): the gap to the exact posterior (for the hyperprior, the exact mixture) at 0, 2

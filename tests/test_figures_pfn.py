@@ -53,3 +53,18 @@ def test_early_stopping_sweep_draws_each_run_up_to_its_stop():
     assert [len(t.x) for t in fig.data] == [10, 3, 10]
     assert [t.name for t in fig.data] == ["trained to epoch 10", "stopped early", "trained to epoch 10"]
     assert [t.showlegend for t in fig.data] == [True, True, False]
+
+
+def test_gap_slider_names_each_trace_by_its_context_size():
+    from minilib import pfn
+    from minilib.runs import Run
+
+    def run(scale):
+        steps = np.array([0, 10, 100])
+        history = {"step": steps, **{f"gap_{n}": scale * (n + 1) / (steps + 1.0) for n in (0, 2, 10)}}
+        return Run(config=pfn.Config(steps=100, seed=int(scale)), history=history)
+
+    fig = figures.gap_slider({"a": run(1.0), "b": run(2.0)}, title="t")
+    assert [t.name for t in fig.data] == ["n = 0", "n = 2", "n = 10"] * 2
+    assert [t.visible for t in fig.data] == [True] * 3 + [False] * 3
+    assert fig.layout.yaxis.type == "log" and [s.label for s in fig.layout.sliders[0].steps] == ["a", "b"]

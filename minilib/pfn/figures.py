@@ -289,3 +289,16 @@ def early_stopping_sweep(curves, stopped_at, *, epochs: int, title: str) -> go.F
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text="y (performance)")
     return legible(fig)
+
+
+def gap_slider(runs: dict, sizes=(0, 2, 10), *, title: str, slider_label: str = "prior") -> go.Figure:
+    """Precomputed: the NLL gap over training of several runs ({slider position: run}), one run at a time on a
+    plotly slider, one short-named trace per context size ("n = 2"), both axes logarithmic."""
+    fig = plots.sweep_slider(list(runs.values()), list(runs), metrics=[f"gap_{n}" for n in sizes],
+                             slider_label=slider_label, title=title, log_x=True, log_y=True,
+                             y_title="NLL gap, PFN − exact (nats per query)")
+    for tr in fig.data:
+        n = tr.legendgroup.rsplit("gap_", 1)[1]
+        tr.name = f"n = {n}"
+        tr.hovertemplate = f"n = {n}: %{{y:.4g}}<extra></extra>"
+    return legible(fig, legend="above")  # the slider sits below the plot
