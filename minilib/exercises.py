@@ -50,6 +50,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .cache import RESULTS_DIR
+
 # Comparison tolerances by dtype: loose enough for any correct order of operations.
 TOLERANCES = {torch.float16: (1e-2, 1e-3), torch.bfloat16: (2e-2, 1e-2), torch.float32: (1e-4, 1e-6),
               torch.float64: (1e-7, 1e-12)}
@@ -60,7 +62,7 @@ IN_PLACE_HINT = ("do not change the arguments in place (`-=`, `.sub_()`, `x[...]
 # 0.03 s after that; tests/test_exercises.py keeps it under a tenth of the limit), so 10 s stops an endless
 # loop without ever stopping a slow but honest solution.
 TIME_LIMIT = 10.0
-TIMINGS = Path(__file__).resolve().parent.parent / "results" / "timings.json"
+TIMINGS = RESULTS_DIR / "timings.json"  # results/ of a checkout, or an installed package's copy (minilib.cache)
 
 
 @dataclass(frozen=True)
