@@ -14,6 +14,26 @@
 # %% [markdown]
 # # Benign overfitting: noisy XOR clusters, and why more is better
 #
+# **The claim in one sentence:** a network can fit every flipped label of its training set and still
+# predict nearly as well as the best classifier, and in random-feature regression the biggest model,
+# fitted closely to its training data, is the best one.
+#
+# **You will need:**
+#
+# - a two-layer ReLU network trained by gradient descent on the logistic loss (Goodfellow, Bengio and
+#   Courville, *Deep Learning*, 2016, sections 6.2 and 6.3);
+# - the bias–variance trade-off and ridge regression (Hastie, Tibshirani and Friedman, *The Elements of
+#   Statistical Learning*, 2009, sections 3.4.1 and 7.3);
+# - random features for kernel regression (Rahimi and Recht, *Random Features for Large-Scale Kernel
+#   Machines*, NeurIPS 2007);
+# - the terms {term}`benign overfitting`, {term}`overparameterisation`, {term}`memorisation` and
+#   {term}`grokking` (chapter 1).
+#
+# **You will be able to:** say why fitting label noise can be harmless in high dimension; measure when the
+# network of Xu et al. fits its noisy labels and when it generalises; evaluate the eigenlearning theory of
+# random-feature ridge regression and compare it with simulation; and say when the best ridge leaves a
+# training error far below the test error.
+#
 # **The claim.** Classical intuition draws a U-curve: a model that fits noisy labels exactly has
 # memorised the noise and must generalise badly. Two papers show where that intuition fails.
 # {cite:t}`xu2024benign` study a two-layer ReLU network trained by gradient descent on *XOR clusters*, a
@@ -56,7 +76,7 @@ from minilib import benign, cache, exercises, plots, runtime, widgets
 from minilib.benign import shipped
 
 print(runtime.describe())
-exercises.timing_note("02_benign_overfitting")
+exercises.timing_note("02_benign_overfitting", study="about 3.5 hours")
 
 # %% [markdown]
 # ## Part A: the task and the network
@@ -122,7 +142,7 @@ display(Markdown(
     f"still **{med(small, 'train_acc', -1):.2f}** ({small[0].meta['seconds']:.1f} s for the 8 seeds)."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # The signature at this size: most noisy labels fitted after ONE step with test accuracy near chance, all
 # after two; then test accuracy >= 0.92 by step 20 while every noisy label stays fitted.
 assert med(small, "train_acc", 0) < 0.8, "at initialisation the labels are not fitted yet"
@@ -138,7 +158,7 @@ print("check passed: fitted by step 2 with test near chance at step 1, test >= 0
 # scales every step by that factor and leaves every sign, every prediction's sign and so every accuracy
 # unchanged (ReLU is positively homogeneous). Two runs 1000 times apart:
 
-# %%
+# %% tags=["hide-input"]
 scaled = [benign.run(SMALL.replace(steps=8, init_scale=s * 1e-15, lr=s * 1e-12), progress=False) for s in (1, 1e3)]
 for metric in ("train_acc", "test_acc"):
     a, b = scaled[0].history[metric], scaled[1].history[metric]
@@ -239,7 +259,7 @@ display(Markdown(
     f"step and {med(cheap, 'test_acc', -1):.3f} after 40."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # Signatures at both shipped sizes: every noisy label fitted at step 1 and at the end, test near chance at
 # step 1 (harmful overfitting) and >= 0.9 by step 40 (benign overfitting); at the paper's size >= 0.95 by
 # step 10 ("a later training step"). The alignment starts at a random direction's value: within 3% of
@@ -283,7 +303,7 @@ fig
 # *Figure: median and 20–80% band over 8 seeds of training and test accuracy with step size $10^{-16}$,
 # on a logarithmic step axis.*
 
-# %%
+# %% tags=["hide-input"]
 at_step = lambda runs, metric, step: float(np.median([r.history[metric][r.history["step"] == step][0] for r in runs]))
 fit_steps = benign.first_pass(grok, "train_acc", 0.99)
 grok_steps = np.nan_to_num(benign.first_pass(grok, "test_acc", 0.9), nan=np.inf)  # inf: not within 3000 steps
@@ -410,7 +430,7 @@ display(Markdown(
     + "The abstract does not fix those conventions, so this page cannot say which one differs."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # The sentences above. A paper-size run's generalisation is not checked here: where the run stopped early it
 # was not measured. Where a record exists: its lr 1e-12 signature; for every paper-size run, its fitting steps
 # as the sentences give them (measured: seeds from 47 to 130 in the record, 49 to 74 in the shipped runs).
@@ -535,7 +555,7 @@ display(Markdown(
     f"and theory differ by at most {rel.max():.1%} at the simulated points."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # "More is better": with the ridge tuned, the risk never rises with k, and falls with n at every point of the
 # grid (measured: by >= 0.7% per doubling of n).
 assert (np.diff(best_grid, axis=1) <= 1e-9 * best_grid[:, :-1]).all(), "the tuned risk rises with k somewhere"
@@ -568,7 +588,7 @@ fig
 # *Figure: the test risk of nearly ridgeless ($\delta = 10^{-8}$) RF regression against the number of
 # features at $n = 64$, theory (line) and simulation (circles).*
 
-# %%
+# %% tags=["hide-input"]
 peak = K_FINE[np.argmax(ridgeless)]
 assert peak == TASK.n_train, peak
 assert sim_dd[2] > 5 * max(sim_dd[0], sim_dd[-1]), sim_dd
@@ -618,7 +638,7 @@ display(Markdown(
     "large the noise dominates and a stronger ridge pays, so that regime does not make overfitting obligatory."
 ))
 
-# %%
+# %% tags=["hide-input"]
 assert rel_r.max() < 0.3 and rel_r.max() / rel_r.min() < 1.4, rel_r
 assert (np.diff(fix_r) > 0).all() and fix_r[-1] > 2 * fix_r[0], fix_r
 print("check passed: the optimal train/test ratio is far below 1 and steady when the noise scales with the risk")
@@ -686,7 +706,7 @@ display(Markdown(
     "evidence: every number in part B comes from the synthetic powerlaw task."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # The closed form agrees with the measured optimum within 10%: at σ²_rel = 1 for every n of the grid (measured:
 # at most 5%, at n = 256) and at the three noise levels at n = 256 (measured: at most 5%).
 assert agree_n.max() <= 0.10, dict(zip(N_GRID.tolist(), rel_r))
@@ -787,7 +807,7 @@ display(Markdown(
     "overfitting there is not benign."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # The phase diagram's claims: every flipped label fitted in every cell (after one step and after 40); test
 # accuracy near chance after one step everywhere (measured: 0.47-0.54); after 40 steps >= 0.9 where p/n >= 100
 # (measured: >= 0.95) and <= 0.85 where p/n <= 10 (measured: <= 0.80), the lowest at the smallest p/n.
@@ -850,10 +870,44 @@ def theory_explorer(base, fields=("alpha", "beta", "noise", "n_train", "ridge"))
 theory_explorer(TASK)
 
 # %% [markdown]
+# ## Takeaways
+#
+# - On XOR clusters with flipped labels, the two-layer ReLU network of Xu et al. fits every training label,
+#   the flipped ones included, within a step or two, while its test accuracy is still near chance; a few
+#   steps later it predicts the fresh points well and still fits every flipped label (checked above, on
+#   the small instance and at the paper's size).
+# - Only the ratio of the step size to the initialisation scale matters; a step smaller than the
+#   initialisation stretches the harmful period to hundreds of steps, outside the theorem's regime.
+# - In random-feature ridge regression with the ridge tuned, the test risk falls with every added feature
+#   and every added sample; without a ridge it peaks where the number of features equals the number of
+#   samples.
+# - At the best ridge the training error is far below the test error: on these tasks overfitting is not
+#   only harmless but part of the best fit.
+#
 # ## Exercises
 #
-# 1. Predict: with `init_scale` 1e-13 and `lr` 1e-12 (a ratio of 10 instead of 1000), is the training
-#    set fitted after one step? Then run it in the explorer.
+# 0. **Explain the claim.** *(10 minutes, medium.)* In your own words: how can a network fit flipped
+#    labels exactly and still predict nearly as well as the best classifier on fresh points?
+#
+# :::{dropdown} Hint
+# In $p$ dimensions with $p \gg n$, how nearly orthogonal are the noise parts of $n$ training points, and
+# what does a prediction at a fresh point depend on?
+# :::
+#
+# :::{dropdown} Solution
+# With $p \gg n$ the noise parts of the training points are nearly orthogonal to each other and to the
+# cluster means. The network can fit each flipped label along that point's own noise direction, which a
+# fresh point shares with it only by chance, while the cluster means, learnt from all the points together,
+# decide the prediction at fresh points. Fitting the noise then costs almost nothing on the test set.
+# :::
+#
+# 1. *(15 minutes, medium.)* Predict: with `init_scale` 1e-13 and `lr` 1e-12 (a ratio of 10 instead of
+#    1000), is the training set fitted after one step? Then run it in the explorer.
+#
+# :::{dropdown} Hint
+# Compare what one step adds to $\langle w_j, x_i\rangle$ through the sample's own term with its value at
+# initialisation.
+# :::
 #
 # :::{dropdown} Solution
 # Yes, almost. Only the ratio $\alpha/\omega_{\text{init}}$ matters (the homogeneity check above). One step
@@ -882,7 +936,12 @@ print(f"check passed: ratio 10 fits by step 2 like 1000 (median train accuracy {
       f"after one step, test {med(ratio10, 'test_acc', 1):.2f})")
 
 # %% [markdown]
-# 2. Predict: with `mu_norm` 10 instead of 25, does the network still generalise? Measure it.
+# 2. *(15 minutes, medium.)* Predict: with `mu_norm` 10 instead of 25, does the network still generalise?
+#    Measure it.
+#
+# :::{dropdown} Hint
+# Fitting the labels needs only $p \gg n$; what does generalising need from the separation of the means?
+# :::
 #
 # :::{dropdown} Solution
 # The signal each step adds along a mean grows with $\lVert\mu\rVert^2 / \sqrt{p}$ against the noise
@@ -893,14 +952,20 @@ print(f"check passed: ratio 10 fits by step 2 like 1000 (median train accuracy {
 # fitted but the test accuracy after 40 steps stays low.
 # :::
 #
-# 3. **Open question** (no solution is given: neither the paper nor this chapter answers it). The paper
-#    trains only the first layer, and this library keeps $a$ fixed as the paper does. What would you expect
+# 3. *(30 minutes, hard.)* **Open question** (no solution is given: neither the paper nor this chapter
+#    answers it). The paper trains only the first layer, and this library keeps $a$ fixed as the paper
+#    does. What would you expect
 #    if the second layer $a$ were trained too? A place to start: which step of the argument in Exercise 1
 #    changes when $a_j$ can grow?
 #
-# 4. In part B, set `beta` above `alpha` (an easier target) in `benign.RidgeConfig` and find the best
-#    ridge in the kernel limit with `ridge_theory(..., n_features=np.inf, ridge=...)`. Is it still
-#    $\sigma^2$?
+# 4. *(20 minutes, medium.)* In part B, set `beta` above `alpha` (an easier target) in `benign.RidgeConfig`
+#    and find the best ridge in the kernel limit with `ridge_theory(..., n_features=np.inf, ridge=...)`. Is
+#    it still $\sigma^2$?
+#
+# :::{dropdown} Hint
+# When is ridge regression with $\delta = \sigma^2$ the Bayes posterior mean, and does an easier target
+# still satisfy that condition?
+# :::
 #
 # :::{dropdown} Solution
 # No: the identity "best ridge = noise variance" holds when $\beta = \alpha$, where the target is a draw
