@@ -14,6 +14,10 @@
 # %% [markdown]
 # # Projection heads: why the layer below the head is the better representation
 #
+# **The claim in one sentence:** the representation below a projection head weights the input features
+# more evenly than the head's output, so a feature the training loss rewards only weakly survives there,
+# and a downstream task that needs it does better below the head.
+#
 # **The claim.** Contrastive methods such as SimCLR {cite:p}`chen2020simclr` train an encoder with a small
 # *projection head* on top, compute the loss on the head's output, and then throw the head away: the
 # representation used downstream is the one *before* the head, which the loss never sees directly. Xue
@@ -32,6 +36,16 @@
 # what the augmentation leaves intact and to ignore what it changes. *Supervised contrastive learning*
 # (SupCon) {cite:p}`khosla2020supcon` uses labels to choose the positives: every view of every input of
 # the same class is a positive, so the loss pulls a whole class together.
+#
+# The chapter also uses the {term}`projection head`, linear probes (a linear classifier trained on a frozen
+# representation: Alain and Bengio, *Understanding Intermediate Layers Using Linear Classifier Probes*,
+# 2016), and gradient descent and Adam (Goodfellow, Bengio and Courville, *Deep Learning*, 2016, sections
+# 8.3 and 8.5).
+#
+# **You will be able to:** say why the representation below a projection head weights features more
+# evenly than the head's output; measure with a linear probe when the layer below the head is the better
+# representation and when it is not; and predict how the optimiser, the number of labels and a
+# non-linearity change the answer.
 #
 # This chapter measures each step on this machine: the linear model, with the exact feature weights of
 # each layer against the theory; when the lower layer wins (few labels) and when it does not (many
@@ -55,7 +69,7 @@ from minilib.projection import shipped
 print(runtime.describe())
 
 # %%
-exercises.timing_note("04_projection_heads")
+exercises.timing_note("04_projection_heads", study="about 3.5 hours")
 
 # %% [markdown]
 # ## The linear model
@@ -168,7 +182,7 @@ display(Markdown(
     "ρ) keeps more of its share, a feature of small scale less."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # The linear model's signatures at this size: the minimum, the post-projection weights √(1 − ρ)/a, and the
 # balanced split (each encoder weight the square root of the end-to-end weight, within 10%).
 assert abs(run_live.final("loss") - minimum) <= 0.01 * abs(minimum), run_live.final("loss")
@@ -243,7 +257,7 @@ display(Markdown(
     "bias of gradient descent, not a property of the loss."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # Full size: the minimum within 1% for every seed, the slope-½ law within 10%, Adam unbalanced, no head slope 1.
 assert (final(gd_runs, "excess_loss") < 0.01).all() and (np.abs(gd_slope - 0.5) < 0.05).all(), gd_slope
 for r in gd_runs:
@@ -289,7 +303,7 @@ display(Markdown(
     "prefers directions of large variance, and feature 4 is a larger share of the variance below the head."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # Few labels: the lower layer wins; many labels: equal (within 2 points).
 assert pre_acc[at[10]] > post_acc[at[10]] + 0.02, (pre_acc[at[10]], post_acc[at[10]])
 assert abs(pre_acc[at[1000]] - post_acc[at[1000]]) < 0.02, (pre_acc[at[1000]], post_acc[at[1000]])
@@ -372,7 +386,7 @@ display(Markdown(
     "head's output has no sub-class left to find, while the encoder below it still has."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # The sub-class survives below the head (with 200 and 1000 labels, every seed), the head discards it (the
 # gap stays with 1000 labels), both keep the class, and the loss sits at its floor (classes collapsed).
 for n in (200, 1000):
@@ -429,7 +443,7 @@ display(Markdown(
     "optimisers show it."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # SGD with momentum: the same checks as Adam's above, on its own runs (measured with 200 labels 0.82-0.89
 # before against 0.50 after the head, with 1000 labels 0.90-0.93 against 0.60-0.66; loss 5.544-5.547).
 for n in (200, 1000):
@@ -477,7 +491,7 @@ display(Markdown(
     "unequally is enough to protect the layer below it."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # κ = 1 is the identity (the probes before and after it see the same numbers); every κ keeps the class;
 # with 1000 labels the sub-class below the head grows with κ (seed means), and κ = 1.5 beats no head in
 # every seed by 0.2 or more (measured: 0.25 between the worst κ = 1.5 seed and the best κ = 1 seed).
@@ -565,7 +579,7 @@ display(Markdown(
     "the loss weights down, as the next probe shows."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # Few labels: z beats h in every seed (measured margin 0.08-0.13); many labels: h beats z in every seed and by
 # 0.01 or more on average (measured 0.005-0.031, mean 0.021), and the encoder trained with the head beats the
 # one trained without in every seed and by 0.03 or more on average (measured: 0.940 against 0.930 for the
@@ -619,7 +633,7 @@ display(Markdown(
     "on, and the head takes that layer's place so that the encoder below it keeps the feature."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # The shift survives below the head and is gone after it: with 10 labels h reads it in every seed at 0.8 or
 # more and 0.3 or more above z (measured: 0.86-0.99 against 0.50-0.51); z stays near chance even with 1000
 # labels (measured 0.49-0.53), and so does the encoder trained without a head (measured 0.51-0.55).
@@ -676,7 +690,7 @@ display(Markdown(
     "mechanism at work, and with the optimiser of the authors' code it turns into a small lead for z."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # SGD + momentum: z beats h for the digit at every label count in every seed (measured with 1000 labels by
 # 0.006-0.010, with 10 labels by 0.08-0.11); lower final loss than every Adam run (measured 4.630-4.672 against
 # 4.712-4.754); the shift below the head with 10 labels 0.91 or more and 0.3 above z, z near chance with 1000.
@@ -721,7 +735,7 @@ display(Markdown(
     "does for the feature the augmentation disrupts."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # κ = 1 is the identity; at κ = 1.5 the shift survives below the head in every seed (measured 0.95-0.99
 # against 0.51-0.55 without a head, with 1000 labels); the digit from h at κ = 1.5 stays 0.03 or more below
 # the MLP head's h on average (measured: 0.859 against 0.945).
@@ -793,7 +807,7 @@ display(Markdown(
     "layer below it against the shortcut; it does not make that layer better than the input here."
 ))
 
-# %%
+# %% tags=["hide-input"]
 # The shortcut is used (random markers cost every seed 0.05 or more: measured 0.07-0.30); h beats z in every
 # seed from 50 labels on (measured with 1000 labels by 0.024-0.108); the worst seed on random markers has the
 # largest h-z gap; no head is not reliably worse (seed by seed the head's encoder wins 2 of 3: 0.914, 0.953,
@@ -826,11 +840,38 @@ widgets.explorer(projection, projection.LinearConfig(init_scale=0.05, steps=9000
                  log_x=True, title="Projection-head explorer (linear model)")
 
 # %% [markdown]
+# ## Takeaways
+#
+# - In a linear network trained with a contrastive loss, the layer below the head weights the input
+#   features more evenly than the head's output, as the theory predicts (checked on the smallest run).
+# - Below the head, features the augmentations disrupt (a large drop probability) keep more of their
+#   weight, so a downstream task that needs them can do better there, most clearly with few labels.
+# - With a ReLU network trained with SupCon the head largely discards a feature, a sub-class, that the
+#   encoder keeps.
+# - The answer depends on the optimiser, the number of labels and the data: on SimCLR digits the head's
+#   output was the better one for the digit itself with few labels.
+#
 # ## Exercises
 #
-# 1. Predict the encoder's magnitude of a feature with $\rho = 0.99$ relative to one with $\rho = 0$ (same
-#    $a$), and the same ratio after the head. Then set feature 4's drop probability to 0.99 in the
-#    explorer.
+# 0. **Explain the claim.** *(10 minutes, medium.)* In your own words: why can the representation below a
+#    projection head be better for a downstream task than the head's output, which the loss sees directly?
+#
+# :::{dropdown} Hint
+# How does gradient descent split a feature's end-to-end weight between two layers, and what does that do
+# to the ratio of a weakly rewarded feature to a strongly rewarded one in each layer?
+# :::
+#
+# :::{dropdown} Solution
+# The loss only sees the head's output, and gradient descent makes the layers share each feature's
+# end-to-end weight about evenly: the encoder holds roughly its square root. A square root compresses the
+# differences between features, so a feature the loss rewards only weakly keeps a larger share of its
+# weight below the head than after it. A downstream task that needs such a feature finds more of it below
+# the head; a non-linear head can even discard it altogether while the encoder keeps it.
+# :::
+#
+# 1. *(10 minutes, easy.)* Predict the encoder's magnitude of a feature with $\rho = 0.99$ relative to
+#    one with $\rho = 0$ (same $a$), and the same ratio after the head. Then set feature 4's drop
+#    probability to 0.99 in the explorer.
 #
 # :::{dropdown} Solution
 # Before the head $(0.01)^{1/4} \approx 0.32$, after it $(0.01)^{1/2} = 0.1$: the encoder keeps three
@@ -838,7 +879,12 @@ widgets.explorer(projection, projection.LinearConfig(init_scale=0.05, steps=9000
 # for the balanced split; with Adam the encoder's share is not the square root.
 # :::
 #
-# 2. With $\rho_4 = 1$ the feature is destroyed by every augmentation. What happens to it in both layers?
+# 2. *(10 minutes, easy.)* With $\rho_4 = 1$ the feature is destroyed by every augmentation. What happens
+#    to it in both layers?
+#
+# :::{dropdown} Hint
+# What does the loss gain from a feature that no positive pair shares?
+# :::
 #
 # :::{dropdown} Solution
 # Its entry of $M$ is 0, so the loss only penalises it: at the minimum $W_{:,4} = 0$. Gradient descent
@@ -846,7 +892,12 @@ widgets.explorer(projection, projection.LinearConfig(init_scale=0.05, steps=9000
 # lower layer keeps *more* of a weakly rewarded feature, not features the loss removes.
 # :::
 #
-# 3. Does a deeper head (`depth=3`) make the encoder more or less even? Predict the slope.
+# 3. *(15 minutes, medium.)* Does a deeper head (`depth=3`) make the encoder more or less even? Predict the
+#    slope.
+#
+# :::{dropdown} Hint
+# With $L$ balanced layers, how is the encoder's $W^\top W$ related to the end-to-end weights?
+# :::
 #
 # :::{dropdown} Solution
 # With $L$ balanced layers $W^\top W = (W_1^\top W_1)^L$, so the encoder's weights are the $L$-th root of
@@ -854,9 +905,15 @@ widgets.explorer(projection, projection.LinearConfig(init_scale=0.05, steps=9000
 # network slower to leave its starting point, so it needs more steps.
 # :::
 #
-# 4. On the digits, SimCLR's head helped the probe with one label per digit and hurt it with 1000 labels.
-#    Predict at how many labels the two layers swap places, and what decides it. Then run the cell below,
+# 4. *(15 minutes, medium.)* On the digits, SimCLR's head helped the probe with one label per digit and
+#    hurt it with 1000 labels. Predict at how many labels the two layers swap places, and what decides it.
+#    Then run the cell below,
 #    which reads the shipped runs (on the site its output is folded: open it once you have predicted).
+#
+# :::{dropdown} Hint
+# What does the head's output keep besides the digit, and how many labels does a linear probe need to find
+# the digit's directions among everything else in $h$?
+# :::
 #
 # :::{dropdown} Solution
 # The head's output holds the digit and little else, so it wins while the probe has too few labels to
