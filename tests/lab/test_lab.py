@@ -36,8 +36,10 @@ pytestmark = pytest.mark.browser
 
 # Generous: on a shared two-core machine under load, serving Lab's first page alone has taken minutes.
 # The measured times are in timings.json; MINILIB_LAB_TIMEOUT scales the limit.
-PAGE_SECONDS = float(os.environ.get("MINILIB_LAB_TIMEOUT", 300))
-#: The limit for one step of the drive (a Stop, a thread, a redraw): each took under 10 s at a load of 10.
+PAGE_SECONDS = float(os.environ.get("MINILIB_LAB_TIMEOUT", 600))
+#: The limit for one step of the drive (a Stop, a thread, a redraw): each took under 10 s at a load of 10
+#: with the Lab test alone, but chapter 3's first step of its widest run missed 60 s while `make test`
+#: built and tested the site beside it on the same two cores: 120 s.
 STEP = PAGE_SECONDS / 5
 #: Browsers driving explorers at once (each its share of the chapters, in turn): two halve the test's wall
 #: time on two cores (docs/explorer.md).
@@ -99,7 +101,10 @@ DIVERGED = "diverged: the loss became NaN/inf at "  # what the status line says 
 SCENARIOS = {
     "00_start_here": Scenario(
         # 20,000 steps of width 4096: 11 s. Every position of chapter 0's sliders is a valid config.
-        module="minilib.curvefit", change={"lr": 0.003, "width": 120}, long={"steps": "max", "width": "max"},
+        # The first run is 8000 steps (a few seconds), so the page draws the curves growing even when the
+        # machine is busy (at 2000 steps it could finish between two redraws).
+        module="minilib.curvefit", change={"lr": 0.003, "width": 120, "steps": 8000},
+        long={"steps": "max", "width": "max"},
         short={"steps": 800, "width": 120}, lose_first_figure=True,
         wild=[({"optimizer": "sgd", "lr": 10.0}, DIVERGED),
               ({"optimizer": "adamw", "lr": 10.0}, "but unstable: train loss (mean squared error)")],
@@ -145,6 +150,7 @@ IN_FLIGHT_ERROR = "Error setting state: Cannot read properties of undefined (rea
 #: anywidget's report that a widget's module missed its 2 s deadline (the widget then hears nothing more);
 #: allowed only where the explorer then gave the page a new figure.
 DEADLINE_ERROR = "page error: [anywidget] Failed to initialize model."
+GLOSSARY_ERROR = "Cross reference target was not found: term-"
 #: Makes anywidget's deadline expire at once for the first widget of the page (the explorer's figure).
 LOSE_FIRST_FIGURE_JS = """(() => {
   const timeout = AbortSignal.timeout.bind(AbortSignal);
@@ -467,7 +473,9 @@ def test_chapter_explorer_works_in_lab(stem, chapters):
     lost = [e for e in ch.console if e == DEADLINE_ERROR]
     ch.timings["figures_lost"] = len(lost)
     assert len(lost) <= ch.timings.get("views_replaced", 0), "a figure widget was lost and not replaced"
-    console = [e for e in ch.console if e != DEADLINE_ERROR]
+    # jupyterlab-myst renders a chapter's {term} roles but has no glossary to link them to (book/glossary.md is
+    # the site's page): it logs each as a missing cross-reference, and shows the word as plain text.
+    console = [e for e in ch.console if e != DEADLINE_ERROR and not e.startswith(GLOSSARY_ERROR)]
     assert not console, "browser console errors:\n" + "\n".join(console)
 
 
